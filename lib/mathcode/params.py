@@ -1,0 +1,113 @@
+"""Notebook parameters are the schema: the ``parameters`` cell's defaults give each name and type.
+
+Used twice: by the runner to validate a recipe before any work starts, and by each notebook right after
+papermill injects values (so a bad ``-p`` to papermill fails in cell 2 with a one-line cause and remedy).
+"""
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from pathlib import Path
+
+from . import paths
+
+NOTEBOOKS = {
+    "data": "01_data_sampling.ipynb",
+    "translation": "02_translation.ipynb",
+    "pretraining": "03_qlora_pretraining.ipynb",
+    "evaluation": "04_evaluation.ipynb",
+}
+# Parameters every notebook takes; the runner fills them from the recipe's top level.
+COMMON = ("run_dir", "model", "seed", "device")
+
+
+class ParameterError(ValueError):
+    """A parameter with the wrong name or type; the message names it and says how to fix it."""
+
+
+def notebook_path(phase: str) -> Path:
+    if phase not in NOTEBOOKS:
+        raise ParameterError(f"unknown phase {phase!r}; known phases: {', '.join(NOTEBOOKS)}")
+    return paths.project_root() / "notebooks" / NOTEBOOKS[phase]
+
+
+@lru_cache(maxsize=None)
+def _defaults_cached(nb_file: str, mtime: float) -> dict:
+    import nbformat
+    nb = nbformat.read(nb_file, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ParameterError(f"{nb_file} has no cell tagged 'parameters'")
+    out, docs = {}, {}
+    tree = ast.parse(cells[0].source)
+    lines = cells[0].source.splitlines()
+    for node in tree.body:
+        target, value = None, None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, value = node.targets[0].id, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            target, value = node.target.id, node.value
+        if target is None:
+            continue
+        try:
+            out[target] = ast.literal_eval(value)
+        except ValueError as e:
+            raise ParameterError(f"{nb_file}: default of {target!r} must be a literal") from e
+        line = lines[node.lineno - 1]
+        docs[target] = line.split("#", 1)[1].strip() if "#" in line else ""
+    return {"defaults": out, "docs": docs}
+
+
+def defaults(phase: str) -> dict:
+    """{name: default} from the phase notebook's parameters cell."""
+    f = notebook_path(phase)
+    return dict(_defaults_cached(str(f), f.stat().st_mtime)["defaults"])
+
+
+def docs(phase: str) -> dict:
+    """{name: the comment after it in the parameters cell}."""
+    f = notebook_path(phase)
+    return dict(_defaults_cached(str(f), f.stat().st_mtime)["docs"])
+
+
+def type_ok(default, value) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def _tname(v) -> str:
+    return "list" if isinstance(v, tuple) else type(v).__name__
+
+
+def check(phase: str, values: dict, *, where: str = "parameter", unknown_ok: bool = False) -> None:
+    """Raise ParameterError naming the first unknown key or wrongly typed value."""
+    d = defaults(phase)
+    for k, v in values.items():
+        if k not in d:
+            if unknown_ok:
+                continue
+            near = [n for n in d if n.split("_")[0] == k.split("_")[0]][:3]
+            hint = f" (did you mean {', '.join(near)}?)" if near else ""
+            raise ParameterError(f"{where} {k!r} is not a parameter of {NOTEBOOKS[phase]}{hint}; "
+                                 f"known: {', '.join(sorted(d))}")
+        if not type_ok(d[k], v):
+            raise ParameterError(f"{where} {k!r} of {NOTEBOOKS[phase]} must be {_tname(d[k])} "
+                                 f"(default {d[k]!r}), got {_tname(v)} {v!r}; fix the value "
+                                 f"(papermill: -p {k} <{_tname(d[k])}>, recipe: phases.{phase}.{k})")
+
+
+def check_namespace(phase: str, namespace: dict) -> dict:
+    """Called inside a notebook with ``globals()``: validate every parameter's current value, return them."""
+    d = defaults(phase)
+    values = {k: namespace[k] for k in d if k in namespace}
+    check(phase, values, where="parameter")
+    return values

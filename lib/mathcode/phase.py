@@ -1,0 +1,128 @@
+"""What a notebook uses to read its inputs and write its artefacts.
+
+Each phase writes into ``run_dir/NN_phase/``:
+  ``phase.json``    status "running" at start, "complete" (with metrics) only from ``finish()``;
+  ``metrics.json``  key numbers for the manifest and the report;
+  ``figures/``      PNGs (the report shows them in order);
+  ``tables/``       CSVs behind the figures.
+The runner adds ``manifest.json`` (parameters, versions, hashes) around this.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from . import paths, params as _params
+from .util import write_json
+
+UPSTREAM = {"translation": ["data"], "pretraining": ["data", "translation"], "evaluation": ["pretraining"]}
+
+
+class MissingInputError(FileNotFoundError):
+    """A phase was started without its predecessor's complete outputs."""
+
+
+class Phase:
+    def __init__(self, name: str, run_dir: str, values: dict | None = None):
+        self.name = name
+        self.run_dir = paths.resolve_path(run_dir)
+        self.dir = paths.phase_dir(run_dir, name)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "figures").mkdir(exist_ok=True)
+        (self.dir / "tables").mkdir(exist_ok=True)
+        self.values = values or {}
+        self.metrics: dict = {}
+        self.figures: list[dict] = []
+        self.t0 = time.time()
+        write_json(self.dir / "phase.json", {"phase": name, "status": "running", "started": _now()})
+
+    # --- inputs -----------------------------------------------------------------------------------
+    def upstream_dir(self, phase: str) -> Path:
+        return paths.phase_dir(self.run_dir, phase)
+
+    def require(self, phase: str, relpath: str) -> Path:
+        """Path of an upstream artefact; a one-line cause and remedy when it is missing or unfinished."""
+        d = self.upstream_dir(phase)
+        f = d / relpath
+        status = _status(d)
+        remedy = (f"run phase '{phase}' first (python -m mathcode run --config <recipe> --run-dir {self.run_dir} "
+                  f"--phases {phase}) or point run_dir at a run that has it")
+        if status is not None and status != "complete":
+            raise MissingInputError(f"phase '{self.name}' needs {f}, but phase '{phase}' is {status!r} in {d}; {remedy}")
+        if not f.exists():
+            raise MissingInputError(f"phase '{self.name}' needs {f}, which does not exist; {remedy}")
+        return f
+
+    # --- outputs ----------------------------------------------------------------------------------
+    def path(self, relpath: str) -> Path:
+        p = self.dir / relpath
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def save_figure(self, fig, name: str, caption: str = "") -> Path:
+        """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report."""
+        p = self.dir / "figures" / f"{name}.png"
+        fig.savefig(p, dpi=110, bbox_inches="tight")
+        self.figures = [f for f in self.figures if f["file"] != p.name] + [{"file": p.name, "caption": caption}]
+        write_json(self.dir / "figures" / "index.json", self.figures)
+        return p
+
+    def save_table(self, df, name: str) -> Path:
+        p = self.dir / "tables" / f"{name}.csv"
+        df.to_csv(p, index=False)
+        return p
+
+    def log(self, **metrics) -> dict:
+        """Record key numbers (shown in the manifest and the report)."""
+        self.metrics.update(metrics)
+        write_json(self.dir / "metrics.json", self.metrics)
+        return self.metrics
+
+    def finish(self, **metrics) -> dict:
+        """Mark the phase complete. Call it as the notebook's last step, after every artefact is written."""
+        self.log(**metrics)
+        write_json(self.dir / "phase.json", {"phase": self.name, "status": "complete", "started": _now(self.t0),
+                                             "finished": _now(), "seconds": round(time.time() - self.t0, 1),
+                                             "metrics": self.metrics})
+        return self.metrics
+
+
+def start(name: str, namespace: dict) -> Phase:
+    """First cell after the parameters: validate them (types from the notebook defaults), open the phase dir."""
+    values = _params.check_namespace(name, namespace)
+    if "seed" in values:
+        _seed_everything(values["seed"])
+    if "run_dir" not in values:
+        raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")
+    return Phase(name, values["run_dir"], values)
+
+
+def _status(d: Path):
+    f = d / "phase.json"
+    if not f.exists():
+        return None
+    try:
+        return json.loads(f.read_text()).get("status")
+    except json.JSONDecodeError:
+        return "corrupt"
+
+
+def _seed_everything(seed: int):
+    import random
+    random.seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed)
+    except ImportError:
+        pass
+    try:
+        import torch
+        torch.manual_seed(seed)
+    except ImportError:
+        pass
+
+
+def _now(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t if t is not None else time.time()))

@@ -88,19 +88,20 @@ def _tname(v) -> str:
     return "list" if isinstance(v, tuple) else type(v).__name__
 
 
-def check(phase: str, values: dict, *, where: str = "parameter", unknown_ok: bool = False) -> None:
+def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "", unknown_ok: bool = False) -> None:
     """Raise ParameterError naming the first unknown key or wrongly typed value."""
     d = defaults(phase)
     for k, v in values.items():
+        label = repr(prefix + k)
         if k not in d:
             if unknown_ok:
                 continue
             near = [n for n in d if n.split("_")[0] == k.split("_")[0]][:3]
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
-            raise ParameterError(f"{where} {k!r} is not a parameter of {NOTEBOOKS[phase]}{hint}; "
+            raise ParameterError(f"{where} {label} is not a parameter of {NOTEBOOKS[phase]}{hint}; "
                                  f"known: {', '.join(sorted(d))}")
         if not type_ok(d[k], v):
-            raise ParameterError(f"{where} {k!r} of {NOTEBOOKS[phase]} must be {_tname(d[k])} "
+            raise ParameterError(f"{where} {label} of {NOTEBOOKS[phase]} must be {_tname(d[k])} "
                                  f"(default {d[k]!r}), got {_tname(v)} {v!r}; fix the value "
                                  f"(papermill: -p {k} <{_tname(d[k])}>, recipe: phases.{phase}.{k})")
 

@@ -35,6 +35,7 @@ class Phase:
         self.values = values or {}
         self.metrics: dict = {}
         self.figures: list[dict] = []
+        self.inputs: list[str] = []
         self.t0 = time.time()
         write_json(self.dir / "phase.json", {"phase": name, "status": "running", "started": _now()})
 
@@ -53,7 +54,14 @@ class Phase:
             raise MissingInputError(f"phase '{self.name}' needs {f}, but phase '{phase}' is {status!r} in {d}; {remedy}")
         if not f.exists():
             raise MissingInputError(f"phase '{self.name}' needs {f}, which does not exist; {remedy}")
+        self.add_input(f)
         return f
+
+    def add_input(self, f) -> None:
+        """Record a file this phase read (hashed into the manifest; a changed input re-runs the phase)."""
+        f = str(Path(f).resolve())
+        if f not in self.inputs:
+            self.inputs.append(f)
 
     # --- outputs ----------------------------------------------------------------------------------
     def path(self, relpath: str) -> Path:
@@ -85,7 +93,7 @@ class Phase:
         self.log(**metrics)
         write_json(self.dir / "phase.json", {"phase": self.name, "status": "complete", "started": _now(self.t0),
                                              "finished": _now(), "seconds": round(time.time() - self.t0, 1),
-                                             "metrics": self.metrics})
+                                             "inputs": self.inputs, "metrics": self.metrics})
         return self.metrics
 
 

@@ -1,0 +1,45 @@
+# Two commands: `make demo` (the four phases on CPU, offline) and `make test` (the test suite).
+# Both create .venv on first use and install into it; later runs only re-install when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU build of torch, installed first so nothing pulls a multi-GB CUDA build. CUDA users: make TORCH=torch==2.13.0 \
+#   TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cu128 (or install torch yourself first).
+TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
+EXTRAS ?= offline,serve,notebook,dev
+STAMP  := $(VENV)/.mathcode-installed
+CONFIG ?= configs/demo.yaml
+RUN_ARGS ?=
+
+.PHONY: install demo test test-fast lab clean-demo model
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null
+	touch $@
+
+install: $(STAMP)
+
+model: install            ## convert/cache the embedded model once (also done lazily by every phase)
+	$(BIN)/python -m mathcode prepare-model
+
+demo: install
+	$(BIN)/python -m mathcode run --config $(CONFIG) $(RUN_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install        ## everything but the slow end-to-end tests
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+clean-demo:
+	rm -rf outputs/demo

@@ -1,0 +1,73 @@
+"""Command line: ``python -m mathcode {run,validate,params,prepare-model,report}``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+
+
+def _parse_overrides(items):
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise SystemExit(f"mathcode: -p expects KEY=VALUE (e.g. -p pretraining.max_steps=10), got {it!r}")
+        k, v = it.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m mathcode", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the phase notebooks of a recipe with papermill")
+    r.add_argument("--config", required=True, help="recipe YAML, e.g. configs/demo.yaml")
+    r.add_argument("--run-dir", help="output folder (default: the recipe's run_dir, outputs/<name>)")
+    r.add_argument("--phases", nargs="+", help="subset: data translation pretraining evaluation")
+    r.add_argument("--force", action="store_true", help="re-run phases even when up to date")
+    r.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE",
+                   help="override a recipe value (YAML syntax), e.g. -p pretraining.max_steps=5")
+    v = sub.add_parser("validate", help="validate a recipe without running anything")
+    v.add_argument("--config", required=True)
+    v.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE")
+    p = sub.add_parser("params", help="list a phase notebook's parameters with defaults and help")
+    p.add_argument("phase", choices=["data", "translation", "pretraining", "evaluation"])
+    m = sub.add_parser("prepare-model", help="resolve a model spec now (converts/caches the embedded model)")
+    m.add_argument("--model", default="embedded:smollm2-135m-instruct")
+    m.add_argument("--cache-dir")
+    rep = sub.add_parser("report", help="(re)write run_dir/report.html")
+    rep.add_argument("run_dir")
+    a = ap.parse_args(argv)
+
+    from . import config, params
+    from .models import ModelSpecError
+    from .phase import MissingInputError
+    from .runner import PhaseFailed
+    try:
+        if a.cmd == "run":
+            from .runner import run
+            run(a.config, run_dir=a.run_dir, phases=a.phases, force=a.force, overrides=_parse_overrides(a.param))
+        elif a.cmd == "validate":
+            rec = config.load(a.config, _parse_overrides(a.param))
+            print(f"{rec.path}: valid recipe {rec.name!r} (model {rec.model}, phases: "
+                  f"{', '.join(rec.phases) or 'notebook defaults'})")
+        elif a.cmd == "params":
+            d, docs = params.defaults(a.phase), params.docs(a.phase)
+            for k, val in d.items():
+                print(f"{k:28s} = {json.dumps(val):30s} # {docs.get(k, '')}")
+        elif a.cmd == "prepare-model":
+            from .models import resolve
+            r = resolve(a.model, a.cache_dir)
+            print(f"{a.model} -> {r.path} ({r.kind})")
+        elif a.cmd == "report":
+            from .report import write_report
+            print(write_report(a.run_dir))
+    except (config.ConfigError, params.ParameterError, ModelSpecError, MissingInputError, PhaseFailed) as e:
+        print(f"mathcode: error: {e}", file=sys.stderr)
+        return 2 if not isinstance(e, PhaseFailed) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Recipes are data: one YAML file per setting (a CPU demo, a one-GPU 8B run).
+
+A recipe has a few top-level keys shared by every phase and one block per phase whose keys are that
+phase notebook's parameters (the notebook's ``parameters`` cell is the schema; see ``params``).
+Validation happens before any work starts and names the offending key.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import params, paths
+
+PHASE_ORDER = ["data", "translation", "pretraining", "evaluation"]
+TOP_LEVEL = {
+    "name": str,          # run name (the default run dir is outputs/<name>)
+    "description": str,
+    "model": str,         # model spec shared by every phase (see mathcode.models)
+    "device": str,        # auto | cpu | cuda
+    "seed": int,
+    "run_dir": str,       # where artefacts go (default outputs/<name>)
+    "cache_dir": str,     # model cache (default $MATHCODE_CACHE or ~/.cache/mathcode)
+    "phases": dict,       # {data: {...}, translation: {...}, pretraining: {...}, evaluation: {...}}
+}
+
+
+class ConfigError(ValueError):
+    """An invalid recipe; the message names the file and the key."""
+
+
+@dataclass
+class Recipe:
+    path: Path
+    name: str
+    model: str
+    device: str = "auto"
+    seed: int = 0
+    run_dir: str = ""
+    cache_dir: str | None = None
+    description: str = ""
+    phases: dict = field(default_factory=dict)
+
+    def phase_params(self, phase: str, run_dir: str | os.PathLike | None = None) -> dict:
+        """Parameters papermill injects into the phase notebook."""
+        common = {"run_dir": str(paths.resolve_path(run_dir or self.run_dir)), "model": self.model,
+                  "seed": self.seed, "device": self.device}
+        return {**common, **self.phases.get(phase, {})}
+
+
+def load(path: str | os.PathLike, overrides: dict | None = None) -> Recipe:
+    """Read and validate a recipe. ``overrides``: {"phase.key" or "key": value} applied before validation."""
+    p = paths.resolve_path(path)
+    if p is None or not p.exists():
+        raise ConfigError(f"config file {path!r} not found (looked at {p}); recipes live in configs/, "
+                          f"e.g. --config configs/demo.yaml")
+    try:
+        raw = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: a recipe is a mapping of keys, got {type(raw).__name__}")
+    for k, v in (overrides or {}).items():
+        _apply_override(raw, k, v)
+    return validate(raw, p)
+
+
+def _apply_override(raw: dict, key: str, value):
+    if "." in key:
+        phase, sub = key.split(".", 1)
+        raw.setdefault("phases", {}).setdefault(phase, {})[sub] = value
+    else:
+        raw[key] = value
+
+
+def validate(raw: dict, p: Path) -> Recipe:
+    for k, v in raw.items():
+        if k not in TOP_LEVEL:
+            raise ConfigError(f"{p}: unknown key {k!r}; allowed top-level keys: {', '.join(TOP_LEVEL)}")
+        if v is not None and not isinstance(v, TOP_LEVEL[k]) or isinstance(v, bool) and TOP_LEVEL[k] is int:
+            raise ConfigError(f"{p}: key {k!r} must be {TOP_LEVEL[k].__name__}, got {type(v).__name__} {v!r}")
+    if not raw.get("model"):
+        raise ConfigError(f"{p}: key 'model' is required (e.g. model: embedded:smollm2-135m-instruct)")
+    if raw.get("device", "auto") not in ("auto", "cpu", "cuda") and not str(raw["device"]).startswith("cuda:"):
+        raise ConfigError(f"{p}: key 'device' must be auto, cpu or cuda[:N], got {raw['device']!r}")
+    name = raw.get("name") or p.stem
+    phases = raw.get("phases") or {}
+    for ph, block in phases.items():
+        if ph not in PHASE_ORDER:
+            raise ConfigError(f"{p}: unknown phase 'phases.{ph}'; phases are {', '.join(PHASE_ORDER)}")
+        if block is None:
+            phases[ph] = block = {}
+        if not isinstance(block, dict):
+            raise ConfigError(f"{p}: 'phases.{ph}' must be a mapping of notebook parameters")
+        for k in block:
+            if k in params.COMMON:
+                raise ConfigError(f"{p}: 'phases.{ph}.{k}' is set once at the top level of the recipe, not per phase")
+        try:
+            params.check(ph, block, where="key", prefix=f"phases.{ph}.")
+        except params.ParameterError as e:
+            raise ConfigError(f"{p}: {e}") from None
+        _check_files(p, ph, block)
+    _check_model(p, raw["model"])
+    return Recipe(path=p, name=name, model=raw["model"], device=raw.get("device") or "auto",
+                  seed=raw.get("seed", 0) or 0, run_dir=raw.get("run_dir") or f"outputs/{name}",
+                  cache_dir=raw.get("cache_dir"), description=raw.get("description") or "", phases=phases)
+
+
+def _check_files(p: Path, phase: str, block: dict):
+    """Parameters named *_file / *_files / *_dir_in point at inputs: they must exist (empty = not used)."""
+    for k, v in block.items():
+        if not (k.endswith("_file") or k.endswith("_files")) or not v:
+            continue
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, str) and _looks_local(item) and not paths.resolve_path(item).exists():
+                raise ConfigError(f"{p}: 'phases.{phase}.{k}' points to {item!r}, which does not exist "
+                                  f"(relative paths are taken from {paths.project_root()})")
+
+
+def _looks_local(s: str) -> bool:
+    return not s.startswith(("hf://", "http://", "https://")) and "://" not in s
+
+
+def _check_model(p: Path, spec: str):
+    if spec.startswith("embedded:"):
+        from .models import EMBEDDED
+        if spec.split(":", 1)[1] not in EMBEDDED:
+            raise ConfigError(f"{p}: key 'model': unknown embedded model {spec!r}; known: "
+                              + ", ".join(f"embedded:{k}" for k in EMBEDDED))
+    elif spec.startswith((".", "/", "~")) and not paths.resolve_path(spec).exists():
+        raise ConfigError(f"{p}: key 'model': folder {spec!r} does not exist")

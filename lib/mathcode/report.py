@@ -1,0 +1,98 @@
+"""``run_dir/report.html``: one page per run with each phase's status, key numbers and figures,
+linking the executed notebooks (rendered to HTML). Self-contained (figures embedded) so it can be
+mailed or projected in class."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from pathlib import Path
+
+from . import paths
+from .manifest import read as read_manifest
+
+TITLES = {"01_data": "1 · Data sampling", "02_translation": "2 · Translation to mathematical code",
+          "03_pretraining": "3 · QLoRA continued pretraining", "04_evaluation": "4 · Evaluation"}
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
+section{border-top:1px solid #ddd;padding-top:.6em;margin-top:1.6em}
+.status{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;color:#fff}
+.complete{background:#2a7}.failed{background:#c33}.running{background:#e90}.missing{background:#999}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
+figure{display:inline-block;margin:.5em;vertical-align:top;max-width:520px} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555} code{background:#f4f4f4;padding:0 .2em} .err{color:#c33;white-space:pre-wrap}
+"""
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (dict, list)):
+        s = json.dumps(v, default=str)
+        return s if len(s) < 160 else s[:157] + "…"
+    return str(v)
+
+
+def _figures(pdir: Path) -> list[tuple[Path, str]]:
+    fdir = pdir / "figures"
+    if not fdir.is_dir():
+        return []
+    idx = fdir / "index.json"
+    listed = json.loads(idx.read_text()) if idx.exists() else []
+    seen = {f["file"] for f in listed}
+    items = [(fdir / f["file"], f.get("caption", "")) for f in listed if (fdir / f["file"]).exists()]
+    items += [(p, "") for p in sorted(fdir.glob("*.png")) if p.name not in seen]
+    return items
+
+
+def write_report(run_dir) -> Path:
+    run_dir = paths.resolve_path(run_dir)
+    recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>MathCoder2 kit — {html.escape(run_dir.name)}"
+             f"</title><style>{CSS}</style></head><body>",
+             f"<h1>MathCoder2 kit — run <code>{html.escape(run_dir.name)}</code></h1>",
+             f"<p class='sub'>recipe <code>{html.escape(str(recipe.get('config', '?')))}</code> · model "
+             f"<code>{html.escape(str(recipe.get('model', '?')))}</code> · written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    if recipe.get("description"):
+        parts.append(f"<p>{html.escape(recipe['description'])}</p>")
+    parts.append("<table><tr><th>phase</th><th>status</th><th>seconds</th><th>notebook</th></tr>")
+    for key, title in TITLES.items():
+        m = read_manifest(run_dir / key) or {}
+        st = m.get("status", "missing")
+        nb = run_dir / key / f"{key}.html"
+        link = f"<a href='{key}/{key}.html'>executed notebook</a>" if nb.exists() else ""
+        parts.append(f"<tr><td><a href='#{key}'>{title}</a></td><td><span class='status {st}'>{st}</span></td>"
+                     f"<td>{m.get('seconds', '')}</td><td>{link}</td></tr>")
+    parts.append("</table>")
+    for key, title in TITLES.items():
+        pdir = run_dir / key
+        m = read_manifest(pdir)
+        parts.append(f"<section id='{key}'><h2>{title}</h2>")
+        if not m:
+            parts.append("<p>not run.</p></section>")
+            continue
+        st = m.get("status")
+        parts.append(f"<p><span class='status {st}'>{st}</span> notebook <code>{html.escape(m.get('notebook', ''))}"
+                     f"</code> · <a href='{key}/{key}.html'>executed notebook</a> · "
+                     f"<a href='{key}/manifest.json'>manifest</a></p>")
+        if m.get("error"):
+            e = m["error"]
+            parts.append(f"<p class='err'>{html.escape(e.get('type', ''))}: {html.escape(e.get('message', ''))} "
+                         f"(cell {e.get('cell_index')})</p>")
+        metrics = m.get("metrics") or {}
+        if metrics:
+            parts.append("<table><tr><th>key figure</th><th>value</th></tr>")
+            parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in metrics.items()]
+            parts.append("</table>")
+        for f, cap in _figures(pdir):
+            b64 = base64.b64encode(f.read_bytes()).decode()
+            parts.append(f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(f.stem)}'>"
+                         f"<figcaption><b>{html.escape(f.stem)}</b> {html.escape(cap)}</figcaption></figure>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    out = run_dir / "report.html"
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out

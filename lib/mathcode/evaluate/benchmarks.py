@@ -1,0 +1,305 @@
+"""Benchmark loaders: one ``Item`` shape for the five paper benchmarks, Hub copies, and any custom file.
+
+Why one shape: the paper used three harnesses for five benchmarks; here every benchmark becomes a list of
+``Item`` (question, gold answer, optional choices and reference solution, answer kind), so prompting,
+scoring and comparison are the same code for all of them. Local files follow the layouts of
+``../shared/data/benchmarks`` (the DeepSeekMath/MAmmoTH JSONL layouts); a user adds a new benchmark
+without code by mapping the fields of any JSONL/JSON file (``load_custom``).
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass, field, asdict
+from pathlib import Path
+
+from .. import paths
+from ..util import iter_jsonl
+
+LETTERS = "ABCDEFGHIJ"
+MMLU_MATH_TOPICS = ("elementary_mathematics", "high_school_mathematics", "high_school_statistics",
+                    "college_mathematics")
+
+
+class BenchmarkError(ValueError):
+    """Unknown benchmark, missing file or missing field; the message says which and what to do."""
+
+
+@dataclass
+class Item:
+    benchmark: str                 # display name; proxies say so ("gsm_symbolic (proxy for gsm8k)")
+    id: str
+    question: str
+    answer: str                    # gold: number / LaTeX / letter
+    kind: str                      # "number" | "math" | "choice"
+    choices: list[str] | None = None
+    solution: str | None = None    # reference worked solution (NLL probe), when the benchmark has one
+    meta: dict = field(default_factory=dict)   # level, subject, topic, source file, proxy flag ...
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# name -> (file in the ../shared layout, Hugging Face Hub id or None)
+KNOWN = {
+    "gsm8k": ("gsm8k_test.jsonl", "openai/gsm8k"),
+    "math": ("math_test.jsonl", "EleutherAI/hendrycks_math"),
+    "sat_math": ("sat_math_test.jsonl", None),
+    "ocw": ("ocw_test.jsonl", None),
+    "mmlu_math": ("mmlu_stem_test.jsonl", "cais/mmlu"),
+    "gsm_symbolic_proxy": (None, None),
+}
+FAMILY = {"gsm8k": "gsm8k", "gsm_symbolic_proxy": "gsm8k", "math": "math", "ocw": "ocw",
+          "sat_math": "choice", "mmlu_math": "choice"}
+PROXY_NAME = "gsm_symbolic (proxy for gsm8k)"
+
+
+def known_benchmarks() -> list[str]:
+    return list(KNOWN)
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces), or None."""
+    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text or "")]
+    if not starts:
+        m = re.findall(r"\\boxed\s+([^\s$]+)", text or "")       # \boxed 5
+        return m[-1] if m else None
+    i = starts[-1]
+    depth, j = 1, i
+    while j < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        j += 1
+    return text[i:j - 1].strip() if depth == 0 else None
+
+
+def split_options(s: str) -> list[str]:
+    """'A) x B) y C) z D) w' (or 'A. x B. y ...') -> ['x', 'y', 'z', 'w'] (SAT-Math's one-string layout)."""
+    parts = re.split(r"(?:^|\s)([A-J])[.)]\s*", s.strip())
+    # parts = ['', 'A', 'x', 'B', 'y', ...]
+    letters, texts = parts[1::2], [p.strip() for p in parts[2::2]]
+    if not letters or letters != list(LETTERS[:len(letters)]):
+        raise BenchmarkError(f"cannot split options {s[:80]!r} into 'A) .. B) ..' choices")
+    return texts
+
+
+def _local_file(name: str, data_dir) -> Path:
+    d = paths.resolve_path(data_dir) if data_dir else paths.benchmarks_dir()
+    if d is None:
+        raise BenchmarkError(
+            f"benchmark {name!r}: no local benchmark folder ({paths.shared_dir()}/data/benchmarks is absent). "
+            f"Pass data_dir=<folder with {KNOWN[name][0]}>, source='hub' when online, or use "
+            f"'gsm_symbolic_proxy' (offline problems, labelled as a proxy)")
+    f = d / KNOWN[name][0]
+    if not f.exists():
+        raise BenchmarkError(f"benchmark {name!r}: {f} does not exist; expected the file {KNOWN[name][0]} in {d}")
+    return f
+
+
+def _need(row: dict, key: str, f: Path, n: int):
+    if key not in row or row[key] is None:
+        raise BenchmarkError(f"{f}:{n}: row has no field {key!r} (fields: {', '.join(row)}); "
+                             f"is this the right file for this benchmark?")
+    return row[key]
+
+
+def _rows(f: Path):
+    for n, row in enumerate(iter_jsonl(f), 1):
+        yield n, row
+
+
+def _load_local(name: str, f: Path) -> list[Item]:
+    items = []
+    src = {"file": str(f)}
+    for n, r in _rows(f):
+        if name == "gsm8k":
+            items.append(Item("gsm8k", str(r.get("id", n - 1)), _need(r, "question", f, n),
+                              str(_need(r, "answer", f, n)).replace(",", ""), "number",
+                              solution=r.get("cot"), meta=src))
+        elif name == "math":
+            sol = _need(r, "solution", f, n)
+            gold = last_boxed(sol)
+            if gold is None:
+                raise BenchmarkError(f"{f}:{n}: MATH solution has no \\boxed{{}} answer")
+            items.append(Item("math", str(r.get("id", n - 1)), _need(r, "problem", f, n), gold, "math",
+                              solution=sol, meta={**src, "level": r.get("level"), "subject": r.get("type")}))
+        elif name == "sat_math":
+            items.append(Item("sat_math", str(r.get("id", n - 1)), _need(r, "question", f, n),
+                              str(_need(r, "Answer", f, n)).strip().upper(), "choice",
+                              choices=split_options(_need(r, "options", f, n)), meta=src))
+        elif name == "ocw":
+            items.append(Item("ocw", str(r.get("id", n - 1)), _need(r, "problem", f, n),
+                              str(_need(r, "answer", f, n)), "math", solution=r.get("solution"), meta=src))
+        elif name == "mmlu_math":
+            if _need(r, "topic", f, n) not in MMLU_MATH_TOPICS:
+                continue
+            items.append(Item("mmlu_math", str(r.get("id", n - 1)), _need(r, "question", f, n),
+                              str(_need(r, "answer", f, n)).strip().upper(), "choice",
+                              choices=[str(c) for c in _need(r, "options", f, n)],
+                              meta={**src, "subject": r["topic"]}))
+    return items
+
+
+def _load_hub(name: str) -> list[Item]:
+    """The same benchmarks from their Hugging Face Hub copies (needs network or a warm datasets cache)."""
+    from datasets import load_dataset
+    hub = KNOWN[name][1]
+    if hub is None:
+        raise BenchmarkError(f"benchmark {name!r} has no canonical Hub copy; use the local file "
+                             f"({KNOWN[name][0]}) or load_custom(hub_id=..., fields=...)")
+    items = []
+    if name == "gsm8k":
+        for i, r in enumerate(load_dataset(hub, "main", split="test")):
+            cot, _, ans = r["answer"].rpartition("####")
+            items.append(Item("gsm8k", f"gsm8k-test-{i}", r["question"], ans.strip().replace(",", ""), "number",
+                              solution=cot.strip(), meta={"hub": hub}))
+    elif name == "math":
+        for cfg in ("algebra", "counting_and_probability", "geometry", "intermediate_algebra",
+                    "number_theory", "prealgebra", "precalculus"):
+            for i, r in enumerate(load_dataset(hub, cfg, split="test")):
+                items.append(Item("math", f"{cfg}/{i}", r["problem"], last_boxed(r["solution"]) or "", "math",
+                                  solution=r["solution"], meta={"hub": hub, "level": r["level"], "subject": r["type"]}))
+    elif name == "mmlu_math":
+        for topic in MMLU_MATH_TOPICS:
+            for i, r in enumerate(load_dataset(hub, topic, split="test")):
+                items.append(Item("mmlu_math", f"{topic}/{i}", r["question"], LETTERS[int(r["answer"])], "choice",
+                                  choices=list(r["choices"]), meta={"hub": hub, "subject": topic}))
+    return items
+
+
+def _load_proxy(n: int, seed: int) -> list[Item]:
+    """GSM8K-style problems generated offline by reasoning-gym (``gsm_symbolic``); never called GSM8K."""
+    import reasoning_gym
+    out = []
+    for i, r in enumerate(reasoning_gym.create_dataset("gsm_symbolic", size=n, seed=seed)):
+        cot = (r["metadata"].get("answer_cot") or "").rpartition("####")[0].strip() or None
+        out.append(Item(PROXY_NAME, f"gsm_symbolic-{seed}-{i}", r["question"], str(r["answer"]).replace(",", ""),
+                        "number", solution=cot,
+                        meta={"proxy": True, "generator": "reasoning_gym.gsm_symbolic", "seed": seed}))
+    return out
+
+
+def subset(items: list[Item], limit: int | None = None, seed: int | None = None, levels=None,
+           subjects=None) -> list[Item]:
+    """Filter by MATH level (e.g. [1, 2] or ['Level 1']) / subject, then take ``limit`` items:
+    the first ones when ``seed`` is None (as lm-eval's --limit), else a seeded random sample."""
+    if levels:
+        want = {f"Level {l}" if isinstance(l, int) or str(l).isdigit() else str(l) for l in levels}
+        items = [it for it in items if it.meta.get("level") in want]
+    if subjects:
+        want = {s.lower() for s in subjects}
+        items = [it for it in items if str(it.meta.get("subject", "")).lower() in want]
+    if limit is not None and limit >= 0 and limit < len(items):
+        items = random.Random(seed).sample(items, limit) if seed is not None else items[:limit]
+    return list(items)
+
+
+def load_benchmark(name: str, *, source: str = "local", data_dir=None, limit: int | None = None,
+                   seed: int | None = None, levels=None, subjects=None) -> list[Item]:
+    """Items of a known benchmark. ``source``: 'local' (../shared layout or ``data_dir``) or 'hub'."""
+    if name not in KNOWN:
+        raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(KNOWN)} "
+                             f"(or a custom file via custom_file + custom_fields)")
+    if name == "gsm_symbolic_proxy":
+        return _load_proxy(limit if limit and limit > 0 else 50, seed or 0)
+    if source == "local":
+        items = _load_local(name, _local_file(name, data_dir))
+    elif source == "hub":
+        items = _load_hub(name)
+    else:
+        raise BenchmarkError(f"source={source!r}: use 'local' or 'hub'")
+    return subset(items, limit, seed, levels, subjects)
+
+
+def _get(row, dotted: str):
+    cur = row
+    for part in dotted.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return None
+    return cur
+
+
+def _custom_rows(f: Path):
+    if f.suffix == ".jsonl":
+        yield from _rows(f)
+        return
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise BenchmarkError(f"{f}: not valid JSON ({e.msg}, line {e.lineno}); use a JSON list of objects "
+                             f"or JSONL (one object per line)") from None
+    if isinstance(data, dict):
+        lists = [v for v in data.values() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise BenchmarkError(f"{f}: a JSON object must hold exactly one list of items; found {len(lists)}")
+        data = lists[0]
+    if not isinstance(data, list):
+        raise BenchmarkError(f"{f}: expected a JSON list of objects")
+    for n, row in enumerate(data, 1):
+        if not isinstance(row, dict):
+            raise BenchmarkError(f"{f}: item {n} is a {type(row).__name__}, expected an object")
+        yield n, row
+
+
+def _guess_kind(answer: str) -> str:
+    try:
+        float(answer.replace(",", ""))
+        return "number"
+    except ValueError:
+        return "math"
+
+
+def load_custom(path, fields: dict, *, name: str = "custom", kind: str = "auto", limit=None,
+                seed=None) -> list[Item]:
+    """A new benchmark from any JSONL/JSON file: ``fields`` maps question/answer (required) and
+    choices/solution/id/level/subject (optional) to the file's keys (dotted paths reach nested keys).
+    ``choices`` may be a list or one 'A) .. B) ..' string; a numeric answer index becomes a letter."""
+    f = paths.resolve_path(path)
+    if f is None or not f.exists():
+        raise BenchmarkError(f"custom benchmark file {path!r} does not exist (resolved: {f})")
+    unknown = set(fields) - {"question", "answer", "choices", "solution", "id", "level", "subject"}
+    if unknown or "question" not in fields or "answer" not in fields:
+        raise BenchmarkError(f"custom_fields {fields!r}: needs 'question' and 'answer', optional 'choices', "
+                             f"'solution', 'id', 'level', 'subject'" + (f"; unknown: {sorted(unknown)}" if unknown else ""))
+    if kind not in ("auto", "number", "math", "choice"):
+        raise BenchmarkError(f"custom kind {kind!r}: use 'auto', 'number', 'math' or 'choice'")
+    items = []
+    where = "line" if f.suffix == ".jsonl" else "item"
+    for n, row in _custom_rows(f):
+        vals = {}
+        for role, key in fields.items():
+            v = _get(row, key)
+            if v is None and role in ("question", "answer"):
+                raise BenchmarkError(f"{f} {where} {n}: field {key!r} (mapped to {role}) is missing; "
+                                     f"fields there: {', '.join(row)}. Fix custom_fields or the file")
+            vals[role] = v
+        choices = vals.get("choices")
+        if isinstance(choices, str):
+            choices = split_options(choices)
+        answer = vals["answer"]
+        if choices and isinstance(answer, int) and not isinstance(answer, bool):
+            answer = LETTERS[answer]
+        answer = str(answer).strip()
+        k = kind if kind != "auto" else ("choice" if choices else _guess_kind(answer))
+        if k == "choice":
+            if not choices:
+                raise BenchmarkError(f"{f} {where} {n}: kind 'choice' but no choices (map 'choices')")
+            answer = answer.strip("() .").upper()
+            if answer not in LETTERS[:len(choices)]:
+                raise BenchmarkError(f"{f} {where} {n}: choice answer {vals['answer']!r} is not one of "
+                                     f"{LETTERS[:len(choices)]} (or a 0-based index)")
+        meta = {"file": str(f), "line": n}
+        for opt in ("level", "subject"):
+            if vals.get(opt) is not None:
+                meta[opt] = vals[opt]
+        items.append(Item(name, str(vals.get("id") if vals.get("id") is not None else n), str(vals["question"]),
+                          answer.replace(",", "") if k == "number" else answer, k,
+                          choices=[str(c) for c in choices] if choices else None,
+                          solution=vals.get("solution"), meta=meta))
+    if not items:
+        raise BenchmarkError(f"custom benchmark file {f} has no items")
+    return subset(items, limit, seed)

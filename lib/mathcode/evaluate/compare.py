@@ -1,0 +1,111 @@
+"""Base vs. trained on the same items: accuracy with confidence intervals, paired differences, flips.
+
+Why these statistics: at demo scale a benchmark has a handful of items, so a bare accuracy invites
+over-reading. Each accuracy gets a Wilson 95% interval (well-behaved at 0/n and n/n, unlike the normal
+approximation); the difference between two models on the *same* items gets a paired bootstrap interval
+(resampling items, so item difficulty cancels). Flipped items (wrong→right, right→wrong) are listed to
+read, because a net change of zero can hide many real changes.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for k successes in n trials (0..1); (nan, nan) for n = 0."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of b - a and its 95% percentile interval, resampling item indices (paired)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0:
+        return (float("nan"),) * 3
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_boot, len(a)))
+    d = (b[idx] - a[idx]).mean(axis=1)
+    return (float((b - a).mean()), float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)))
+
+
+def accuracy_table(rows: list[dict] | pd.DataFrame, by=("model", "benchmark")) -> pd.DataFrame:
+    """Accuracy, n and Wilson 95% CI per group."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=[*by, "n", "correct", "accuracy", "ci_low", "ci_high"])
+    g = df.groupby(list(by), sort=False, dropna=False)["correct"].agg(["size", "sum"]).reset_index()
+    g = g.rename(columns={"size": "n", "sum": "correct"})
+    g["correct"] = g["correct"].astype(int)
+    g["accuracy"] = g["correct"] / g["n"]
+    ci = [wilson(k, n) for k, n in zip(g["correct"], g["n"])]
+    g["ci_low"], g["ci_high"] = [c[0] for c in ci], [c[1] for c in ci]
+    return g
+
+
+def _paired(df: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
+    a = df[df.model == base].set_index(["benchmark", "item_id"])
+    b = df[df.model == other].set_index(["benchmark", "item_id"])
+    common = a.index.intersection(b.index)
+    return pd.merge(a.loc[common], b.loc[common], left_index=True, right_index=True, suffixes=("_base", "_other"))
+
+
+def differences(rows, base: str, seed: int = 0) -> pd.DataFrame:
+    """Per benchmark and every non-base model: accuracy difference vs ``base`` with a paired bootstrap CI."""
+    df = pd.DataFrame(rows)
+    out = []
+    for other in [m for m in df.model.unique() if m != base]:
+        p = _paired(df, base, other)
+        for bench, grp in p.groupby(level=0, sort=False):
+            d, lo, hi = paired_bootstrap(grp["correct_base"], grp["correct_other"], seed=seed)
+            out.append({"model": other, "vs": base, "benchmark": bench, "n": len(grp), "diff": d,
+                        "ci_low": lo, "ci_high": hi,
+                        "wrong_to_right": int((~grp.correct_base.astype(bool) & grp.correct_other.astype(bool)).sum()),
+                        "right_to_wrong": int((grp.correct_base.astype(bool) & ~grp.correct_other.astype(bool)).sum())})
+    return pd.DataFrame(out)
+
+
+def flipped(rows, base: str, other: str) -> pd.DataFrame:
+    """Items whose correctness differs between ``base`` and ``other`` (both completions, to read)."""
+    df = pd.DataFrame(rows)
+    p = _paired(df, base, other)
+    f = p[p.correct_base.astype(bool) != p.correct_other.astype(bool)].reset_index()
+    if f.empty:
+        return pd.DataFrame(columns=["benchmark", "item_id", "direction", "gold", "extracted_base",
+                                     "extracted_other", "completion_base", "completion_other"])
+    f["direction"] = np.where(f.correct_other.astype(bool), "wrong→right", "right→wrong")
+    return f[["benchmark", "item_id", "direction", "gold_base", "extracted_base", "extracted_other",
+              "completion_base", "completion_other"]].rename(columns={"gold_base": "gold"})
+
+
+def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchmark (Wilson 95% CI)",
+              ylabel="accuracy"):
+    """Seaborn grouped bars (benchmark × model) with the interval drawn as error bars."""
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * table["benchmark"].nunique() + 2), 3.6))
+    sns.barplot(data=table, x="benchmark", y=value, hue="model", ax=ax, errorbar=None)
+    models = list(dict.fromkeys(table["model"]))
+    benches = list(dict.fromkeys(table["benchmark"]))
+    for cont, m in zip(ax.containers, models):
+        sub = table[table.model == m].set_index("benchmark")
+        for bar, b in zip(cont, [b for b in benches if b in sub.index]):
+            r = sub.loc[b]
+            x = bar.get_x() + bar.get_width() / 2
+            ax.errorbar(x, r[value], yerr=[[r[value] - r["ci_low"]], [r["ci_high"] - r[value]]],
+                        color="black", capsize=3, lw=1)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig

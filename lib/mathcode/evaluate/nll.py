@@ -1,0 +1,69 @@
+"""Gold-solution NLL probe: how likely each model finds the reference solutions.
+
+Why: at 135M parameters a few items of accuracy cannot show whether continued pretraining moved the
+model; the mean per-token negative log-likelihood of human-written solutions (GSM8K worked solutions,
+MATH and OCW solutions), conditioned on the question in the evaluation template, is a low-noise,
+paired signal (lower = the model predicts math solutions better). Only solution tokens are scored.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .benchmarks import Item
+from .fewshot import TARGET_DELIMITER, format_question
+
+
+def _clean_solution(item: Item) -> str:
+    import re
+    s = item.solution or ""
+    return re.sub(r"<<[^>]*>>", "", s) if item.benchmark == "gsm8k" else s    # GSM8K calculator marks
+
+
+def solution_nll(model, tokenizer, items: list[Item], *, batch_size: int = 8, max_tokens: int = 768) -> list[dict]:
+    """Per item: summed and mean NLL (nats/token) of the reference solution given the question."""
+    import torch
+    device = next(model.parameters()).device
+    rows, pairs = [], []
+    for it in items:
+        if not it.solution:
+            continue
+        ctx = tokenizer(format_question(it), add_special_tokens=False)["input_ids"]
+        tgt = tokenizer(TARGET_DELIMITER + _clean_solution(it), add_special_tokens=False)["input_ids"]
+        ids = (ctx + tgt)[-max_tokens:]
+        n_tgt = min(len(tgt), len(ids) - 1)
+        pairs.append((it, ids, n_tgt))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    model.eval()
+    for b in range(0, len(pairs), batch_size):
+        chunk = pairs[b:b + batch_size]
+        L = max(len(p[1]) for p in chunk)
+        ids = torch.full((len(chunk), L), pad, dtype=torch.long)
+        att = torch.zeros((len(chunk), L), dtype=torch.long)
+        for r, (_, seq, _) in enumerate(chunk):                 # right padding: positions stay 0..len-1
+            ids[r, :len(seq)] = torch.tensor(seq)
+            att[r, :len(seq)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        tok_lp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
+        for r, (it, seq, n_tgt) in enumerate(chunk):
+            lp = tok_lp[r, len(seq) - 1 - n_tgt:len(seq) - 1]
+            rows.append({"benchmark": it.benchmark, "item_id": it.id, "tokens": int(n_tgt),
+                         "nll_sum": float(-lp.sum()), "nll_mean": float(-lp.mean())})
+    return rows
+
+
+def nll_table(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    """Per model and benchmark: token-weighted mean NLL and a bootstrap 95% interval over items."""
+    import numpy as np
+    df = pd.DataFrame(rows)
+    out = []
+    for (m, b), g in df.groupby(["model", "benchmark"], sort=False):
+        rng = np.random.default_rng(0)
+        s, t = g.nll_sum.to_numpy(), g.tokens.to_numpy()
+        idx = rng.integers(0, len(g), size=(2000, len(g)))
+        boot = s[idx].sum(1) / t[idx].sum(1)
+        out.append({"model": m, "benchmark": b, "n": len(g), "tokens": int(t.sum()),
+                    "nll_per_token": float(s.sum() / t.sum()),
+                    "ci_low": float(np.percentile(boot, 2.5)), "ci_high": float(np.percentile(boot, 97.5))})
+    return pd.DataFrame(out)

@@ -1,0 +1,133 @@
+"""Generation through any OpenAI-compatible HTTP server (vLLM serve, TGI, llama.cpp server, ``transformers serve``).
+
+This is how a notebook on a laptop drives a 70B model on a GPU box: requests go out with bounded
+concurrency, each with a timeout and retries (connection errors, 429 and 5xx, exponential backoff).
+The API key is read from the environment variable named by ``api_key_env`` at request time; it is never
+stored in parameters, in ``info()``, in ``repr`` or in error messages.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .generation import Completion, GenConfig, Generator, truncate_at_stop
+
+
+class ServerError(RuntimeError):
+    """The server could not be reached or refused the request; the message names the URL."""
+
+
+class OpenAIGenerator(Generator):
+    backend = "openai"
+
+    def __init__(self, model: str, *, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 4, timeout: float = 300.0, retries: int = 3, backoff: float = 1.0,
+                 tokenizer: str | None = None, max_stop: int = 4, **_ignored):
+        super().__init__(model)
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.concurrency = max(1, int(concurrency))
+        self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
+        self.max_stop = max_stop
+        self._tokenizer_spec = tokenizer
+        self._tok = None
+        import requests
+        self._session = requests.Session()
+
+    def __repr__(self):
+        return f"OpenAIGenerator(model={self.model_spec!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
+
+    def info(self) -> dict:
+        return {**super().info(), "base_url": self.base_url, "api_key_env": self.api_key_env,
+                "api_key_set": bool(os.environ.get(self.api_key_env or "")), "concurrency": self.concurrency}
+
+    # --- display ----------------------------------------------------------------------------------
+    def render_chat(self, messages: list[dict]) -> str:
+        """The prompt as the model sees it when a tokenizer is known; otherwise a labelled plain rendering
+        (the server applies its own chat template, which we cannot see)."""
+        if self._tokenizer_spec:
+            if self._tok is None:
+                from .models import load_tokenizer
+                self._tok = load_tokenizer(self._tokenizer_spec)
+            return self._tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        body = "".join(f"<{m['role']}>\n{m['content']}\n</{m['role']}>\n" for m in messages)
+        return "[the server applies the model's chat template; roles shown as tags]\n" + body
+
+    # --- HTTP -------------------------------------------------------------------------------------
+    def _headers(self) -> dict:
+        h = {"Content-Type": "application/json"}
+        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        if key:
+            h["Authorization"] = f"Bearer {key}"
+        return h
+
+    def _post(self, route: str, payload: dict) -> dict:
+        import requests
+        url = f"{self.base_url}/{route}"
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                r = self._session.post(url, json=payload, headers=self._headers(), timeout=self.timeout)
+            except requests.exceptions.Timeout:
+                last = f"no answer within {self.timeout:g} s"
+                continue
+            except requests.exceptions.RequestException as e:
+                last = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+                continue
+            if r.status_code == 429 or r.status_code >= 500:
+                last = f"HTTP {r.status_code}: {r.text[:200]}"
+                continue
+            if r.status_code >= 400:
+                raise ServerError(f"{url} refused the request: HTTP {r.status_code}: {r.text[:300]} "
+                                  f"(check model name {self.model_spec!r}"
+                                  + (f" and the key in ${self.api_key_env})" if self.api_key_env else ")"))
+            try:
+                return r.json()
+            except ValueError:
+                last = f"answer is not JSON: {r.text[:200]}"
+        raise ServerError(f"could not get an answer from {url} after {self.retries + 1} attempts ({last}); "
+                          f"is the server running at {self.base_url}?")
+
+    def _payload(self, cfg: GenConfig) -> dict:
+        p = {"model": self.model_spec, "max_tokens": cfg.max_new_tokens, "temperature": float(cfg.temperature),
+             "seed": cfg.seed}
+        if cfg.temperature and cfg.top_p < 1.0:
+            p["top_p"] = cfg.top_p
+        if cfg.stop:
+            p["stop"] = list(cfg.stop)[: self.max_stop]
+        return p
+
+    def _finish(self, text: str, choice: dict, usage: dict, cfg: GenConfig) -> Completion:
+        text, hit = truncate_at_stop(text or "", cfg.stop)
+        reason = "stop" if hit else (choice.get("finish_reason") or "stop")
+        return Completion(text=text, prompt_tokens=int((usage or {}).get("prompt_tokens") or 0),
+                          completion_tokens=int((usage or {}).get("completion_tokens") or 0),
+                          finish_reason="length" if reason == "length" else "stop")
+
+    def _one_chat(self, messages, cfg):
+        d = self._post("chat/completions", {**self._payload(cfg), "messages": messages})
+        ch = (d.get("choices") or [{}])[0]
+        return self._finish((ch.get("message") or {}).get("content", ""), ch, d.get("usage"), cfg)
+
+    def _one_complete(self, prompt, cfg):
+        d = self._post("completions", {**self._payload(cfg), "prompt": prompt})
+        ch = (d.get("choices") or [{}])[0]
+        return self._finish(ch.get("text", ""), ch, d.get("usage"), cfg)
+
+    def _map(self, fn, items, cfg):
+        if not items:
+            return []
+        with ThreadPoolExecutor(min(self.concurrency, len(items))) as ex:
+            return list(ex.map(lambda x: fn(x, cfg), items))
+
+    def _chat(self, conversations, cfg):
+        return self._map(self._one_chat, conversations, cfg)
+
+    def _generate(self, prompts, cfg):
+        return self._map(self._one_complete, prompts, cfg)
+
+    def close(self):
+        self._session.close()

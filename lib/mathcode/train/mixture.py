@@ -1,0 +1,83 @@
+"""Which documents phase 3 trains on.
+
+The paper's ablation trains on the same basic data *with* and *without* model-translated mathematical code;
+``mixture`` names that choice, and explicit files override it (for corpora built elsewhere). Rows only need a
+non-empty ``text``; ``id``/``doc_id`` keep a document and its translation on the same side of the held-out split.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import paths
+from ..util import iter_jsonl
+
+# mixture name -> the upstream artefacts it reads, as (phase, file, label)
+MIXTURES = {
+    "basic": [("data", "corpus.jsonl", "basic")],
+    "basic+translated": [("data", "corpus.jsonl", "basic"), ("translation", "translated.jsonl", "translated")],
+    "translated": [("translation", "translated.jsonl", "translated")],
+}
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be trained on; the message names the file (and line) and the remedy."""
+
+
+@dataclass
+class Doc:
+    text: str
+    group: str       # documents sharing a group land on the same side of the held-out split
+    part: str        # "basic" | "translated" | file stem for explicit files
+    id: str
+
+
+def mixture_inputs(phase, mixture: str, corpus_files: list | tuple = ()) -> list[tuple[Path, str]]:
+    """[(file, label)] for this run: explicit ``corpus_files`` when given, else the mixture's upstream files.
+
+    ``phase`` is the notebook's ``mathcode.phase.Phase``; ``phase.require`` gives a clear error when the
+    predecessor (e.g. phase 2 for 'basic+translated') is missing or unfinished.
+    """
+    if corpus_files:
+        out = []
+        for f in corpus_files:
+            p = paths.resolve_path(f)
+            if p is None or not p.is_file():
+                raise CorpusError(f"corpus_files entry {f!r} -> {p} does not exist; pass JSONL files with a 'text' field")
+            out.append((p, p.stem))
+        return out
+    if mixture not in MIXTURES:
+        raise CorpusError(f"mixture={mixture!r} is not known; use one of {', '.join(MIXTURES)} "
+                          f"(or pass corpus_files=[...] explicitly)")
+    return [(phase.require(ph, fname), label) for ph, fname, label in MIXTURES[mixture]]
+
+
+def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text") -> list[Doc]:
+    """Read the rows; a row without a string ``text`` is an error naming file and line."""
+    docs: list[Doc] = []
+    for path, label in inputs:
+        n_file = 0
+        for n, row in enumerate(iter_jsonl(path), 1):
+            t = row.get(text_field)
+            if not isinstance(t, str):
+                raise CorpusError(f"{path}:{n}: row has no string {text_field!r} field (keys: {sorted(row)}); "
+                                  f"phase 3 trains on {text_field!r}")
+            if not t.strip():
+                continue
+            rid = str(row.get("id", f"{path.stem}:{n}"))
+            docs.append(Doc(text=t, group=str(row.get("doc_id") or rid), part=label, id=rid))
+            n_file += 1
+        if n_file == 0:
+            raise CorpusError(f"{path} has no non-empty {text_field!r} rows; nothing to train on "
+                              f"(check the phase that wrote it, or remove it from corpus_files)")
+    return docs
+
+
+def summary(docs: list[Doc]) -> dict:
+    """Documents and characters per part (for the notebook's mixture table)."""
+    n, c = Counter(), Counter()
+    for d in docs:
+        n[d.part] += 1
+        c[d.part] += len(d.text)
+    return {p: {"documents": n[p], "characters": c[p]} for p in n}

@@ -1,0 +1,142 @@
+"""Tokenize documents and pack them into fixed-length blocks for causal-LM training.
+
+Layout: documents are tokenized without special tokens, each followed by one EOS, concatenated into one
+stream and cut into blocks of exactly ``block_size`` tokens; the tail shorter than a block is dropped. So
+there is no padding and every label is a real next token. Blocks are independent training rows: no
+attention or loss crosses a block edge. Inside a block, the only cross-document context is the documented
+EOS join (the first token after an EOS is predicted from the previous document plus EOS), the usual trade
+of packed pretraining. A document longer than a block continues in the next block (without its earlier
+context), as in standard continued pretraining.
+
+The held-out split is made on documents (grouped by ``Doc.group``) *before* packing, so no held-out text
+is ever seen in training, not even as part of a shared block.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class PackingError(ValueError):
+    """Too little text for the requested blocks; the message gives the numbers and what to change."""
+
+
+@dataclass
+class Packed:
+    blocks: np.ndarray                     # int64 [n_blocks, block_size]
+    n_docs: int
+    n_tokens: int                          # stream length incl. EOS joins
+    dropped_tail: int                      # tokens of the last partial block
+    eos_id: int
+    part_tokens: dict = field(default_factory=dict)
+
+    @property
+    def n_blocks(self) -> int:
+        return int(self.blocks.shape[0])
+
+
+def tokenize(texts: list[str], tokenizer, batch_size: int = 512) -> list[list[int]]:
+    """Token ids per text, without BOS/EOS (packing adds the EOS joins)."""
+    out: list[list[int]] = []
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i:i + batch_size], add_special_tokens=False)["input_ids"]
+        out.extend(enc)
+    return out
+
+
+def pack(token_docs: list[list[int]], block_size: int, eos_id: int, parts: list[str] | None = None) -> Packed:
+    """Concatenate ``doc + [EOS]`` for every doc and cut into full blocks (tail dropped)."""
+    if block_size < 2:
+        raise PackingError(f"block_size={block_size} must be at least 2")
+    stream: list[int] = []
+    part_tokens: dict = {}
+    for i, t in enumerate(token_docs):
+        stream.extend(t)
+        stream.append(eos_id)
+        if parts is not None:
+            part_tokens[parts[i]] = part_tokens.get(parts[i], 0) + len(t) + 1
+    n_blocks = len(stream) // block_size
+    arr = np.asarray(stream[: n_blocks * block_size], dtype=np.int64).reshape(n_blocks, block_size)
+    return Packed(arr, len(token_docs), len(stream), len(stream) - n_blocks * block_size, eos_id, part_tokens)
+
+
+def split_heldout(groups: list[str], lengths: list[int], fraction: float, min_tokens: int, seed: int) -> list[bool]:
+    """Mark documents held-out, whole groups at a time, until ``fraction`` of tokens (and ``min_tokens``) is reached."""
+    if not 0.0 < fraction < 1.0:
+        raise PackingError(f"heldout_fraction={fraction} must be between 0 and 1 (exclusive)")
+    order = sorted(set(groups))
+    random.Random(seed).shuffle(order)
+    by_group: dict = {}
+    for i, g in enumerate(groups):
+        by_group.setdefault(g, []).append(i)
+    total = sum(lengths) + len(lengths)
+    goal = max(fraction * total, min_tokens)
+    held = [False] * len(groups)
+    got = 0
+    for g in order[:-1]:                                   # always leave at least one group for training
+        if got >= goal:
+            break
+        for i in by_group[g]:
+            held[i] = True
+            got += lengths[i] + 1
+    return held
+
+
+@dataclass
+class PackedSplits:
+    train: Packed
+    heldout: Packed
+    block_size: int
+
+    def stats(self) -> dict:
+        return {"block_size": self.block_size, "train_blocks": self.train.n_blocks, "heldout_blocks": self.heldout.n_blocks,
+                "train_docs": self.train.n_docs, "heldout_docs": self.heldout.n_docs,
+                "train_tokens": int(self.train.n_blocks * self.block_size),
+                "heldout_tokens": int(self.heldout.n_blocks * self.block_size),
+                "dropped_tail_tokens": self.train.dropped_tail + self.heldout.dropped_tail,
+                "train_tokens_by_part": self.train.part_tokens}
+
+
+def build(docs, tokenizer, block_size: int, heldout_fraction: float = 0.1, seed: int = 0,
+          min_heldout_blocks: int = 1) -> PackedSplits:
+    """Tokenize ``docs`` (``mixture.Doc``), split held-out by group, pack both sides."""
+    if not docs:
+        raise PackingError("the corpus is empty: no documents with text; run phase 1 (and 2) or pass corpus_files")
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise PackingError(f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no EOS token; packing needs one")
+    toks = tokenize([d.text for d in docs], tokenizer)
+    lengths = [len(t) for t in toks]
+    total = sum(lengths) + len(lengths)
+    need = block_size * (1 + min_heldout_blocks)
+    if total < need:
+        raise PackingError(f"the corpus has {total} tokens ({len(docs)} documents) but block_size={block_size} needs at "
+                           f"least {need} (one training block and {min_heldout_blocks} held-out); lower block_size "
+                           f"or add documents")
+    held = split_heldout([d.group for d in docs], lengths, heldout_fraction, block_size * min_heldout_blocks, seed)
+    tr = [i for i, h in enumerate(held) if not h]
+    he = [i for i, h in enumerate(held) if h]
+    train = pack([toks[i] for i in tr], block_size, eos, [docs[i].part for i in tr])
+    heldout = pack([toks[i] for i in he], block_size, eos, [docs[i].part for i in he])
+    for name, p in (("training", train), ("held-out", heldout)):
+        if p.n_blocks == 0:
+            raise PackingError(f"the {name} split has {p.n_tokens} tokens, less than one block of {block_size}; "
+                               f"lower block_size, change heldout_fraction, or add documents")
+    return PackedSplits(train, heldout, block_size)
+
+
+class BlockDataset:
+    """Torch-style dataset over packed blocks: input_ids = labels, attention over the whole block."""
+
+    def __init__(self, packed: Packed, limit: int | None = None):
+        self.blocks = packed.blocks if limit is None else packed.blocks[:limit]
+
+    def __len__(self) -> int:
+        return int(self.blocks.shape[0])
+
+    def __getitem__(self, i):
+        import torch
+        ids = torch.from_numpy(self.blocks[i].copy())
+        return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}

@@ -1,0 +1,180 @@
+"""transformers ``Trainer`` wiring for continued pretraining: cosine schedule with warmup, gradient
+accumulation, periodic checkpoints, resume, per-step metrics, and the final adapter folder.
+
+Why Trainer and not a hand-written loop: it already gets checkpoint/resume (optimizer, scheduler, RNG and
+data position), gradient accumulation, paged 8-bit optimizers and ``accelerate launch`` (DDP/FSDP) right.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import shutil
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+from ..util import write_json
+from . import qlora
+
+
+@dataclass
+class TrainSettings:
+    max_steps: int = 30
+    per_device_batch_size: int = 4
+    grad_accum: int = 2
+    learning_rate: float = 2e-4
+    warmup: float = 0.1                  # < 1: fraction of max_steps; >= 1: number of steps
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    save_steps: int = 10
+    eval_steps: int = 10
+    save_total_limit: int = 2
+    optimizer: str = "auto"              # auto: paged_adamw_8bit on CUDA, adamw_torch on CPU
+    seed: int = 0
+    max_grad_norm: float = 1.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def training_arguments(output_dir, s: TrainSettings, device: str):
+    """TrainingArguments for this run (bf16 autocast on CUDA; CPU runs keep the model's dtypes)."""
+    from transformers import TrainingArguments
+
+    cuda = str(device).startswith("cuda")
+    warm = s.warmup if s.warmup < 1 else int(s.warmup)
+    return TrainingArguments(
+        output_dir=str(output_dir), max_steps=s.max_steps, per_device_train_batch_size=s.per_device_batch_size,
+        per_device_eval_batch_size=s.per_device_batch_size, gradient_accumulation_steps=s.grad_accum,
+        learning_rate=s.learning_rate, lr_scheduler_type=s.scheduler, warmup_steps=warm,
+        weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
+        optim=qlora.default_optimizer(device) if s.optimizer == "auto" else s.optimizer,
+        logging_steps=1, eval_strategy="steps" if s.eval_steps else "no", eval_steps=s.eval_steps or None,
+        save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
+        bf16=cuda, use_cpu=not cuda, seed=s.seed, data_seed=s.seed, report_to=[], disable_tqdm=True,
+        remove_unused_columns=False, include_num_input_tokens_seen="all", dataloader_num_workers=0,
+        save_only_model=False,
+    )
+
+
+def peak_memory_mb(device: str) -> float:
+    """CUDA max allocated on GPU; peak RSS of this process on CPU."""
+    if str(device).startswith("cuda"):
+        import torch
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024      # Linux: KiB
+
+
+def _callback_base():
+    from transformers import TrainerCallback
+    return TrainerCallback
+
+
+class MetricsCallback(_callback_base()):
+    """Per-step loss, learning rate, tokens/s (training time only, eval excluded) and peak memory.
+
+    Rows are appended to ``metrics_file`` (JSONL), so a resumed run continues the same file.
+    """
+
+    def __init__(self, metrics_file, device: str, tokens_per_step: int):
+        self.file = Path(metrics_file)
+        self.device = device
+        self.tokens_per_step = tokens_per_step
+        self.train_seconds = 0.0
+        self.steps = 0
+        self._t = None
+        self.rows: list[dict] = []
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._t = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self._t is not None:
+            self.train_seconds += time.perf_counter() - self._t
+            self.steps += 1
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.steps * self.tokens_per_step / self.train_seconds if self.train_seconds else 0.0
+
+    def on_log(self, args, state, control, logs=None, **kw):
+        logs = logs or {}
+        row = {"step": state.global_step, "time": round(time.time(), 3)}
+        for k in ("loss", "eval_loss", "learning_rate", "grad_norm"):
+            if k in logs:
+                row[k] = float(logs[k])
+        if len(row) == 2:
+            return
+        row["tokens_per_s"] = round(self.tokens_per_second, 1)
+        row["peak_mem_mb"] = round(peak_memory_mb(self.device), 1)
+        self.rows.append(row)
+        if state.is_world_process_zero:
+            with open(self.file, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+
+def build_trainer(model, tokenizer, train_ds, eval_ds, args, callbacks=()):
+    from transformers import Trainer, default_data_collator
+    return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                   data_collator=default_data_collator, processing_class=tokenizer, callbacks=list(callbacks))
+
+
+def last_checkpoint(output_dir) -> str | None:
+    """The newest complete ``checkpoint-N`` folder, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+    d = Path(output_dir)
+    return get_last_checkpoint(str(d)) if d.is_dir() else None
+
+
+def heldout_perplexity(trainer) -> dict:
+    """Mean token loss and perplexity on the trainer's eval (held-out) blocks."""
+    m = trainer.evaluate()
+    loss = float(m["eval_loss"])
+    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+
+
+def save_adapter(model, tokenizer, out_dir, *, base_model: str, args=None, extra: dict | None = None) -> Path:
+    """Write the adapter folder atomically: PEFT files + tokenizer + training_args.json + mathcode_adapter.json.
+
+    ``mathcode_adapter.json`` names the base model spec; ``models.apply_adapter`` refuses other bases.
+    """
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    tokenizer.save_pretrained(str(tmp))
+    if args is not None:
+        write_json(tmp / "training_args.json", args.to_dict())
+    write_json(tmp / "mathcode_adapter.json", {"base_model": base_model, **(extra or {})})
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+class ResumeError(RuntimeError):
+    """Checkpoints in the run folder were made with different settings."""
+
+
+def resume_point(ckpt_dir, settings: dict, resume: bool) -> str | None:
+    """Checkpoint to resume from, or None for a fresh start.
+
+    The settings that shape the schedule and the data are stored next to the checkpoints; resuming with
+    different ones would silently train a different run, so that is an error that says what to do.
+    With ``resume=False`` old checkpoints (and their metrics) are removed first.
+    """
+    d = Path(ckpt_dir)
+    f = d / "run_settings.json"
+    if not resume and d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True, exist_ok=True)
+    norm = json.loads(json.dumps(settings, default=str))
+    if f.exists():
+        old = json.loads(f.read_text())
+        if old != norm and last_checkpoint(d):
+            diff = sorted(k for k in set(old) | set(norm) if old.get(k) != norm.get(k))
+            raise ResumeError(f"{d} holds checkpoints made with other settings ({', '.join(diff)} differ); "
+                              f"use resume=False to start over, or another run_dir")
+    write_json(f, norm)
+    return last_checkpoint(d)

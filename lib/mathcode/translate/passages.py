@@ -1,0 +1,104 @@
+"""Cut corpus documents into passages that contain computations, with the context their conditions need.
+
+A computation is LaTeX math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, equation/align environments),
+a GSM8K-style calculator mark ``<<a=b>>``, or plain arithmetic with a stated result (``3*4 = 12``,
+``6 days/week * 2 weeks = 12 days``). Passages are paragraph-aligned so that the model sees whole
+sentences; each keeps up to ``context_chars`` of the text before it, because the conditions of a
+computation are usually stated earlier.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, asdict
+
+MATH_PATTERNS = {
+    "latex_display": re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]", re.S),
+    "latex_env": re.compile(r"\\begin\{(equation|align|gather|multline|eqnarray)\*?\}.+?\\end\{\1\*?\}", re.S),
+    "latex_inline": re.compile(r"(?<![\\$])\$(?!\$)[^$\n]{1,400}?(?<!\\)\$|\\\(.+?\\\)", re.S),
+    "calculator": re.compile(r"<<[^<>=]+=[^<>]+>>"),
+    # number (op number)+ = number, units allowed between: "6 days/week * 2 weeks/month = 12 days/month"
+    "arithmetic": re.compile(r"\d[\d.,]*(?:\s*[a-zA-Z£$€%/]*\s*[-+*/×÷^x]\s*[£$€(]?\s*\d[\d.,]*)+[^=\n]{0,20}=\s*[£$€]?\s*-?\d"),
+}
+
+
+@dataclass
+class Passage:
+    id: str
+    doc_id: str
+    source: str
+    text: str               # what the model is asked to translate (context + the math paragraphs)
+    context: str            # the part of ``text`` that is only preceding context
+    kinds: list[str] = field(default_factory=list)
+    n_math: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_math(text: str) -> list[tuple[str, int, int]]:
+    """Every computation-like span as (kind, start, end), overlapping spans removed (first kind wins)."""
+    spans = []
+    for kind, pat in MATH_PATTERNS.items():
+        for m in pat.finditer(text):
+            if not any(s <= m.start() < e or s < m.end() <= e for _, s, e in spans):
+                spans.append((kind, m.start(), m.end()))
+    return sorted(spans, key=lambda t: t[1])
+
+
+def _paragraphs(text: str) -> list[str]:
+    paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if len(paras) == 1 and len(paras[0]) > 1500:               # one long block: fall back to lines
+        paras = [p.strip() for p in paras[0].splitlines() if p.strip()]
+    return paras
+
+
+def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400,
+                   max_passages: int = 4, min_math: int = 1) -> list[Passage]:
+    """Passages of one corpus row (``{"id", "text", "source"}``), in document order."""
+    text = doc.get("text") or ""
+    paras = _paragraphs(text)
+    out: list[Passage] = []
+    i = 0
+    while i < len(paras) and len(out) < max_passages:
+        spans = find_math(paras[i])
+        if len(spans) < min_math:
+            i += 1
+            continue
+        # grow forward while the next paragraphs also carry math and the passage stays short
+        body, kinds, n = [paras[i]], [k for k, _, _ in spans], len(spans)
+        j = i + 1
+        while j < len(paras) and sum(map(len, body)) + len(paras[j]) <= max_chars:
+            more = find_math(paras[j])
+            if not more:
+                break
+            body.append(paras[j])
+            kinds += [k for k, _, _ in more]
+            n += len(more)
+            j += 1
+        ctx_parts, room = [], context_chars
+        for p in reversed(paras[max(0, i - 3):i]):                  # preceding paragraphs, nearest first
+            if room <= 0:
+                break
+            ctx_parts.insert(0, p if len(p) <= room else "…" + p[-room:])
+            room -= len(p)
+        context = "\n\n".join(ctx_parts)
+        body_text = "\n\n".join(body)
+        if len(body_text) > max_chars:
+            body_text = body_text[:max_chars].rsplit(" ", 1)[0] + " …"
+        full = (context + "\n\n" + body_text) if context else body_text
+        out.append(Passage(id=f"{doc['id']}#p{len(out)}", doc_id=str(doc["id"]),
+                           source=str(doc.get("source", "")), text=full, context=context,
+                           kinds=sorted(set(kinds)), n_math=n))
+        i = j
+    return out
+
+
+def split_corpus(docs, **kw) -> tuple[list[Passage], dict]:
+    """Passages of every document, plus counts: documents, documents with passages, passages."""
+    passages, with_p, n = [], 0, 0
+    for d in docs:
+        n += 1
+        ps = split_document(d, **kw)
+        with_p += bool(ps)
+        passages.extend(ps)
+    return passages, {"documents": n, "documents_with_passages": with_p, "passages": len(passages)}

@@ -1,0 +1,90 @@
+"""The translation prompt: the paper's four fields, in our own words, editable from the notebook.
+
+For each computation in a passage the model writes *Conditions Needed*, *Computation Expression*
+(LaTeX), *Computation Result* and a *Python Code Snippet* that prints the result. The optional worked
+example is given as a previous user/assistant turn, so that the model's own chat template frames it;
+small models copy a demonstrated format far more reliably than a described one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import paths
+
+FIELDS = ["Conditions Needed", "Computation Expression", "Computation Result", "Python Code Snippet"]
+
+INSTRUCTION = """You turn the calculations in a piece of math text into small Python programs.
+
+Read the text below. For every calculation it performs (at most {max_blocks}), write these four parts:
+
+**Conditions Needed:** the facts from the text that the calculation relies on.
+**Computation Expression:** the calculation itself, written in LaTeX between $ signs.
+**Computation Result:** the value the text states for it.
+**Python Code Snippet:** a self-contained Python program in a ```python fence that computes the value
+from the conditions and prints it with print(). Do not type the answer in; compute it. Do not read input.
+
+Text:
+{passage}"""
+
+EXAMPLE_PASSAGE = ("A rectangular garden is 12 m long and 7 m wide. Its area is $12 \\times 7 = 84$ square "
+                   "metres. A path 1 m wide runs around it, so the outer rectangle measures 14 m by 9 m and "
+                   "the path covers $14 \\cdot 9 - 84 = 42$ square metres.")
+
+EXAMPLE_REPLY = """**Conditions Needed:**
+The garden is 12 m long and 7 m wide.
+
+**Computation Expression:**
+$12 \\times 7$
+
+**Computation Result:**
+84
+
+**Python Code Snippet:**
+```python
+length = 12
+width = 7
+print(length * width)
+```
+
+**Conditions Needed:**
+The outer rectangle is 14 m by 9 m and the garden covers 84 square metres.
+
+**Computation Expression:**
+$14 \\cdot 9 - 84$
+
+**Computation Result:**
+42
+
+**Python Code Snippet:**
+```python
+outer = 14 * 9
+garden = 84
+print(outer - garden)
+```"""
+
+
+def load_instruction(prompt_file: str = "") -> str:
+    """The built-in instruction, or the text of ``prompt_file`` (must contain ``{passage}``)."""
+    if not prompt_file:
+        return INSTRUCTION
+    f = paths.resolve_path(prompt_file)
+    if not f.exists():
+        raise FileNotFoundError(f"prompt_file {f} does not exist; give a text file containing {{passage}} "
+                                f"or leave prompt_file empty for the built-in prompt")
+    text = f.read_text(encoding="utf-8")
+    if "{passage}" not in text:
+        raise ValueError(f"prompt_file {f} has no {{passage}} placeholder; add it where the passage goes")
+    return text
+
+
+def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_example: bool = True,
+                   max_blocks: int = 4, system: str = "") -> list[dict]:
+    """Chat messages for one passage (the backend applies the model's own chat template)."""
+    def fill(p):
+        return instruction.replace("{passage}", p).replace("{max_blocks}", str(max_blocks))
+    msgs = [{"role": "system", "content": system}] if system else []
+    if worked_example:
+        msgs += [{"role": "user", "content": fill(EXAMPLE_PASSAGE)},
+                 {"role": "assistant", "content": EXAMPLE_REPLY}]
+    msgs.append({"role": "user", "content": fill(passage_text)})
+    return msgs

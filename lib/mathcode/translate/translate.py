@@ -1,0 +1,292 @@
+"""The translation driver: passages -> prompts -> model replies -> parsed blocks -> sandbox -> verdicts.
+
+Resumable and shardable, because the paper's translation runs were long and split across machines:
+  * documents go to shard ``hash(id) % num_shards`` (stable when the corpus grows or is reordered);
+  * a shard's documents are processed in fixed chunks (``docs_per_chunk``, batched together for the
+    model); each finished chunk is appended to ``work/records.shard-K-of-N.jsonl`` as one line with a
+    single write + fsync, so a SIGKILL loses at most the chunk in flight, and a half-written last line
+    is dropped on resume;
+  * a rerun skips chunks whose documents are all recorded. Chunks are fixed by the shard's document
+    order, so each chunk is generated with the same batch as in an uninterrupted run and the outputs
+    are identical (batched generation is not batch-invariant, so resuming per document would not be);
+  * ``materialize()`` merges the records of every shard found in ``work/`` (duplicates dropped, corpus
+    order) into translated.jsonl / blocks.jsonl / rejected.jsonl / replies.jsonl.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..generation import GenConfig, Generator
+from ..util import iter_jsonl, write_jsonl, write_json
+from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
+from .sandbox import Limits, Sandbox
+
+FORMATS = ("paper", "interleaved")
+
+
+@dataclass
+class TranslateConfig:
+    max_passages_per_doc: int = 2
+    max_passage_chars: int = 1200
+    context_chars: int = 400
+    max_blocks: int = 3
+    worked_example: bool = True
+    instruction: str = _prompt.INSTRUCTION
+    output_format: str = "paper"
+    tolerance: float = 0.01
+    docs_per_chunk: int = 8
+    shard_index: int = 0
+    num_shards: int = 1
+    gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=320, batch_size=8))
+
+    def check(self):
+        if self.output_format not in FORMATS:
+            raise ValueError(f"output_format={self.output_format!r}; use one of {FORMATS}")
+        if not (0 <= self.shard_index < self.num_shards):
+            raise ValueError(f"shard_index={self.shard_index} must be in [0, num_shards={self.num_shards})")
+        if self.docs_per_chunk < 1:
+            raise ValueError("docs_per_chunk must be >= 1")
+
+
+# --- corpus ----------------------------------------------------------------------------------------
+def load_corpus(path, limit: int = 0) -> list[dict]:
+    """Corpus rows ``{"id", "text", "source"?, "meta"?}``; a bad row raises naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"corpus file {path} does not exist; set corpus_file to a JSONL file with "
+                                f"'id' and 'text' per line, or leave it empty to use phase 1's corpus")
+    rows, seen = [], set()
+    for n, row in enumerate(iter_jsonl(path), 1):
+        if not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{n}: row has no string 'text' field; each line needs 'id' and 'text'")
+        rid = str(row.get("id", f"line{n}"))
+        if rid in seen:
+            raise ValueError(f"{path}:{n}: duplicate id {rid!r}; ids must be unique")
+        seen.add(rid)
+        rows.append({"id": rid, "text": row["text"], "source": str(row.get("source", path.stem)),
+                     "meta": row.get("meta", {})})
+        if limit and len(rows) >= limit:
+            break
+    return rows
+
+
+def shard_of(doc_id: str, num_shards: int) -> int:
+    return int(hashlib.sha1(doc_id.encode()).hexdigest()[:12], 16) % num_shards
+
+
+def records_path(out_dir, shard_index: int, num_shards: int) -> Path:
+    return Path(out_dir) / "work" / f"records.shard-{shard_index}-of-{num_shards}.jsonl"
+
+
+def read_records(path: Path) -> list[dict]:
+    """Complete records; a half-written last line (killed mid-write) is cut off the file."""
+    if not path.exists():
+        return []
+    raw = path.read_bytes()
+    end = raw.rfind(b"\n") + 1
+    if end < len(raw):
+        with open(path, "r+b") as fh:
+            fh.truncate(end)
+    out = []
+    for line in raw[:end].splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def _append_line(path: Path, obj: dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = (json.dumps(obj, ensure_ascii=False, default=str) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- formatting ------------------------------------------------------------------------------------
+def block_text(b: dict) -> str:
+    """One verified block in the paper's pretraining layout: conditions, LaTeX, result, code."""
+    parts = []
+    if b.get("conditions"):
+        parts.append(b["conditions"].strip())
+    if b.get("expression"):
+        parts.append(f"$${b['expression']}$$")
+    parts.append(f"result: {b['result']}")
+    parts.append(f"```python\n{b['code'].rstrip()}\n```")
+    return "\n".join(parts)
+
+
+def passage_text(passage: dict, blocks: list[dict], fmt: str) -> str:
+    body = "\n\n".join(block_text(b) for b in blocks)
+    return body if fmt == "paper" else f"{passage['text'].rstrip()}\n\n{body}"
+
+
+def _norm(s: str) -> str:
+    return "".join(ch for ch in (s or "") if ch.isalnum())
+
+
+_EXAMPLE_BLOCKS = None
+
+
+def copied_from_example(b, passage: str) -> bool:
+    """A block that repeats the worked example's expression or code (small models do) is not a translation."""
+    global _EXAMPLE_BLOCKS
+    if _EXAMPLE_BLOCKS is None:
+        _EXAMPLE_BLOCKS = _parse.parse_reply(_prompt.EXAMPLE_REPLY)[0]
+    for e in _EXAMPLE_BLOCKS:
+        same_expr = _norm(b.expression) and _norm(b.expression) == _norm(e.expression)
+        same_code = _norm(b.code) and _norm(b.code) == _norm(e.code)
+        if (same_expr or same_code) and _norm(e.expression) not in _norm(passage):
+            return True
+    return False
+
+
+# --- the work --------------------------------------------------------------------------------------
+def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: TranslateConfig, chunk_id: str) -> dict:
+    t0 = time.perf_counter()
+    passages = []
+    for d in chunk:
+        passages += [p.to_dict() for p in _passages.split_document(
+            d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
+            max_passages=cfg.max_passages_per_doc)]
+    convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
+                                    max_blocks=cfg.max_blocks) for p in passages]
+    tg = time.perf_counter()
+    comps = gen.chat(convs, cfg.gen) if convs else []
+    gen_s = time.perf_counter() - tg
+    replies, blocks, pending = [], [], []
+    for p, c in zip(passages, comps):
+        replies.append({"passage_id": p["id"], "doc_id": p["doc_id"], "text": c.text,
+                        "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason})
+        parsed, err = _parse.parse_reply(c.text)
+        if err:
+            blocks.append({"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"],
+                           "source": p["source"], "outcome": "unparsable", "reason": err, "reply_level": True})
+            continue
+        for b in parsed[: cfg.max_blocks]:
+            pending.append((p, b))
+    te = time.perf_counter()
+    runs = sandbox.run_many([b.code for p, b in pending if not b.parse_error] if pending else [])
+    exec_s = time.perf_counter() - te
+    it = iter(runs)
+    for p, b in pending:
+        run = None if b.parse_error else next(it)
+        v = _verify.judge(b, run)
+        if cfg.worked_example and copied_from_example(b, p["text"]):
+            v = {"outcome": "unparsable", "reason": "copied from the worked example, not from the passage",
+                 "got": v.get("got", ""), "method": ""}
+        row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+               **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
+               **v}
+        if run is not None:
+            row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
+                       truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)
+        blocks.append(row)
+    return {"chunk": chunk_id, "doc_ids": [d["id"] for d in chunk], "passages": passages, "replies": replies,
+            "blocks": blocks, "gen_seconds": round(gen_s, 3), "exec_seconds": round(exec_s, 3),
+            "executions": len(runs), "completion_tokens": sum(c.completion_tokens for c in comps),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: TranslateConfig,
+        progress: Callable[[str], None] | None = print, max_chunks: int = 0) -> dict:
+    """Translate this shard's documents, resuming from ``out_dir/work``. Returns run statistics."""
+    cfg.check()
+    mine = [d for d in docs if shard_of(d["id"], cfg.num_shards) == cfg.shard_index]
+    rec_path = records_path(out_dir, cfg.shard_index, cfg.num_shards)
+    done = {i for r in read_records(rec_path) for i in r["doc_ids"]}
+    chunks = [mine[i:i + cfg.docs_per_chunk] for i in range(0, len(mine), cfg.docs_per_chunk)]
+    todo = [[d for d in c if d["id"] not in done] for c in chunks]
+    todo = [(k, c) for k, c in enumerate(todo) if c]
+    stats = {"shard_docs": len(mine), "resumed_docs": len(done & {d["id"] for d in mine}),
+             "chunks_total": len(chunks), "chunks_run": 0, "gen_seconds": 0.0, "exec_seconds": 0.0,
+             "executions": 0, "completion_tokens": 0}
+    for n, (k, chunk) in enumerate(todo):
+        if max_chunks and n >= max_chunks:
+            break
+        rec = _process_chunk(chunk, gen, sandbox, cfg, f"{cfg.shard_index}-{k}")
+        _append_line(rec_path, rec)
+        stats["chunks_run"] += 1
+        for key in ("gen_seconds", "exec_seconds", "executions", "completion_tokens"):
+            stats[key] += rec[key]
+        if progress:
+            ok = sum(b["outcome"] == "verified" for b in rec["blocks"])
+            progress(f"chunk {k + 1}/{len(chunks)}: {len(chunk)} docs, {len(rec['passages'])} passages, "
+                     f"{len(rec['blocks'])} blocks, {ok} verified ({rec['seconds']:.1f} s)")
+    stats["complete"] = stats["chunks_run"] == len(todo)
+    return stats
+
+
+def materialize(docs: list[dict], out_dir, cfg: TranslateConfig, model: str = "") -> dict:
+    """Merge every shard's records into the phase outputs (atomic writes). Returns counts."""
+    out_dir = Path(out_dir)
+    order = {d["id"]: i for i, d in enumerate(docs)}
+    by_doc: dict[str, dict] = {}
+    shards = []
+    for f in sorted((out_dir / "work").glob(f"records.shard-*-of-{cfg.num_shards}.jsonl")):
+        shards.append(f.name.split(".")[1])
+        for rec in read_records(f):
+            for did in rec["doc_ids"]:
+                if did in by_doc:
+                    continue                                    # a duplicate from a re-run shard
+                by_doc[did] = {"passages": [p for p in rec["passages"] if p["doc_id"] == did],
+                               "replies": [r for r in rec["replies"] if r["doc_id"] == did],
+                               "blocks": [b for b in rec["blocks"] if b["doc_id"] == did]}
+    ids = sorted(by_doc, key=lambda i: order.get(i, len(order)))
+    passages = [p for i in ids for p in by_doc[i]["passages"]]
+    replies = [r for i in ids for r in by_doc[i]["replies"]]
+    blocks = [b for i in ids for b in by_doc[i]["blocks"]]
+    translated = []
+    for p in passages:
+        ok = [b for b in blocks if b["passage_id"] == p["id"] and b["outcome"] == "verified"]
+        if ok:
+            translated.append({"id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+                               "text": passage_text(p, ok, cfg.output_format),
+                               "meta": {"format": cfg.output_format, "blocks": [b["id"] for b in ok],
+                                        "n_verified": len(ok), "model": model, "passage_kinds": p["kinds"]}})
+    rejected = [b for b in blocks if b["outcome"] != "verified"]
+    write_jsonl(out_dir / "passages.jsonl", passages)
+    write_jsonl(out_dir / "replies.jsonl", replies)
+    write_jsonl(out_dir / "blocks.jsonl", blocks)
+    write_jsonl(out_dir / "rejected.jsonl", rejected)
+    write_jsonl(out_dir / "translated.jsonl", translated)
+    return {"documents_done": len(ids), "passages": len(passages), "replies": len(replies),
+            "blocks": len(blocks), "verified_blocks": sum(b["outcome"] == "verified" for b in blocks),
+            "translated_rows": len(translated), "rejected_rows": len(rejected), "shards_present": shards}
+
+
+def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tuple[list[dict], dict]:
+    """Documents that carry passages, taken round-robin over sources until ``max_passages`` (0 = all).
+
+    Round-robin so that a small demo still shows every source in the yield funnel. Deterministic, and
+    done before sharding, so every shard sees the same selection.
+    """
+    by_src: dict[str, list] = {}
+    n_with = 0
+    for d in docs:
+        ps = _passages.split_document(d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
+                                      max_passages=cfg.max_passages_per_doc)
+        if ps:
+            n_with += 1
+            by_src.setdefault(d["source"], []).append((d, len(ps)))
+    chosen, total = [], 0
+    queues = [list(v) for v in by_src.values()]
+    while any(queues) and (not max_passages or total < max_passages):
+        for q in queues:
+            if q and (not max_passages or total < max_passages):
+                d, n = q.pop(0)
+                chosen.append(d)
+                total += n
+    order = {d["id"]: i for i, d in enumerate(docs)}
+    chosen.sort(key=lambda d: order[d["id"]])
+    return chosen, {"documents": len(docs), "documents_with_passages": n_with,
+                    "documents_selected": len(chosen), "passages_selected": total,
+                    "sources_with_passages": {s: len(v) for s, v in by_src.items()}}

@@ -1,0 +1,132 @@
+"""Decide whether a snippet's printed output matches the result the text states.
+
+Paper rule: both numeric and |difference| <= 0.01. Beyond that we accept symbolic equivalence
+(fractions, radicals, expressions, tuples/lists) judged by math-verify (sympy underneath), because
+texts state ``\\frac{\\sqrt{3}}{2}`` where code prints ``0.866025403784439`` or ``sqrt(3)/2``.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import threading
+from fractions import Fraction
+
+OUTCOMES = ["verified", "wrong_result", "error", "timeout", "no_output", "unparsable"]
+
+_NUM = re.compile(r"^[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
+_LATEX_FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(-?\d+)\}$")
+_TRAILING_NUM = re.compile(r"[-+]?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?(?=\W*$)")
+_UNITS = re.compile(r"^([-+]?[£$€]?\s*[-+]?[\d.,]+(?:[eE][-+]?\d+)?)\s*(?:%|[a-zA-Z][a-zA-Z /^²³]*)?$")
+
+
+def to_number(s: str) -> float | None:
+    """A plain number from text: '2,340', '0.75', '3/4', '\\frac{3}{4}', '84 square metres', '$12'."""
+    s = (s or "").strip().strip("$").strip()
+    s = re.sub(r"\\(?:,|!|;|quad)|\\text\{[^}]*\}|\\mathrm\{[^}]*\}", "", s).strip()
+    s = s.replace("\\%", "").replace("£", "").replace("€", "").replace("\\$", "").strip()
+    m = _UNITS.match(s)
+    if m:
+        s = m.group(1).replace("$", "").replace(" ", "")
+    if _NUM.match(s):
+        return float(s.replace(",", ""))
+    m = _LATEX_FRAC.match(s)
+    if m:
+        v = Fraction(int(m.group(2)), int(m.group(3)))
+        return float(-v if m.group(1) else v)
+    if re.fullmatch(r"[-+]?\d+\s*/\s*\d+", s):
+        try:
+            return float(Fraction(s.replace(" ", "")))
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
+
+
+def output_candidates(stdout: str) -> list[str]:
+    """What the snippet 'answered': its last printed line, that line's trailing number, the whole output."""
+    lines = [ln.strip() for ln in (stdout or "").strip().splitlines() if ln.strip()]
+    if not lines:
+        return []
+    cands = [lines[-1]]
+    m = _TRAILING_NUM.search(lines[-1])
+    if m and m.group(0) != lines[-1]:
+        cands.append(m.group(0))
+    if len(lines) > 1:
+        cands.append(" ".join(lines))
+    return cands
+
+
+def _symbolic(expected: str, got: str) -> bool:
+    from math_verify import parse, verify
+    main = threading.current_thread() is threading.main_thread()
+    kw = {} if main else {"parsing_timeout": None}     # math-verify's timeouts use SIGALRM (main thread only)
+    vkw = {} if main else {"timeout_seconds": None}
+    gold = parse(expected if "$" in expected else f"${expected}$", **kw)
+    if not gold:
+        return False
+    targets = []
+    try:                                             # Python-printed values: sqrt(3)/2, x**2 + 1, (1, 2)
+        import sympy
+        from sympy.parsing.sympy_parser import parse_expr, standard_transformations, \
+            implicit_multiplication_application
+        try:
+            lit = ast.literal_eval(got)
+            if isinstance(lit, (list, tuple, set)):
+                targets.append(sympy.Tuple(*[sympy.nsimplify(x) if isinstance(x, float) else sympy.sympify(x)
+                                             for x in lit]))
+        except (ValueError, SyntaxError, TypeError, sympy.SympifyError):
+            pass
+        if len(got) < 300 and not targets:
+            # math-verify's symbols are real; give the printed expression the same symbols by name
+            names = {str(sym): sym for g in gold if hasattr(g, "free_symbols") for sym in g.free_symbols}
+            targets.append(parse_expr(got.replace("^", "**"), evaluate=True,
+                                      transformations=standard_transformations + (implicit_multiplication_application,),
+                                      local_dict=names))
+    except Exception:                                # noqa: BLE001 - any sympy failure means "not this way"
+        pass
+    targets += parse(got if "$" in got else f"${got}$", **kw)
+    for t in targets:
+        try:
+            if verify(gold, t, **vkw) or verify(gold, [t], **vkw):
+                return True
+        except Exception:                            # noqa: BLE001
+            continue
+    return False
+
+
+def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, str, str]:
+    """(match, method, the candidate judged). Methods: 'numeric', 'symbolic', or why it failed."""
+    expected = (expected or "").strip()
+    cands = output_candidates(stdout)
+    if not cands:
+        return False, "no output", ""
+    if not expected:
+        return False, "no stated result", cands[0]
+    x = to_number(expected)
+    for c in cands:
+        y = to_number(c)
+        if x is not None and y is not None:
+            if abs(x - y) <= tolerance or abs(x - y) <= 1e-9 * max(abs(x), abs(y)):
+                return True, "numeric", c
+    for c in cands:
+        if _symbolic(expected, c):
+            return True, "symbolic", c
+    return False, "numeric mismatch" if x is not None and to_number(cands[0]) is not None else "not equivalent", cands[0]
+
+
+def judge(block, run) -> dict:
+    """Outcome of one parsed block given its sandbox run (``run`` is None when it never ran)."""
+    if block.parse_error:
+        return {"outcome": "unparsable", "reason": block.parse_error, "got": "", "method": ""}
+    if run is None:
+        return {"outcome": "error", "reason": "not executed", "got": "", "method": ""}
+    if run.status == "timeout":
+        return {"outcome": "timeout", "reason": "wall-clock timeout", "got": "", "method": ""}
+    if run.status != "ok":
+        last = (run.stderr or "").strip().splitlines()
+        return {"outcome": "error", "reason": last[-1][:300] if last else f"exit code {run.returncode}",
+                "got": "", "method": ""}
+    if not (run.stdout or "").strip():
+        return {"outcome": "no_output", "reason": "printed nothing", "got": "", "method": ""}
+    ok, method, got = compare(block.result, run.stdout)
+    return {"outcome": "verified" if ok else "wrong_result", "reason": "" if ok else method,
+            "got": got[:300], "method": method if ok else ""}

@@ -99,3 +99,19 @@ def test_prompt_is_four_shot_and_stable():
     assert prompt_id(p) == prompt_id(build_prompt(it)) and len(prompt_id(p)) == 12
     with pytest.raises(ValueError, match="only 4 exemplars"):
         build_prompt(it, 5)
+
+
+def test_pal_program_runs_in_phase2_sandbox():
+    from mathcode.evaluate.pal import answer_from_output, extract_program
+    from mathcode.translate.sandbox import Sandbox
+    completion = "Here is a program:\n```python\nprice = 3\nprint(price * 14 + price * 28)\n```\nDone."
+    prog = extract_program(completion)
+    assert prog == "price = 3\nprint(price * 14 + price * 28)"
+    assert extract_program("The answer is 7.") is None
+    with Sandbox(workers=1) as sb:
+        res = sb.run(prog)
+    item = Item("gsm8k", "x", "q", "126", "number")
+    pred, how = answer_from_output(res.stdout, item)
+    assert res.status == "ok" and pred == "126" and how == "printed" and is_equivalent(pred, "126", "number")
+    choice = Item("sat_math", "y", "q", "B", "choice", choices=["1", "2", "3", "4"])
+    assert answer_from_output("B\n", choice)[0] == "B"

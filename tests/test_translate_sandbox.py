@@ -104,6 +104,21 @@ def test_temp_working_directory_is_private_and_removed(sb):
 
 
 @pytest.mark.skipif("bwrap" not in LEVELS, reason="bubblewrap is not usable here; only the process level can run")
+def test_bwrap_kill_all_reaches_only_the_sandbox():
+    """Even bypassing Python's os.kill (libc directly), kill(-1) stays inside the sandbox's PID namespace."""
+    import subprocess
+    sentinel = subprocess.Popen(["sleep", "60"])
+    try:
+        with Sandbox(workers=1, isolation="bwrap", limits=FAST) as s:
+            r = s.run("import ctypes, signal\nctypes.CDLL(None).kill(-1, signal.SIGKILL)\nprint('done')")
+            assert r.status in ("ok", "error")
+            assert s.run("print(2)").stdout == "2\n"
+        assert sentinel.poll() is None, "a process outside the sandbox was killed"
+    finally:
+        sentinel.kill()
+
+
+@pytest.mark.skipif("bwrap" not in LEVELS, reason="bubblewrap is not usable here; only the process level can run")
 def test_bwrap_blocks_network_and_filesystem_writes():
     with Sandbox(workers=1, isolation="bwrap", limits=FAST) as s:
         net = s.run("import socket\ns = socket.socket()\ns.settimeout(1)\ns.connect(('1.1.1.1', 53))\nprint('connected')")

@@ -31,7 +31,9 @@ class MathClassifier:
     @classmethod
     def train(cls, positives: list[str], negatives: list[str], *, dim: int = 32, epoch: int = 15,
               lr: float = 0.5, word_ngrams: int = 2, bucket: int = 100_000, seed: int = 0,
-              threads: int = 2) -> "MathClassifier":
+              threads: int = 1) -> "MathClassifier":
+        """``threads`` defaults to 1 because fastText's multi-threaded (Hogwild) training is not reproducible
+        for a fixed seed; two demo runs with 2 threads gave different pool scores and corpora."""
         if not positives or not negatives:
             raise ValueError(f"classifier needs positives and negatives (got {len(positives)} and {len(negatives)}); "
                              f"check `classifier_positives` / `classifier_negatives`")

@@ -26,9 +26,11 @@ from typing import Iterator
 
 from .sources import SourceError, doc_id
 
+# reasoning-gym 0.1.25's polynomial_multiplication is left out: its text changes between processes for the
+# same seed (it depends on Python's per-process hash randomisation), which made demo corpora irreproducible.
 RG_DRILLS = ["basic_arithmetic", "simple_equations", "fraction_simplification", "prime_factorization",
              "polynomial_equations", "gcd", "lcm", "complex_arithmetic", "simple_integration",
-             "polynomial_multiplication", "decimal_arithmetic", "count_primes"]
+             "decimal_arithmetic", "count_primes"]
 # Modules that are mathematics by construction: their docstrings seed the classifier as positives, so that
 # "docstring style" appears on both sides (stdlib docstrings are the negatives) and the model learns content.
 MATH_SEED_MODULES = ["sympy.functions", "sympy.integrals", "sympy.series", "sympy.ntheory", "scipy.special",

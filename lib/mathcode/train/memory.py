@@ -60,7 +60,14 @@ def count_linear_params(config, targets=("all-linear",)) -> tuple[int, int, int,
     with init_empty_weights():
         m = AutoModelForCausalLM.from_config(config)
     out_emb = m.get_output_embeddings()
-    total = sum(p.numel() for p in m.parameters())          # tied weights are counted once by parameters()
+    seen, total = set(), 0
+    tied = bool(getattr(config, "tie_word_embeddings", False))
+    for p in m.parameters():                                # tied weights count once (meta init may not tie them)
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    if tied and out_emb is not None and out_emb.weight is not m.get_input_embeddings().weight:
+        total -= out_emb.weight.numel()
     lin, shapes = 0, []
     want = None if (targets in ("all-linear", ["all-linear"], ("all-linear",))) else set(targets)
     for name, mod in m.named_modules():
@@ -78,7 +85,7 @@ def estimate(model_or_config, *, quantize: str = "nf4", device: str = "cpu", lor
     cfg = _config(model_or_config)
     total, lin, other, shapes = count_linear_params(cfg, lora_targets)
     cuda = device.startswith("cuda")
-    base_b = 2 if (cuda or quantize == "nf4") else 4                 # bf16 storage; fp32 for plain CPU loads
+    base_b = 2 if cuda else 4                                       # bf16 on CUDA; fp32 on CPU (no fast bf16 GEMM)
     other_b = 4 if upcast_fp32 else base_b
     if quantize == "nf4":
         weights = int(lin * (0.5 + 0.127 / 8)) + other * other_b

@@ -261,6 +261,9 @@ class Sandbox:
         self._lock = threading.Lock()
         self._nproc_base, self._nproc_t = 0, 0.0
         self.stats = {"executions": 0, "seconds": 0.0, "worker_restarts": 0}
+        # bwrap gives each worker a private tmpfs /tmp; without it, a RAM-backed /dev/shm makes the per-snippet
+        # directory ~50x cheaper to create and remove than an overlay /tmp (measured: 0.06 ms vs 3.7 ms)
+        self._tmp_root = ("/dev/shm" if self.level == "process" and os.access("/dev/shm", os.W_OK) else None)
         self._executor = ThreadPoolExecutor(self.n)
 
     def info(self) -> dict:
@@ -283,7 +286,7 @@ class Sandbox:
         lim = limits or self.limits
         pool = self.pools["heavy" if HEAVY_IMPORT.search(code or "") else "light"]
         pool.ensure()
-        req = {"code": code, "nproc_base": self._nproc(), **asdict(lim)}
+        req = {"code": code, "nproc_base": self._nproc(), "tmp_root": self._tmp_root, **asdict(lim)}
         w = pool.idle.get()
         try:
             rep = w.run(req, timeout=lim.timeout + 30)

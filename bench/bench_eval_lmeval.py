@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-MAX_NEW = 160
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+MAX_NEW = 96
 BATCH = 8
 
 

@@ -17,6 +17,9 @@ def main():
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    ap.add_argument("--prompts", choices=["translation", "short"], default="translation",
+                    help="translation: real ~300-token translation prompts (prefill-heavy); short: one-line "
+                         "requests that make the model write long answers (decode-heavy)")
     a = ap.parse_args()
     import torch
     if a.threads:
@@ -30,6 +33,9 @@ def main():
             for i, x in enumerate(data)]
     passages = [PS.split_document(d, max_chars=600, context_chars=200, max_passages=1) for d in docs]
     convs = [PR.build_messages(p[0].text, worked_example=False) for p in passages if p]
+    if a.prompts == "short":
+        convs = [[{"role": "user", "content": f"Write a Python program that prints the first {10 + i} prime numbers, "
+                                              f"and explain every line."}] for i in range(a.n)]
     g = make_generator("hf", device="cpu")
     g.chat(convs[:1], GenConfig(max_new_tokens=4))                     # warm-up
     rows = []
@@ -42,7 +48,7 @@ def main():
         rows.append({"batch_size": bs, "prompts": len(convs), "completion_tokens": toks, "seconds": round(dt, 1),
                      "tokens_per_s": round(toks / dt, 2)})
     print(f"\nHF backend, embedded SmolLM2-135M-Instruct, CPU ({os.cpu_count()} cores, torch threads "
-          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}), greedy, max_new_tokens={a.max_new_tokens}\n")
+          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}), greedy, max_new_tokens={a.max_new_tokens}, {a.prompts} prompts\n")
     print("| batch size | prompts | completion tokens | seconds | tokens/s |")
     print("|---|---|---|---|---|")
     for r in rows:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import inspect
 import json
 
-import numpy as np
 import pytest
 
 from mathcode.train import mixture as mix, packing

@@ -100,9 +100,9 @@ def test_resume_continues_from_saved_step_with_same_learning_rate(peft_model, to
     assert tr.resume_point(ckpt, settings, resume=True) is None
 
     class Crash(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 3:
-                raise KeyboardInterrupt("simulated interruption after step 3")
+        def on_log(self, args, state, control, logs=None, **kw):
+            if state.global_step == 3 and "loss" in (logs or {}):
+                raise KeyboardInterrupt("simulated interruption after step 3 (checkpoint at step 2)")
 
     cb1 = tr.MetricsCallback(tmp_path / "m.jsonl", "cpu", 2 * BLOCK)
     t1 = tr.build_trainer(peft_model, tok, ds, None, tr.training_arguments(ckpt, s, "cpu"), [cb1, Crash()])

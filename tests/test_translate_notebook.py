@@ -70,3 +70,22 @@ def test_missing_phase1_corpus_is_a_clear_error(tmp_path):
         _run(tmp_path, run_dir=str(run), **SMALL)
     assert "corpus.jsonl" in str(e.value) and "run phase 'data' first" in str(e.value)
     assert json.loads((run / "02_translation" / "phase.json").read_text())["status"] != "complete"
+
+
+def test_unreachable_server_fails_naming_the_url_and_nothing_is_complete(tmp_path):
+    import socket
+    import papermill as pm
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text(json.dumps({"id": "a", "text": "Five crates hold 6*5 = 30 bottles.", "source": "s"}) + "\n")
+    run = tmp_path / "run"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        _run(tmp_path, run_dir=str(run), corpus_file=str(corpus), backend="openai", base_url=url,
+             model="served-model", **SMALL)
+    assert url in str(e.value)
+    d = run / "02_translation"
+    assert json.loads((d / "phase.json").read_text())["status"] == "running"
+    assert not (d / "translated.jsonl").exists()

@@ -127,3 +127,12 @@ def test_shards_partition_ids():
     ids = [f"doc-{i}" for i in range(200)]
     parts = [{i for i in ids if shard_of(i, 3) == k} for k in range(3)]
     assert set().union(*parts) == set(ids) and sum(map(len, parts)) == len(ids) and all(parts)
+
+
+def test_vllm_backend_says_how_to_install_when_missing():
+    import importlib.util
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vllm is installed here; the missing-package message cannot be observed")
+    from mathcode.generation import make_generator
+    with pytest.raises(ImportError, match="pip install vllm"):
+        make_generator("vllm", model="embedded:smollm2-135m-instruct")

@@ -7,7 +7,6 @@ phase 3 writes (PEFT adapter + tokenizer + training_args.json + mathcode_adapter
 """
 from __future__ import annotations
 
-import json
 import time
 
 from .. import paths

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import models, paths
+from .. import paths
 from ..util import write_json
 
 

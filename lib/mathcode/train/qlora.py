@@ -54,11 +54,7 @@ def load_base(spec: str, *, quantize: str = "nf4", device: str = "auto", cache_d
         if is_distributed() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
             q.bnb_4bit_quant_storage = torch.bfloat16        # FSDP shards params of one dtype
             kw.pop("device_map")                             # FSDP places the shards
-        if not dev.startswith("cuda"):
-            # Measured here (2-core AVX2 CPU, torch 2.13): a bf16 576x1536 matmul takes 1.11 s vs 0.032 s in fp32,
-            # and one QLoRA step at 4x128 tokens took ~300 s with bf16 compute. CPUs without AVX512-BF16/AMX
-            # have no fast bf16 GEMM, so on CPU the 4-bit weights are dequantized to fp32 for compute.
-            q.bnb_4bit_compute_dtype = torch.float32
+        # compute dtype: bf16 on CUDA, fp32 on CPU (models.bnb_config says why, with the measurement)
         kw.update(quantization_config=q, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32)
     elif quantize in ("none", "", None):
         kw["dtype"] = torch.bfloat16 if dev.startswith("cuda") else torch.float32

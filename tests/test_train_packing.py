@@ -86,6 +86,12 @@ def test_empty_and_too_short_corpus_errors(tok, tmp_path):
     empty.write_text(json.dumps({"id": "1", "text": "   "}) + "\n")
     with pytest.raises(mix.CorpusError, match="no non-empty 'text' rows"):
         mix.load_docs([(empty, "basic")])
+    # an empty translated part (a small model verified nothing) trains on the basic part, with a warning
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text(json.dumps({"id": "1", "text": "$2+2=4$"}) + "\n")
+    with pytest.warns(UserWarning, match="'translated' part of the mixture contributes nothing"):
+        docs = mix.load_docs([(ok, "basic"), (empty, "translated")])
+    assert [d.part for d in docs] == ["basic"]
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": "1", "text": "fine"}) + "\n" + json.dumps({"id": "2", "body": "x"}) + "\n")
     with pytest.raises(mix.CorpusError, match=r"bad.jsonl:2: row has no string 'text'"):

@@ -6,6 +6,7 @@ non-empty ``text``; ``id``/``doc_id`` keep a document and its translation on the
 """
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +55,10 @@ def mixture_inputs(phase, mixture: str, corpus_files: list | tuple = ()) -> list
 
 
 def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text") -> list[Doc]:
-    """Read the rows; a row without a string ``text`` is an error naming file and line."""
+    """Read the rows; a row without a string ``text`` is an error naming file and line. An empty file is an
+    error only when every input is empty; otherwise a warning says which part of the mixture is missing."""
     docs: list[Doc] = []
+    empty: list[tuple[Path, str]] = []
     for path, label in inputs:
         n_file = 0
         for n, row in enumerate(iter_jsonl(path), 1):
@@ -69,8 +72,14 @@ def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text") -> list[
             docs.append(Doc(text=t, group=str(row.get("doc_id") or rid), part=label, id=rid))
             n_file += 1
         if n_file == 0:
-            raise CorpusError(f"{path} has no non-empty {text_field!r} rows; nothing to train on "
-                              f"(check the phase that wrote it, or remove it from corpus_files)")
+            empty.append((path, label))
+    if not docs:
+        raise CorpusError(f"{', '.join(str(p) for p, _ in empty)}: no non-empty {text_field!r} rows; nothing to "
+                          f"train on (check the phase that wrote it, or pass other corpus_files)")
+    for path, label in empty:
+        # e.g. phase 2 verified no block with a small model: the run is then honestly "basic only" - say so loudly
+        warnings.warn(f"{path} has no non-empty {text_field!r} rows: the {label!r} part of the mixture contributes "
+                      f"nothing to this run", stacklevel=2)
     return docs
 
 

@@ -1,0 +1,108 @@
+"""The whole kit at smoke scale: the runner executes the four real notebooks on the embedded model."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mathcode import paths
+from mathcode.util import read_jsonl
+
+ROOT = paths.project_root()
+KEYS = ["01_data", "02_translation", "03_pretraining", "04_evaluation"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("smoke") / "run"
+    r = subprocess.run([sys.executable, "-m", "mathcode", "run", "--config", "configs/smoke.yaml",
+                        "--run-dir", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return run, r
+
+
+@pytest.mark.slow
+def test_four_complete_manifests_and_a_report(smoke_run):
+    run, _ = smoke_run
+    for key in KEYS:
+        m = json.loads((run / key / "manifest.json").read_text())
+        assert m["status"] == "complete", key
+        assert m["parameters"]["model"] == "embedded:smollm2-135m-instruct"
+        assert m["outputs"] and all(len(o["sha256"]) == 64 for o in m["outputs"])
+        assert m["finished"] >= m["started"]
+    assert any(i["path"].endswith("01_data/corpus.jsonl")
+               for i in json.loads((run / "02_translation/manifest.json").read_text())["inputs"])
+    html = (run / "report.html").read_text()
+    assert html.count("status complete") >= 4 and "data:image/png;base64" in html
+
+
+@pytest.mark.slow
+def test_corpus_has_rows_with_provenance(smoke_run):
+    run, _ = smoke_run
+    rows = read_jsonl(run / "01_data/corpus.jsonl")
+    assert len(rows) > 0
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["text"].strip() and r["source"] and isinstance(r["meta"], dict) and r["meta"]
+    import datasets
+    ds = datasets.load_dataset("parquet", data_files=str(run / "01_data/corpus.parquet"), split="train")
+    assert ds.num_rows == len(rows)
+
+
+@pytest.mark.slow
+def test_translation_outcome_counts_add_up(smoke_run):
+    run, _ = smoke_run
+    d = run / "02_translation"
+    blocks = read_jsonl(d / "blocks.jsonl")
+    outcomes = {"verified", "wrong_result", "error", "timeout", "no_output", "unparsable"}
+    assert all(b["outcome"] in outcomes for b in blocks)
+    verified = [b for b in blocks if b["outcome"] == "verified"]
+    rejected = read_jsonl(d / "rejected.jsonl")
+    assert len(verified) + len(rejected) == len(blocks)
+    m = json.loads((d / "manifest.json").read_text())["metrics"]
+    assert m["verified_blocks"] == len(verified) and m["blocks"] == len(blocks)
+    assert m["passages"] == len(read_jsonl(d / "passages.jsonl")) > 0
+    assert sum(t["meta"]["n_verified"] for t in read_jsonl(d / "translated.jsonl")) == len(verified)
+
+
+@pytest.mark.slow
+def test_adapter_loads_with_peft_and_changes_the_logits(smoke_run, embedded_model_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    run, _ = smoke_run
+    adapter = run / "03_pretraining/adapter"
+    meta = json.loads((adapter / "mathcode_adapter.json").read_text())
+    assert meta["base_model"] == "embedded:smollm2-135m-instruct"
+    tok = AutoTokenizer.from_pretrained(embedded_model_dir)
+    base = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32)
+    ids = tok("The derivative of $x^2$ is $2x$, so", return_tensors="pt")
+    with torch.no_grad():
+        before = base(**ids).logits
+        tuned = PeftModel.from_pretrained(base, str(adapter))
+        after = tuned(**ids).logits
+    assert (after - before).abs().max().item() > 1e-3
+
+
+@pytest.mark.slow
+def test_evaluation_table_names_the_benchmark_and_scores_what_was_asked(smoke_run):
+    import pandas as pd
+    run, _ = smoke_run
+    d = run / "04_evaluation"
+    res = pd.read_csv(d / "results.csv")
+    assert set(res["benchmark"]) == {"gsm8k"}
+    assert set(res["model"]) >= {"base"} and len(set(res["model"])) == 2       # base and base + adapter
+    assert (res["n"] == 3).all()
+    items = read_jsonl(d / "items.jsonl")
+    assert len(items) == 3 * 2 and all(isinstance(i["correct"], bool) for i in items)
+
+
+@pytest.mark.slow
+def test_rerun_skips_every_phase(smoke_run):
+    run, _ = smoke_run
+    r = subprocess.run([sys.executable, "-m", "mathcode", "run", "--config", "configs/smoke.yaml",
+                        "--run-dir", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0
+    assert r.stdout.count("up to date") == 4, r.stdout

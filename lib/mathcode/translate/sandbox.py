@@ -89,9 +89,18 @@ def _bwrap_args(bwrap: str, tmp_mb: int = 256) -> list[str]:
     prefixes = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), WORKER.resolve()]
     if str(home) not in ("/", "") and not any(str(p).startswith(str(home) + "/") for p in prefixes):
         args += ["--tmpfs", str(home)]          # hide keys, tokens and caches in the home directory
+    hidden = ["/tmp"] + ([str(home)] if "--tmpfs" in args[-2:] else [])
     for d in ("/run", "/var/run"):
         if os.path.isdir(d) and not os.path.islink(d):
             args += ["--tmpfs", d]              # hide sockets (docker, dbus) and run-time secrets
+            hidden.append(d)
+    # A checkout or venv that lives under a hidden folder (e.g. a CI clone in /tmp) is bound back read-only,
+    # or the worker's Python would not exist inside the sandbox.
+    needed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), WORKER.resolve().parent,
+              Path(sys.executable).resolve().parent}
+    for p in sorted(needed, key=lambda x: len(str(x))):
+        if any(str(p) == h or str(p).startswith(h.rstrip("/") + "/") for h in hidden):
+            args += ["--ro-bind", str(p), str(p)]
     return args + ["--chdir", "/tmp"]
 
 
@@ -104,7 +113,9 @@ def detect_isolation(prefer: str = "auto") -> tuple[str, str]:
         reason = "bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) for network/filesystem isolation"
     else:
         try:
-            r = subprocess.run(_bwrap_args(b) + ["/bin/true"], capture_output=True, timeout=20, text=True)
+            # probe with the interpreter the workers will use, so a Python hidden by the sandbox is caught here
+            r = subprocess.run(_bwrap_args(b) + [sys.executable, "-I", "-c", "pass"], capture_output=True,
+                               timeout=20, text=True)
             if r.returncode == 0:
                 return "bwrap", f"bubblewrap at {b}"
             reason = f"bwrap is installed but failed ({r.stderr.strip()[:200]}); user namespaces may be disabled"

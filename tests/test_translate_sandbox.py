@@ -85,10 +85,15 @@ def test_megabytes_of_output_are_truncated(sb):
     assert len(r.stdout) <= FAST.out_cap
 
 
-def test_environment_is_scrubbed(sb, monkeypatch):
+@pytest.mark.parametrize("level", LEVELS)
+def test_environment_is_scrubbed(level, monkeypatch):
+    # the secrets are in the environment *before* the workers start, as in a real kernel
     monkeypatch.setenv("HF_TOKEN", "hf_secret_value")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-value")
-    r = sb.run("import os\nprint(sorted(os.environ))\nprint(os.environ.get('OPENAI_API_KEY'), os.environ.get('HF_TOKEN'))")
+    with Sandbox(workers=1, isolation=level, limits=FAST) as fresh:
+        r = fresh.run("import os\nprint(sorted(os.environ))\n"
+                      "print(os.environ.get('OPENAI_API_KEY'), os.environ.get('HF_TOKEN'))")
+    assert r.status == "ok"
     assert "secret" not in r.stdout and "None None" in r.stdout
 
 

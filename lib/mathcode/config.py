@@ -7,6 +7,7 @@ Validation happens before any work starts and names the offending key.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def validate(raw: dict, p: Path) -> Recipe:
         except params.ParameterError as e:
             raise ConfigError(f"{p}: {e}") from None
         _check_files(p, ph, block)
+        key_env = block.get("api_key_env")
+        if key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(key_env)):
+            raise ConfigError(f"{p}: 'phases.{ph}.api_key_env' must be the NAME of an environment variable "
+                              f"(e.g. OPENAI_API_KEY), not a key; put the key in that variable and remove it from the recipe")
     _check_model(p, raw["model"])
     return Recipe(path=p, name=name, model=raw["model"], device=raw.get("device") or "auto",
                   seed=raw.get("seed", 0) or 0, run_dir=raw.get("run_dir") or f"outputs/{name}",

@@ -7,6 +7,8 @@ stored in parameters, in ``info()``, in ``repr`` or in error messages.
 """
 from __future__ import annotations
 
+import re
+
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,9 @@ class OpenAIGenerator(Generator):
                  tokenizer: str | None = None, max_stop: int = 4, **_ignored):
         super().__init__(model)
         self.base_url = base_url.rstrip("/")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env or ""):
+            raise ValueError("api_key_env must be the NAME of an environment variable holding the key (e.g. "
+                             "OPENAI_API_KEY), not the key itself")
         self.api_key_env = api_key_env
         self.concurrency = max(1, int(concurrency))
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)

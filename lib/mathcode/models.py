@@ -128,14 +128,16 @@ def resolve(spec: str, cache_dir: str | os.PathLike | None = None) -> ResolvedMo
     # Hub id: accept it if it is cached or we are allowed online; otherwise say so now, not mid-run.
     try:
         from huggingface_hub import snapshot_download
-        folder = snapshot_download(spec, local_files_only=True,
-                                   allow_patterns=["config.json", "*.safetensors", "*.json", "*.model", "*.txt"])
-        return ResolvedModel(spec, folder, "hub")
+        folder = Path(snapshot_download(spec, local_files_only=True,
+                                        allow_patterns=["config.json", "*.safetensors", "*.json", "*.model", "*.txt"]))
+        # a tokenizer-only snapshot (phase 1 counts tokens with it) is not a loadable model: require weights
+        if any(folder.glob("*.safetensors")) or any(folder.glob("*.bin")) or any(folder.glob("*.index.json")):
+            return ResolvedModel(spec, str(folder), "hub")
     except Exception:
         pass
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not _hub_reachable():
         raise ModelSpecError(
-            f"model {spec!r} is not in the local Hugging Face cache and the Hub is unreachable (offline). "
+            f"model {spec!r} is not (fully) in the local Hugging Face cache and the Hub is unreachable (offline). "
             f"Use the embedded model ({DEFAULT_MODEL!r}), a local folder path, or download it where you are online.")
     return ResolvedModel(spec, spec, "hub")
 

@@ -38,7 +38,7 @@ def _defaults_cached(nb_file: str, mtime: float) -> dict:
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if not cells:
         raise ParameterError(f"{nb_file} has no cell tagged 'parameters'")
-    out, docs = {}, {}
+    out, docs, types = {}, {}, {}
     tree = ast.parse(cells[0].source)
     lines = cells[0].source.splitlines()
     for node in tree.body:
@@ -47,6 +47,7 @@ def _defaults_cached(nb_file: str, mtime: float) -> dict:
             target, value = node.targets[0].id, node.value
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
             target, value = node.target.id, node.value
+            types[node.target.id] = ast.unparse(node.annotation)     # e.g. "str | list": a union is allowed
         if target is None:
             continue
         try:
@@ -55,7 +56,7 @@ def _defaults_cached(nb_file: str, mtime: float) -> dict:
             raise ParameterError(f"{nb_file}: default of {target!r} must be a literal") from e
         line = lines[node.lineno - 1]
         docs[target] = line.split("#", 1)[1].strip() if "#" in line else ""
-    return {"defaults": out, "docs": docs}
+    return {"defaults": out, "docs": docs, "types": types}
 
 
 def defaults(phase: str) -> dict:
@@ -68,6 +69,26 @@ def docs(phase: str) -> dict:
     """{name: the comment after it in the parameters cell}."""
     f = notebook_path(phase)
     return dict(_defaults_cached(str(f), f.stat().st_mtime)["docs"])
+
+
+_ANNOTATED = {"str": str, "int": int, "float": (int, float), "bool": bool, "list": (list, tuple), "dict": dict,
+              "None": type(None)}
+
+
+def annotations(phase: str) -> dict:
+    """{name: annotation text} for parameters written ``name: TYPE = default``."""
+    f = notebook_path(phase)
+    return dict(_defaults_cached(str(f), f.stat().st_mtime)["types"])
+
+
+def _annotation_ok(annotation: str, value) -> bool:
+    import re
+    kinds = [_ANNOTATED[w] for w in re.findall(r"\w+", annotation.strip("'\"")) if w in _ANNOTATED]
+    if not kinds:
+        return True
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return any(isinstance(value, k) for k in kinds)
 
 
 def type_ok(default, value) -> bool:
@@ -90,7 +111,7 @@ def _tname(v) -> str:
 
 def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "", unknown_ok: bool = False) -> None:
     """Raise ParameterError naming the first unknown key or wrongly typed value."""
-    d = defaults(phase)
+    d, ann_all = defaults(phase), annotations(phase)
     for k, v in values.items():
         label = repr(prefix + k)
         if k not in d:
@@ -100,7 +121,11 @@ def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "
             hint = f" (did you mean {', '.join(near)}?)" if near else ""
             raise ParameterError(f"{where} {label} is not a parameter of {NOTEBOOKS[phase]}{hint}; "
                                  f"known: {', '.join(sorted(d))}")
-        if not type_ok(d[k], v):
+        ann = ann_all.get(k)
+        if ann is not None and not _annotation_ok(ann, v):
+            raise ParameterError(f"{where} {label} of {NOTEBOOKS[phase]} must be {ann} (default {d[k]!r}), got "
+                                 f"{_tname(v)} {v!r}; fix the value (recipe: phases.{phase}.{k})")
+        if ann is None and not type_ok(d[k], v):
             raise ParameterError(f"{where} {label} of {NOTEBOOKS[phase]} must be {_tname(d[k])} "
                                  f"(default {d[k]!r}), got {_tname(v)} {v!r}; fix the value "
                                  f"(papermill: -p {k} <{_tname(d[k])}>, recipe: phases.{phase}.{k})")

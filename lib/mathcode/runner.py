@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -72,6 +73,7 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
     parameters = recipe.phase_params(phase, run_dir)
     upstream = [{"phase": u, "outputs": manifest.phase_outputs(paths.phase_dir(run_dir, u))}
                 for u in UPSTREAM.get(phase, []) if paths.phase_dir(run_dir, u).exists()]
+    upstream += _parameter_files(parameters)
     fp = manifest.fingerprint(phase, parameters, nb_in, upstream)
     old = manifest.read(pdir)
     if not force and old and old.get("status") == "complete" and old.get("fingerprint") == fp \
@@ -79,6 +81,12 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
         _say(f"{pdir.name}: up to date (inputs and parameters unchanged) — skipped; use --force to re-run")
         return old
 
+    if old and (force or old.get("fingerprint") != fp) and pdir.exists():
+        # Resumable state (translation records, evaluation rows, training checkpoints) belongs to the settings
+        # that wrote it: a changed phase starts clean. An interrupted run with unchanged settings resumes.
+        why = "--force" if force else "parameters, notebook, code or inputs changed"
+        _say(f"{pdir.name}: {why} — starting this phase from a clean folder")
+        shutil.rmtree(pdir)
     pdir.mkdir(parents=True, exist_ok=True)
     nb_out = pdir / f"{pdir.name}.ipynb"
     m = {"phase": phase, "status": "running", "notebook": str(nb_in.relative_to(paths.project_root())),
@@ -124,6 +132,21 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
     write_json(pdir / "manifest.json", m)
     _say(f"{pdir.name}: complete in {m['seconds']} s")
     return m
+
+
+def _parameter_files(parameters: dict) -> list[dict]:
+    """Files named by parameters (corpus_file, custom_file, corpus_files, data_dir, ...): their content counts."""
+    out = []
+    for k, v in sorted(parameters.items()):
+        if k == "run_dir" or not isinstance(v, (str, list)) or not v:
+            continue
+        for item in (v if isinstance(v, list) else [v]):
+            p = paths.resolve_path(item) if isinstance(item, str) and "://" not in item and len(item) < 4096 else None
+            if p is not None and p.is_file():
+                out.append({"param": k, **manifest.describe_file(p)})
+            elif p is not None and p.is_dir() and (k.endswith("_dir") or k.endswith("_file")):
+                out += [{"param": k, **manifest.describe_file(f)} for f in sorted(p.rglob("*")) if f.is_file()][:200]
+    return out
 
 
 def _outputs_intact(pdir: Path, m: dict) -> bool:

@@ -18,7 +18,8 @@ UNIT_WORDS = (r"(?:dollars?|cents?|units?|meters?|metres?|cm|mm|km|kg|g|m|s|sec|
 def normalize(ans: str) -> str:
     a = (ans or "").strip().strip("$").strip()
     a = re.sub(r"\\[,!;: ]", "", a) if re.search(r"\d\\,\d", a) else a    # 1\,000
-    a = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", a)                      # 1,000 -> 1000
+    if not re.search(r"[\[\]()]", a):                                       # keep [0,100], (2,500) intact
+        a = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", a)                  # 1,000 -> 1000
     a = a.replace("np.", "").replace("math.", "")
     a = re.sub(r"(?<![\\a-zA-Z])(arcsin|arccos|arctan|sin|cos|tan|log|ln|exp|pi)\b", r"\\\1", a)  # Python names
     a = re.sub(r"(\d)\.(?!\d)", r"\1", a)                                # -1./3 -> -1/3

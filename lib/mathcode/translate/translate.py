@@ -179,7 +179,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     it = iter(runs)
     for p, b in pending:
         run = None if b.parse_error else next(it)
-        v = _verify.judge(b, run)
+        v = _verify.judge(b, run, cfg.tolerance)
         if cfg.worked_example and copied_from_example(b, p["text"]):
             v = {"outcome": "unparsable", "reason": "copied from the worked example, not from the passage",
                  "got": v.get("got", ""), "method": ""}

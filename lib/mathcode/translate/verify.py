@@ -113,7 +113,7 @@ def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, 
     return False, "numeric mismatch" if x is not None and to_number(cands[0]) is not None else "not equivalent", cands[0]
 
 
-def judge(block, run) -> dict:
+def judge(block, run, tolerance: float = 0.01) -> dict:
     """Outcome of one parsed block given its sandbox run (``run`` is None when it never ran)."""
     if block.parse_error:
         return {"outcome": "unparsable", "reason": block.parse_error, "got": "", "method": ""}
@@ -127,6 +127,6 @@ def judge(block, run) -> dict:
                 "got": "", "method": ""}
     if not (run.stdout or "").strip():
         return {"outcome": "no_output", "reason": "printed nothing", "got": "", "method": ""}
-    ok, method, got = compare(block.result, run.stdout)
+    ok, method, got = compare(block.result, run.stdout, tolerance)
     return {"outcome": "verified" if ok else "wrong_result", "reason": "" if ok else method,
             "got": got[:300], "method": method if ok else ""}

@@ -53,7 +53,9 @@ def test_nf4_load_gives_real_bitsandbytes_4bit_layers(embedded_model_dir):
     assert n4 >= 30 * 7                                  # every attention/MLP projection of the 30 layers
     w = next(x for x in m.modules() if isinstance(x, bnb.nn.Linear4bit)).weight
     assert w.quant_state.quant_type == "nf4" and w.quant_state.nested     # double quantization
-    assert m.get_memory_footprint() < 150e6
+    # 4-bit projections (~40 MB) + the tied 49152x576 embedding kept in fp32 on CPU (113 MB); the unquantized
+    # fp32 model is ~540 MB
+    assert m.get_memory_footprint() < 180e6
 
 
 @pytest.mark.slow

@@ -23,6 +23,14 @@ import traceback
 NOBODY = 65534
 
 
+
+def _append_capped(bufs: dict, fd: int, chunk: bytes, cap: int) -> bool:
+    """Keep at most ``cap`` bytes of a snippet's output per stream; True when something was dropped."""
+    room = cap - len(bufs[fd])
+    if room > 0:
+        bufs[fd] += chunk[:room]
+    return len(chunk) > room
+
 def _read_exact(fd, n):
     buf = b""
     while len(buf) < n:
@@ -264,11 +272,7 @@ def run_one(req):
                 if not chunk:
                     open_fds.remove(fd)
                     continue
-                room = cap - len(bufs[fd])
-                if room > 0:
-                    bufs[fd] += chunk[:room]
-                if len(chunk) > room:
-                    truncated = True
+                truncated |= _append_capped(bufs, fd, chunk, cap)
             if pidfd in ready:
                 _, st = os.waitpid(pid, 0)
                 rc = os.waitstatus_to_exitcode(st)
@@ -281,11 +285,7 @@ def run_one(req):
                         chunk = os.read(fd, 65536)
                         if not chunk:
                             break
-                        room = cap - len(bufs[fd])
-                        if room > 0:
-                            bufs[fd] += chunk[:room]
-                        if len(chunk) > room:
-                            truncated = True
+                        truncated |= _append_capped(bufs, fd, chunk, cap)
                 status = "ok" if rc == 0 else "error"
                 break
     finally:

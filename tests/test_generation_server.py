@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from mathcode.generation import GenConfig, make_generator
-from mathcode.generation_openai import ServerError
+from mathcode.generation.openai import ServerError
 
 pytestmark = pytest.mark.slow
 

@@ -70,7 +70,7 @@ def code_files(phase: str) -> list[Path]:
     lib = Path(__file__).parent
     core = [lib / f for f in ("paths.py", "params.py", "phase.py", "util.py", "models.py")]
     if phase in ("translation", "evaluation"):
-        core += sorted(lib.glob("generation*.py"))
+        core += sorted((lib / "generation").glob("*.py"))
     own = lib / SUBPACKAGE.get(phase, "")
     return [f for f in core if f.exists()] + (sorted(own.rglob("*.py")) if own.is_dir() and own != lib else [])
 

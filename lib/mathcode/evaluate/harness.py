@@ -101,11 +101,11 @@ def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto
     """A generator for ``model``; load failures name the model and the remedy (ModelSpecError)."""
     from ..generation import make_generator
     from ..models import ModelSpecError
-    if backend == "hf":
+    if backend in ("hf", "vllm"):                    # vllm serves the adapter through LoRARequest
         kw.update(device=device, adapter=model.adapter)
     elif model.adapter:
-        raise ModelSpecError(f"model {model.label!r}: adapters are applied only with backend 'hf'; serve the "
-                             f"merged model and pass its name instead")
+        raise ModelSpecError(f"model {model.label!r}: adapters are applied only with backends 'hf' and 'vllm'; "
+                             f"serve the merged model and pass its name instead")
     try:
         return make_generator(backend, model=model.spec, **kw)
     except ModelSpecError:

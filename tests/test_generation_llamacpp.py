@@ -1,0 +1,76 @@
+"""The llama.cpp backend on a real GGUF (the embedded SmolLM2-135M, 98 MB), and its parity with transformers."""
+from __future__ import annotations
+
+import pytest
+
+from mathcode import models
+from mathcode.generation import GenConfig, make_generator
+
+pytestmark = pytest.mark.slow
+SPEC = "embedded:smollm2-135m-instruct"
+CONVS = [[{"role": "user", "content": "What is 2 + 3? Answer with a number."}],
+         [{"role": "user", "content": "Name the capital of France."}],
+         [{"role": "user", "content": "Write a Python function that returns the square of x."}]]
+
+
+@pytest.fixture(scope="module")
+def lc():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')")
+    g = make_generator("llamacpp", SPEC, n_parallel=3, threads=1, n_ctx=512)
+    yield g
+    g.close()
+
+
+def test_parallel_slots_give_the_same_greedy_text_as_one_at_a_time(lc):
+    cfg = GenConfig(max_new_tokens=24)
+    together = lc.chat(CONVS, cfg)
+    alone = [lc.chat([c], cfg)[0] for c in CONVS]
+    assert [c.text for c in together] == [c.text for c in alone]
+    assert all(c.text.strip() and 0 < c.completion_tokens <= 24 for c in together)
+    assert lc.chat(CONVS[:1], cfg)[0].text == together[0].text          # greedy is deterministic across calls
+    assert lc.info()["backend"] == "llamacpp" and lc.tokens_per_second > 0
+
+
+def test_stop_strings_and_finish_reasons(lc):
+    conv = [{"role": "user", "content": "Count from one to ten in words, separated by commas."}]
+    full = lc.chat([conv], GenConfig(max_new_tokens=40))[0]
+    assert "three" in full.text
+    cut = lc.chat([conv], GenConfig(max_new_tokens=40, stop=["three"]))[0]
+    assert "three" not in cut.text and full.text.startswith(cut.text) and cut.finish_reason == "stop"
+    short = lc.chat([conv], GenConfig(max_new_tokens=3))[0]
+    assert short.completion_tokens == 3 and short.finish_reason == "length"
+
+
+def test_chat_template_comes_from_the_gguf_and_matches_transformers(lc, embedded_model_dir):
+    tok = models.load_tokenizer(SPEC)
+    for conv in CONVS:
+        assert lc.render_chat(conv) == tok.apply_chat_template(conv, tokenize=False, add_generation_prompt=True)
+
+
+def test_bos_is_never_doubled(lc, monkeypatch):
+    assert lc.add_bos is False                                # SmolLM2's GGUF asks for no BOS
+    assert lc.encode("hi")[0] != lc.bos_id
+    monkeypatch.setattr(lc, "add_bos", True)                  # a Llama-3-like vocabulary
+    ids = lc.encode("hi")
+    assert ids[0] == lc.bos_id and lc.encode(lc.bos_text + "hi") == ids
+
+
+def test_too_long_prompt_is_refused_before_decoding(lc):
+    with pytest.raises(ValueError, match="n_ctx"):
+        lc.complete(["word " * 600], GenConfig(max_new_tokens=8))
+
+
+def test_same_greedy_text_as_transformers_on_the_same_gguf(lc):
+    """Parity: transformers on the same GGUF dequantized to fp32 writes the same greedy reply on a short prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = models.gguf_path(SPEC)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    hf = make_generator("hf", SPEC, model_obj=model, tokenizer=tok, device="cpu")
+    cfg = GenConfig(max_new_tokens=12)
+    conv = CONVS[:1]
+    assert hf.render_chat(conv[0]) == lc.render_chat(conv[0])
+    a, b = lc.chat(conv, cfg)[0], hf.chat(conv, cfg)[0]
+    assert a.text == b.text and a.text.strip()
+    assert a.prompt_tokens == b.prompt_tokens

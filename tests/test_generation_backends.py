@@ -113,3 +113,16 @@ def test_embedded_models_add_no_bos(embedded_model_dir):
     assert special_prefix(tok) == []
     text = "<|im_start|>user\nhi<|im_end|>\n"
     assert encode_prompt(tok, text, []) == tok(text, add_special_tokens=False)["input_ids"]
+
+
+def test_from_params_drops_what_the_backend_does_not_take(monkeypatch):
+    seen = {}
+
+    class _Strict(_Echo):
+        def __init__(self, model, *, n_parallel: int = 1):
+            super().__init__(model)
+            seen.update(n_parallel=n_parallel)
+
+    monkeypatch.setitem(generation.BACKENDS, "strict", _Strict)
+    g = generation.from_params("strict", "m", n_parallel=3, base_url="http://x", quantize="nf4")
+    assert isinstance(g, _Strict) and seen == {"n_parallel": 3}

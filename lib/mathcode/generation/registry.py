@@ -68,6 +68,17 @@ def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Gener
     cls = backend_class(name)
     if name == "llamacpp":          # engine-specific keywords of other backends are harmless here
         for k in ("quantize", "model_obj", "tokenizer"):
-            if kw.get(k) is not None:
+            if kw.get(k) not in (None, "", "none"):
                 raise ValueError(f"backend 'llamacpp' runs the GGUF as is; {k}= is not supported (use backend='hf')")
     return cls(model, **kw)
+
+
+def from_params(backend: str, model: str | None = None, **params) -> Generator:
+    """``make_generator`` for a notebook's flat parameters: keywords the chosen backend does not take are dropped
+    (e.g. ``base_url`` for ``llamacpp``), so one call serves every backend without per-backend dispatch."""
+    import inspect
+    from ..models import DEFAULT_MODEL
+    name = choose_backend(backend, model or DEFAULT_MODEL, params.get("device", "auto"))
+    accepted = inspect.signature(backend_class(name).__init__).parameters
+    kw = {k: v for k, v in params.items() if k in accepted and k not in ("self", "model")}
+    return make_generator(name, model, **kw)

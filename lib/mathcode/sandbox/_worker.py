@@ -37,6 +37,7 @@ READ_PATHS = [p for p in os.environ.get("MATHCODE_SANDBOX_READ_PATHS", "").split
 SHM_CAPPED = os.environ.get("MATHCODE_SANDBOX_PRIVATE_TMP") == "1"     # /tmp and /dev/shm are ours (bwrap)
 LIBC = ctypes.CDLL(None, use_errno=True)
 PAGE = os.sysconf("SC_PAGE_SIZE")
+NPROC_RE = re.compile(r"^BlockingIOError: \[Errno 11\]", re.M)
 MEMORY_RE = re.compile(r"^(?:\w+\.)*(?:MemoryError|_ArrayMemoryError)\b|Unable to allocate|Cannot allocate memory",
                        re.M)
 
@@ -177,18 +178,20 @@ def _tree(stop_after=None):
     return out
 
 
-def _private_mb(pids):
-    """Memory the tree added of its own (pages shared copy-on-write with the warm worker are not counted)."""
-    kb = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as fh:
-                for line in fh:
-                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                        kb += int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-    return kb >> 10
+def _anon_pages(pid):
+    """Resident anonymous pages (statm resident - shared); readable even for non-dumpable processes."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            f = fh.read().split()
+        return int(f[1]) - int(f[2])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _tree_mb(pids, base_pages):
+    """Memory the snippet's tree added: each process's anonymous pages beyond the warm worker's, which it shares
+    copy-on-write (a process that forks after allocating is counted twice: conservative)."""
+    return sum(max(0, _anon_pages(p) - base_pages) for p in pids) * PAGE >> 20
 
 
 def _dir_mb(path, max_entries=20000):
@@ -417,6 +420,7 @@ def run_one(req, snippet_uid, workroot):
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     nproc_now = _nproc_in_namespace() if int(req["nproc"]) > 0 else 0
+    base_pages = _anon_pages("self")
     pid = os.fork()
     if pid == 0:
         _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now)
@@ -469,7 +473,7 @@ def run_one(req, snippet_uid, workroot):
                 pids = _tree(stop_after=nproc if nproc > 0 else None)
                 if nproc > 0 and len(pids) > nproc:
                     status, why = "processes", f"more than {nproc} processes at once"
-                elif mem_mb > 0 and _private_mb(pids) > mem_mb:
+                elif mem_mb > 0 and _tree_mb(pids, base_pages) > mem_mb:
                     status, why = "memory", f"the snippet's processes together held more than {mem_mb} MB"
                 elif not SHM_CAPPED and disk_mb > 0 and _dir_mb(workdir) > disk_mb:
                     status, why = "disk", f"more than {disk_mb} MB written to its working directory"
@@ -504,7 +508,9 @@ def run_one(req, snippet_uid, workroot):
             status, why = "disk", "file size limit"
         elif rc not in (0, None) and MEMORY_RE.search(err[-600:]):
             status, why = "memory", "memory limit"
-        elif leftovers:
+        elif rc not in (0, None) and NPROC_RE.search(err[-600:]):
+            status, why = "processes", f"process limit ({nproc}) reached"
+        elif leftovers and rc == 0:
             status, why = "killed_leftovers", f"{leftovers} process(es) still running after the snippet ended"
         else:
             status = "ok" if rc == 0 else "error"

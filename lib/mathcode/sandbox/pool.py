@@ -34,7 +34,8 @@ from .results import STATUSES, Limits, RunResult
 
 log = logging.getLogger(__name__)
 LIGHT_PRELOAD = ("math,fractions,decimal,itertools,functools,statistics,cmath,random,re,collections,operator,"
-                 "string,numbers,heapq,bisect,copy,datetime,time,typing,dataclasses,json,traceback,tempfile")
+                 "string,numbers,heapq,bisect,copy,datetime,time,typing,dataclasses,json,traceback,tempfile,subprocess,"
+                 "threading,signal,array,struct,enum,textwrap,hashlib,base64,ctypes,socket,io,glob")
 HEAVY_PRELOAD = LIGHT_PRELOAD + ",numpy,sympy"
 # Snippets that import these go to workers with numpy+sympy already loaded (an import costs ~0.5 s, a fork of a
 # warm worker a few ms); the rest go to light workers, whose smaller heap forks faster.

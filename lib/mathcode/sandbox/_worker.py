@@ -99,21 +99,22 @@ def landlock_abi() -> int:
     return max(0, r)
 
 
-def _landlock(abi: int, writable: list, readable: list, fs: bool) -> bool:
-    """Restrict this process: reads only under ``readable``, writes only under ``writable`` (when ``fs``),
-    no TCP bind/connect (ABI >= 4), no signals or abstract unix sockets outside its domain (ABI >= 6)."""
+def _landlock_ruleset(abi: int, writable: list, readable: list, fs: bool) -> int:
+    """A ruleset fd (built once per worker, applied in every child): reads only under ``readable``, writes only
+    under ``writable`` (when ``fs``), no TCP bind/connect (ABI >= 4), no signals or abstract unix sockets
+    outside the snippet's own domain (ABI >= 6). -1 when unavailable."""
     if abi < 1:
-        return False
+        return -1
     handled_fs = (_LL_FS_ALL if abi >= 3 else (1 << 14) - 1 if abi >= 2 else (1 << 13) - 1) if fs else 0
     handled_net = 3 if abi >= 4 else 0
     scoped = 3 if abi >= 6 else 0
     if not (handled_fs or handled_net or scoped):
-        return False
+        return -1
     attr = (ctypes.c_uint64 * 3)(handled_fs, handled_net, scoped)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     rs = LIBC.syscall(444, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     if rs < 0:
-        return False
+        return -1
 
     class PathBeneath(ctypes.Structure):
         _pack_ = 1
@@ -131,10 +132,7 @@ def _landlock(abi: int, writable: list, readable: list, fs: bool) -> bool:
                     allowed &= file_rights | 1
                 LIBC.syscall(445, rs, 1, ctypes.byref(PathBeneath(allowed, fd)), 0)
                 os.close(fd)
-    LIBC.prctl(38, 1, 0, 0, 0)
-    ok = LIBC.syscall(446, rs, 0) == 0
-    os.close(rs)
-    return ok
+    return rs
 
 
 # --------------------------------------------------------------------------------------------- processes
@@ -311,7 +309,7 @@ def _remove_files_of(uid):
 
 
 # --------------------------------------------------------------------------------------------- the child
-def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now):
+def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now, vsize):
     """In the forked child: limits, privileges, redirections, then run the snippet. Never returns."""
     import resource
     try:
@@ -320,10 +318,14 @@ def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now):
         os.dup2(devnull, 0)
         os.dup2(out_w, 1)
         os.dup2(err_w, 2)
-        # every inherited descriptor but stdio: close_range(3, ~0U) (CPython uses it here), then a check
+        if RULESET >= 0:
+            LIBC.prctl(38, 1, 0, 0, 0)                               # PR_SET_NO_NEW_PRIVS
+            if LIBC.syscall(446, RULESET, 0) != 0:                   # landlock_restrict_self
+                raise OSError("Landlock restriction failed")
+        # every inherited descriptor but stdio (close_range(3, ~0U) underneath), then check the protocol's
         os.closerange(3, 0x7FFFFFFF)
-        if any(int(fd) > 2 for fd in os.listdir("/proc/self/fd") if fd.isdigit() and _is_open(int(fd))):
-            raise OSError("a descriptor survived close_range")
+        if _is_open(REQ_FD) or _is_open(REP_FD):
+            raise OSError("a protocol descriptor survived close_range")
         os.chdir(workdir)
         for k in [k for k in os.environ if k.startswith("MATHCODE_SANDBOX_")]:
             del os.environ[k]
@@ -345,19 +347,12 @@ def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now):
             resource.setrlimit(resource.RLIMIT_NPROC, (lim, lim))
         mem = int(req["mem_mb"]) << 20
         if mem > 0:
-            with open("/proc/self/statm") as fh:
-                vsize = int(fh.read().split()[0]) * PAGE
             resource.setrlimit(resource.RLIMIT_AS, (vsize + mem, vsize + mem))
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(s, signal.SIG_DFL)
-        if USE_LANDLOCK:
-            abi = landlock_abi()
-            if abi and not _landlock(abi, [workdir, "/dev/null"], READ_PATHS + ["/dev/urandom", "/dev/zero"],
-                                     fs=LEVEL != "bwrap"):
-                raise OSError("Landlock restriction failed")
         # without Landlock's signal scope, a snippet with the worker's uid could stop or kill the worker/host
-        if not _seccomp(deny_signals=snippet_uid is None and LEVEL != "bwrap" and not (USE_LANDLOCK and landlock_abi() >= 6)):
+        if not _seccomp(deny_signals=snippet_uid is None and LEVEL != "bwrap" and not (RULESET >= 0 and ABI >= 6)):
             if os.uname().machine in _NR:
                 raise OSError("seccomp filter failed")
         sys.stdin = open(0, closefd=False)
@@ -421,9 +416,11 @@ def run_one(req, snippet_uid, workroot):
     err_r, err_w = os.pipe()
     nproc_now = _nproc_in_namespace() if int(req["nproc"]) > 0 else 0
     base_pages = _anon_pages("self")
+    with open("/proc/self/statm") as fh:                   # the child's address space at fork = ours now
+        vsize = int(fh.read().split()[0]) * PAGE
     pid = os.fork()
     if pid == 0:
-        _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now)
+        _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now, vsize)
     os.close(out_w)
     os.close(err_w)
     cap, nproc, mem_mb = int(req["out_cap"]), int(req["nproc"]), int(req["mem_mb"])
@@ -539,10 +536,11 @@ def _tmp_full():
 
 
 USE_LANDLOCK_ACTIVE = False
+RULESET, ABI = -1, 0
 
 
 def main():
-    global USE_LANDLOCK_ACTIVE
+    global USE_LANDLOCK_ACTIVE, RULESET, ABI
     LIBC.prctl(36, 1, 0, 0, 0)                       # PR_SET_CHILD_SUBREAPER: orphans come back to us
     LIBC.prctl(4, 0, 0, 0, 0)                        # PR_SET_DUMPABLE 0: /proc/<worker>/fd|mem|environ closed
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -556,8 +554,11 @@ def main():
     workroot = os.environ.get("MATHCODE_SANDBOX_WORKROOT") or "/tmp"
     workroot = os.path.join(workroot, f"mathcode-sbx-{os.getpid()}")
     os.makedirs(workroot, 0o711, exist_ok=True)
-    abi = landlock_abi() if USE_LANDLOCK else 0
-    USE_LANDLOCK_ACTIVE = abi > 0 and LEVEL != "bwrap"
+    abi = ABI = landlock_abi() if USE_LANDLOCK else 0
+    # writes: only the worker's own folder, which holds nothing but the running snippet's directory
+    RULESET = _landlock_ruleset(abi, [workroot, "/dev/null"], READ_PATHS + ["/dev/urandom", "/dev/zero"],
+                                fs=LEVEL != "bwrap")
+    USE_LANDLOCK_ACTIVE = RULESET >= 0 and LEVEL != "bwrap"
     gc.collect()
     gc.freeze()     # keep the preloaded heap out of the children's garbage collections (fewer copied pages)
     _send({"ready": True, "pid": os.getpid(), "uid": os.geteuid(), "snippet_uid": snippet_uid,

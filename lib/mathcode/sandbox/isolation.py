@@ -131,3 +131,27 @@ def redactor(values: list[str]):
         return lambda s: s
     rx = re.compile("|".join(re.escape(v) for v in values))
     return lambda s: rx.sub("[REDACTED]", s) if s else s
+
+
+def landlock_abi() -> int:
+    """Landlock ABI version of this kernel (0: none). 1+: filesystem, 4+: TCP, 6+: signals and abstract sockets."""
+    import ctypes
+    try:
+        r = ctypes.CDLL(None, use_errno=True).syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    except (OSError, AttributeError):
+        return 0
+    return max(0, r)
+
+
+_hardened = [0]
+
+
+def harden_host(on: bool) -> bool:
+    """Fallback level, same uid as the snippet, no Landlock: make THIS process non-dumpable so that a snippet
+    cannot read its /proc/<pid>/environ, mem or fd (side effects while set: no core dumps, no same-user
+    debugger attach). Reference-counted across Sandboxes; returns whether the host is hardened now."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    _hardened[0] += 1 if on else -1
+    libc.prctl(4, 0 if _hardened[0] > 0 else 1, 0, 0, 0)      # PR_SET_DUMPABLE
+    return _hardened[0] > 0

@@ -28,8 +28,8 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
-from .isolation import WORKER, SandboxError, bwrap_args, bwrap_path, detect_isolation, interpreter_paths, \
-    redactor, secret_values
+from .isolation import WORKER, SandboxError, bwrap_args, bwrap_path, detect_isolation, harden_host, \
+    interpreter_paths, landlock_abi, redactor, secret_values
 from .results import STATUSES, Limits, RunResult
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class Sandbox:
         self.level, self.reason = detect_isolation(isolation)
         self.landlock = landlock
         self.closed = False
-        self._redact = redactor(secret_values()) if self.level == "process" else (lambda s: s)
+        self._redact_cache: tuple = (None, None)
         if self.level == "process":
             msg = ("mathcode sandbox: running model-written code at the FALLBACK level, which is NOT a security "
                    f"boundary ({self.reason}). Install bubblewrap (apt-get install bubblewrap) for isolation.")
@@ -323,6 +323,11 @@ class Sandbox:
             log.warning(msg)
             root = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"   # RAM: cheap per-snippet folders
             self.workroot = root
+        # same uid as the snippet and nothing (Landlock's ptrace rule, another uid) between them: hide the host
+        self.host_hardened = (self.level == "process" and os.geteuid() != 0
+                              and not (landlock and landlock_abi() >= 1))
+        if self.host_hardened:
+            harden_host(True)
         self._spawner = _Spawner()
         self.n = max(1, workers or (os.cpu_count() or 1))
         self.pools = {"light": _Pool(self, light_preload), "heavy": _Pool(self, heavy_preload)}
@@ -360,7 +365,15 @@ class Sandbox:
                 "landlock_abi": ll, "seccomp": bool(hello.get("seccomp")),
                 "memory_cap": "RLIMIT_AS per process + private-memory watchdog over the snippet's process tree "
                               "(cgroup v2 is not used)",
-                "secrets_redacted": self.level == "process", "env": sorted(SAFE_ENV)}
+                "secrets_redacted": self.level == "process", "host_non_dumpable": self.host_hardened,
+                "env": sorted(SAFE_ENV)}
+
+    def _redactor(self):
+        """Secret values of the host environment as it is NOW (a key loaded after start-up is covered too)."""
+        key = hash(frozenset(os.environ.items()))
+        if self._redact_cache[0] != key:
+            self._redact_cache = (key, redactor(secret_values()))
+        return self._redact_cache[1]
 
     def run(self, code: str, limits: Limits | None = None) -> RunResult:
         lim = limits or self.limits
@@ -386,7 +399,9 @@ class Sandbox:
             raise
         rep.pop("seq", None)
         res = RunResult(**rep, isolation=self.level)
-        res.stdout, res.stderr = self._redact(res.stdout), self._redact(res.stderr)
+        if self.level == "process":
+            redact = self._redactor()
+            res.stdout, res.stderr = redact(res.stdout), redact(res.stderr)
         with self._lock:
             self.stats["executions"] += 1
             self.stats["seconds"] += res.seconds
@@ -397,6 +412,8 @@ class Sandbox:
         return list(self._executor.map(lambda c: self.run(c, limits), codes))
 
     def close(self):
+        if getattr(self, "host_hardened", False) and not self.closed:
+            harden_host(False)
         self.closed = True
         if hasattr(self, "_executor"):
             self._executor.shutdown(wait=True)

@@ -64,11 +64,25 @@ _DENY = ["socket", "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_get
 _SIGNALS = ["kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo", "pidfd_send_signal"]
 
 
+_PROGS: dict = {}
+
+
 def _seccomp(deny_signals: bool) -> bool:
-    """Install the filter in this process (inherited by everything it starts). False when unsupported."""
+    """Install the filter in this process (inherited by everything it starts). False when unsupported.
+    The program is built once per worker (ctypes structures cost ~0.1 ms, paid per snippet otherwise)."""
+    if deny_signals not in _PROGS:
+        _PROGS[deny_signals] = _build_filter(deny_signals)
+    prog = _PROGS[deny_signals]
+    if prog is None:
+        return False
+    LIBC.prctl(38, 1, 0, 0, 0)                       # PR_SET_NO_NEW_PRIVS
+    return LIBC.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0   # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+
+def _build_filter(deny_signals: bool):
     nr = _NR.get(os.uname().machine)
     if nr is None:
-        return False
+        return None
     names = _DENY + (_SIGNALS if deny_signals else [])
     ld, jeq, ret = 0x20, 0x15, 0x06                  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
     allow, eperm, kill = 0x7FFF0000, 0x00050000 | 1, 0x80000000
@@ -85,8 +99,9 @@ def _seccomp(deny_signals: bool) -> bool:
     class Prog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
     arr = (Filter * len(prog))(*[Filter(*f) for f in prog])
-    LIBC.prctl(38, 1, 0, 0, 0)                       # PR_SET_NO_NEW_PRIVS
-    return LIBC.prctl(22, 2, ctypes.byref(Prog(len(prog), arr)), 0, 0) == 0   # PR_SET_SECCOMP, FILTER
+    p = Prog(len(prog), arr)
+    p._keep = arr
+    return p
 
 
 # --------------------------------------------------------------------------------------------- Landlock
@@ -559,6 +574,8 @@ def main():
     RULESET = _landlock_ruleset(abi, [workroot, "/dev/null"], READ_PATHS + ["/dev/urandom", "/dev/zero"],
                                 fs=LEVEL != "bwrap")
     USE_LANDLOCK_ACTIVE = RULESET >= 0 and LEVEL != "bwrap"
+    for deny in (False, True):
+        _PROGS[deny] = _build_filter(deny)
     gc.collect()
     gc.freeze()     # keep the preloaded heap out of the children's garbage collections (fewer copied pages)
     _send({"ready": True, "pid": os.getpid(), "uid": os.geteuid(), "snippet_uid": snippet_uid,

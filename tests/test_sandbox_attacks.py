@@ -229,7 +229,7 @@ def test_answer_printed_before_timeout_is_kept(sb):
     assert r.status == "timeout" and r.stdout == "the answer is 42\npartial"
     # a Python it starts is unbuffered too (PYTHONUNBUFFERED); as root at the fallback level the snippet's own
     # uid may not be allowed to execute an interpreter under /root, which is fine
-    r = run(sb, "import subprocess, sys, time\ntry:\n    subprocess.Popen([sys.executable, '-c', "
+    r = run(sb, "import sys, time\ntry:\n    import subprocess\n    subprocess.Popen([sys.executable, '-c', "
                 "'import time; print(7); time.sleep(60)'])\nexcept Exception:\n    print(7)\ntime.sleep(60)")
     assert r.status == "timeout" and r.stdout == "7\n", r
 

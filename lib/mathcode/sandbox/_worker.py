@@ -407,11 +407,28 @@ def _is_open(fd):
         return False
 
 
+_uid_count = [0.0, 0]
+
+
 def _nproc_in_namespace():
-    """Processes already counted against RLIMIT_NPROC for the snippet (bwrap: everything in the sandbox)."""
+    """Processes already counted against the snippet's RLIMIT_NPROC: bwrap -> everything in the sandbox (the
+    count is per user namespace); per-worker uid -> none; same uid as the host -> all of this user's processes
+    (re-counted at most once a second)."""
     if LEVEL == "bwrap":
         return sum(1 for n in os.listdir("/proc") if n.isdigit())
-    return 0
+    if os.geteuid() == 0:
+        return 0
+    now = time.monotonic()
+    if now - _uid_count[0] > 1.0:
+        uid, n = os.geteuid(), 0
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    n += os.stat(f"/proc/{name}").st_uid == uid
+                except OSError:
+                    pass
+        _uid_count[:] = [now, n]
+    return _uid_count[1]
 
 
 def run_one(req, snippet_uid, workroot):

@@ -323,3 +323,24 @@ def test_info_names_the_level_and_its_promise(sb):
             assert "own" in info["snippet_uid"]
     else:
         assert info["snippet_uid"].startswith("65534") and not info["warning"]
+
+
+def test_rebinding_the_runtime_does_not_escape_the_child(sb):
+    r = run(sb, "import os, sys\nos._exit = lambda c: None\nos.write = lambda *a: 0\nsys.exit = None\nprint('x')")
+    assert r.status == "ok" and r.stdout == "x\n"
+    still_works(sb)
+
+
+def test_host_with_many_open_descriptors_and_oversized_snippets(sb):
+    fds = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]    # a busy kernel: descriptors above 1024
+    try:
+        from mathcode.sandbox.pool import MAX_CODE
+        assert run(sb, "x = 1\n" * (MAX_CODE // 6 + 1)).status == "error"
+        pool = sb.pools["light"]
+        w = pool.idle.get()
+        pool.replace(w)                       # its successor's pipes get descriptors above 1024
+        still_works(sb)
+        still_works(sb)
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -36,6 +36,7 @@ USE_LANDLOCK = os.environ.get("MATHCODE_SANDBOX_LANDLOCK", "1") == "1"
 READ_PATHS = [p for p in os.environ.get("MATHCODE_SANDBOX_READ_PATHS", "").split(os.pathsep) if p]
 SHM_CAPPED = os.environ.get("MATHCODE_SANDBOX_PRIVATE_TMP") == "1"     # /tmp and /dev/shm are ours (bwrap)
 LIBC = ctypes.CDLL(None, use_errno=True)
+_exit, _write = os._exit, os.write     # the snippet may rebind os._exit/os.write; the child must still end here
 PAGE = os.sysconf("SC_PAGE_SIZE")
 NPROC_RE = re.compile(r"^BlockingIOError: \[Errno 11\]", re.M)
 MEMORY_RE = re.compile(r"^(?:\w+\.)*(?:MemoryError|_ArrayMemoryError)\b|Unable to allocate|Cannot allocate memory",
@@ -380,7 +381,7 @@ def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now, vsize):
         try:
             exec(code, g)
         except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            rc = e.code if type(e.code) is int else (0 if e.code is None else 1)
             if e.code is not None and not isinstance(e.code, int):
                 print(e.code, file=sys.stderr)
         except BaseException as e:
@@ -391,12 +392,12 @@ def _child(code, workdir, req, out_w, err_w, snippet_uid, nproc_now, vsize):
             sys.stderr.flush()
         except BaseException:
             pass
-        os._exit(rc & 0xFF)
+        _exit(rc & 0xFF)
     except BaseException:
         try:
-            os.write(2, ("sandbox set-up failed: " + traceback.format_exc()).encode()[-2000:])
+            _write(2, ("sandbox set-up failed: " + traceback.format_exc()).encode()[-2000:])
         finally:
-            os._exit(3)
+            _exit(3)
 
 
 def _is_open(fd):

@@ -46,6 +46,7 @@ SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL":
             "HOME": "/tmp", "TMPDIR": "/tmp", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "MPLBACKEND": "Agg"}
+MAX_CODE = 1 << 20          # characters of one snippet (compiling is done by the worker, before any limit applies)
 GRACE_S = 1.5               # the host waits at most timeout + GRACE_S for a reply (< timeout + 2 s)
 _REPLY = {"seq": (int,), "status": (str,), "stdout": (str,), "stderr": (str,), "returncode": (int, type(None)),
           "truncated": (bool,), "seconds": (int, float), "killed_leftovers": (int,)}
@@ -164,11 +165,19 @@ class _Worker:
             self.kill()
             raise SandboxError(f"sandbox worker failed to start ({sb.level}: {' '.join(cmd)}): {e}") from None
 
+    def _wait(self, fd: int, event: int, deadline: float) -> bool:
+        """poll(), not select(): a host with more than 1024 open descriptors (a busy kernel) must work too."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        p = select.poll()
+        p.register(fd, event)
+        return bool(p.poll(left * 1000))
+
     def _recv(self, deadline: float, max_len: int) -> bytes:
         buf, need = b"", 4
         while len(buf) < need:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self.rep_r], [], [], left)[0]:
+            if not self._wait(self.rep_r, select.POLLIN, deadline):
                 raise _Lost("timeout", "the sandbox worker did not answer in time (stopped or hung)")
             try:
                 chunk = os.read(self.rep_r, 1 << 20)
@@ -190,8 +199,7 @@ class _Worker:
         data = json.dumps(req).encode()
         data = struct.pack(">I", len(data)) + data
         while data:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [self.req_w], [], left)[1]:
+            if not self._wait(self.req_w, select.POLLOUT, deadline):
                 raise _Lost("timeout", "the sandbox worker did not take the request in time (stopped or hung)")
             try:
                 data = data[os.write(self.req_w, data):]
@@ -381,6 +389,9 @@ class Sandbox:
         lim = limits or self.limits
         if not isinstance(code, str):
             return RunResult("error", stderr=f"snippet must be a str, got {type(code).__name__}",
+                             isolation=self.level)
+        if len(code) > MAX_CODE:
+            return RunResult("error", stderr=f"snippet of {len(code)} characters refused (more than {MAX_CODE})",
                              isolation=self.level)
         pool = self.pools["heavy" if HEAVY_IMPORT.search(code) else "light"]
         pool.ensure()

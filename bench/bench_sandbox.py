@@ -1,60 +1,187 @@
-"""Sandbox throughput: trivial verified snippets per second, warm pre-forked pool vs one subprocess per snippet.
+"""Sandbox throughput: verified short math snippets per second, mathcode's sandbox vs the executors harnesses use.
 
-Run: .venv/bin/python bench/bench_sandbox.py [--n 400] [--workers 2]
-Prints a markdown table. Each executor runs the same snippets ("print(i * i)") and every output is
-checked against the expected value, so the rate counts verified executions only.
+Run: .venv/bin/python bench/bench_sandbox.py [--n 300] [--slow-n 40] [--repeats 3] [--workers 2]
+
+Executors, each given the same snippets; a snippet counts only when its stdout equals the expected output:
+  * mathcode Sandbox, bubblewrap level and fallback level (warm workers, fork per snippet, all guards on);
+  * fork per sample, human-eval style: ``multiprocessing.Process`` per sample, a ``Manager().list()`` for the
+    result, resource limits + disabled destructive functions (a "reliability guard") in the child,
+    ``join(timeout)`` then kill, run from a ThreadPoolExecutor like human-eval's evaluate loop;
+  * warm process pool with timeouts, pebble style (MathCoder2 / Qwen2.5-Math ``python_executor``):
+    ``pebble.ProcessPool(max_workers).map(execute, snippets, timeout=...)``, exec with redirected stdout;
+  * one ``python -I -c`` per snippet (plain, and inside bubblewrap).
+Repeats are interleaved (every executor once per round, rounds repeated); the table gives the median rate and
+its ratio to mathcode's bubblewrap level. Prints a markdown table with machine, load and date.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
+import multiprocessing
 import os
+import platform
+import statistics
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
-from mathcode.translate.sandbox import Limits, Sandbox, detect_isolation, run_naive
-from mathcode.translate.verify import compare
+from mathcode.sandbox import Limits, Sandbox, detect_isolation, run_naive
+
+TEMPLATES = [
+    "from fractions import Fraction\nx = Fraction({a}, {b}) + Fraction({c}, {d})\nprint(x)",
+    "import math\nprint(math.comb({a} + 10, {c} % 7 + 2))",
+    "total = 0\nfor k in range(1, {a} + 1):\n    total += k * k\nprint(total)",
+    "import math\nprint(math.gcd({a} * {b}, {c} * {d}), math.lcm({a}, {d}))",
+    "def f(n):\n    return n * (n + 1) // 2\nprint(f({a}) - f({b}))",
+    "price = {a}.5\nqty = {b}\ndiscount = 0.{c}\nprint(round(price * qty * (1 - discount), 2))",
+    "xs = [{a}, {b}, {c}, {d}]\nprint(sum(xs) / len(xs), max(xs) - min(xs))",
+    "primes = [p for p in range(2, {a} + 30) if all(p % q for q in range(2, int(p ** 0.5) + 1))]\nprint(len(primes))",
+]
 
 
-def measure(label, run_batch, codes, expected):
-    t0 = time.perf_counter()
-    results = run_batch(codes)
-    dt = time.perf_counter() - t0
-    ok = sum(r.status == "ok" and compare(e, r.stdout)[0] for r, e in zip(results, expected))
-    return {"executor": label, "snippets": len(codes), "verified": ok, "seconds": round(dt, 2),
-            "verified_per_s": round(ok / dt, 1)}
+def snippets(n):
+    out = []
+    for i in range(n):
+        a, b, c, d = 11 + i % 37, 3 + i % 13, 2 + i % 9, 5 + i % 11
+        code = TEMPLATES[i % len(TEMPLATES)].format(a=a, b=b, c=c, d=d)
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            exec(code, {"__name__": "__main__"})
+        out.append((code, buf.getvalue()))
+    return out
+
+
+# ---------------------------------------------------------------- fork per sample (human-eval style)
+def _reliability_guard(mem_bytes):
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (mem_bytes, mem_bytes))
+    resource.setrlimit(resource.RLIMIT_DATA, (mem_bytes, mem_bytes))
+    import builtins
+    import shutil
+    import subprocess
+    builtins.exit = builtins.quit = None
+    for name in ("kill", "system", "putenv", "remove", "removedirs", "rmdir", "fchdir", "setuid", "fork",
+                 "forkpty", "killpg", "rename", "renames", "truncate", "replace", "unlink", "fchmod", "fchown",
+                 "chmod", "chown", "chroot", "lchown", "getcwd", "chdir"):
+        setattr(os, name, None)
+    shutil.rmtree = shutil.move = shutil.chown = None
+    subprocess.Popen = None
+
+
+def _unsafe_execute(code, result, timeout):
+    import shutil
+    import signal
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.chdir(d)
+        rmtree, rmdir, chdir = shutil.rmtree, os.rmdir, os.chdir     # restored for the clean-up, as the harness does
+        _reliability_guard(1 << 30)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        buf = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(buf):
+                exec(code, {"__name__": "__main__"})
+            result.append(("ok", buf.getvalue()))
+        except BaseException as e:          # noqa: BLE001 - recorded like the harness does
+            result.append(("error", repr(e)))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        shutil.rmtree, os.rmdir, os.chdir = rmtree, rmdir, chdir
+        os.chdir("/")
+
+def fork_per_sample(code, timeout=5.0):
+    with multiprocessing.Manager() as manager:
+        result = manager.list()
+        p = multiprocessing.Process(target=_unsafe_execute, args=(code, result, timeout))
+        p.start()
+        p.join(timeout + 1)
+        if p.is_alive():
+            p.kill()
+        return tuple(result[0]) if result else ("timeout", "")
+
+
+# ---------------------------------------------------------------- warm pool with timeouts (pebble style)
+def _pebble_execute(code):
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(code, {"__name__": "__main__"})
+    return buf.getvalue()
+
+
+def pebble_pool(pool, codes, timeout=5.0):
+    fut = pool.map(_pebble_execute, codes, timeout=timeout)
+    it, out = fut.result(), []
+    while True:
+        try:
+            out.append(("ok", next(it)))
+        except StopIteration:
+            return out
+        except Exception as e:              # noqa: BLE001 - TimeoutError / snippet errors, as the harnesses do
+            out.append(("error", repr(e)))
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=400)
-    ap.add_argument("--naive-n", type=int, default=60)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--n", type=int, default=300, help="snippets per round for the fast executors")
+    ap.add_argument("--slow-n", type=int, default=40, help="snippets per round for one-process-per-snippet ones")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    levels = ["process"] + (["bwrap"] if detect_isolation()[0] == "bwrap" else [])
+    import pebble
+    fast, slow = snippets(a.n), snippets(a.slow_n)
     lim = Limits(timeout=10)
-    rows = []
-    for level in levels:
-        codes = [f"print({i} * {i})" for i in range(a.n)]
-        exp = [str(i * i) for i in range(a.n)]
-        with Sandbox(workers=a.workers, isolation=level, limits=lim) as sb:
-            sb.run_many(codes[:20])                                       # warm-up
-            rows.append(measure(f"pre-forked pool ({level}, {a.workers} workers)", sb.run_many, codes, exp))
-        codes_n, exp_n = codes[: a.naive_n], exp[: a.naive_n]
-        with ThreadPoolExecutor(a.workers) as ex:
-            rows.append(measure(f"naive: one `python -I -c` per snippet ({level}, {a.workers} parallel)",
-                                lambda cs: list(ex.map(lambda c: run_naive(c, lim, isolation=level), cs)),
-                                codes_n, exp_n))
-    print(f"\nSandbox throughput on {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f} "
-          f"(python {sys.version.split()[0]})\n")
-    print("| executor | snippets | verified | seconds | verified snippets/s |")
+    levels = (["bwrap"] if detect_isolation()[0] == "bwrap" else []) + ["process"]
+    warnings.simplefilter("ignore", RuntimeWarning)
+    boxes = {lvl: Sandbox(workers=a.workers, isolation=lvl, limits=lim) for lvl in levels}
+    for sb in boxes.values():
+        sb.run_many([c for c, _ in fast[:20]])                               # warm-up
+    pool = pebble.ProcessPool(max_workers=a.workers)
+    pebble_pool(pool, [c for c, _ in fast[:20]])
+    tp = ThreadPoolExecutor(a.workers)
+
+    def sandbox_exec(lvl):
+        return lambda items: [(r.status, r.stdout) for r in boxes[lvl].run_many([c for c, _ in items])]
+    executors = [(f"mathcode Sandbox, {lvl} level ({a.workers} workers)", fast, sandbox_exec(lvl)) for lvl in levels]
+    executors += [
+        (f"warm pool with timeouts, pebble ProcessPool ({a.workers} workers)", fast,
+         lambda items: pebble_pool(pool, [c for c, _ in items])),
+        (f"fork per sample, human-eval style ({a.workers} threads)", slow,
+         lambda items: list(tp.map(lambda it: fork_per_sample(it[0]), items))),
+        (f"`python -I -c` per snippet ({a.workers} parallel)", slow,
+         lambda items: [(r.status, r.stdout) for r in tp.map(lambda it: run_naive(it[0], lim), items)]),
+    ]
+    if "bwrap" in levels:
+        executors.append((f"`bwrap python -I -c` per snippet ({a.workers} parallel)", slow,
+                          lambda items: [(r.status, r.stdout) for r in
+                                         tp.map(lambda it: run_naive(it[0], lim, "bwrap"), items)]))
+    rates = {name: [] for name, _, _ in executors}
+    loads = []
+    for _ in range(a.repeats):                                               # interleaved rounds
+        for name, items, fn in executors:
+            loads.append(os.getloadavg()[0])
+            t0 = time.perf_counter()
+            res = fn(items)
+            dt = time.perf_counter() - t0
+            ok = sum(st == "ok" and out == exp for (st, out), (_, exp) in zip(res, items))
+            rates[name].append(ok / dt)
+            if ok != len(items):
+                print(f"warning: {name}: {ok}/{len(items)} verified", file=sys.stderr)
+    pool.close()
+    pool.join()
+    for sb in boxes.values():
+        sb.close()
+    ref = statistics.median(rates[executors[0][0]])
+    print(f"\n{datetime.date.today()} · {platform.node()} · {os.cpu_count()} CPU cores · "
+          f"{platform.processor() or platform.machine()} · python {sys.version.split()[0]} · load average during "
+          f"the runs {min(loads):.1f}–{max(loads):.1f} · {a.repeats} interleaved rounds\n")
+    print("| executor | snippets per round | verified snippets/s (median) | min–max | mathcode bwrap / this |")
     print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['executor']} | {r['snippets']} | {r['verified']} | {r['seconds']} | {r['verified_per_s']} |")
-    for level in levels:
-        pool = next(r for r in rows if r["executor"].startswith("pre-forked") and level in r["executor"])
-        naive = next(r for r in rows if r["executor"].startswith("naive") and f"({level}" in r["executor"])
-        print(f"\nratio pool/naive ({level}): {pool['verified_per_s'] / max(naive['verified_per_s'], 1e-9):.1f}x")
+    for name, items, _ in executors:
+        r = rates[name]
+        print(f"| {name} | {len(items)} | {statistics.median(r):.1f} | {min(r):.1f}–{max(r):.1f} | "
+              f"{ref / statistics.median(r):.2f}× |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Tool-integrated (PAL-style) mode: the model writes Python, the phase-2 sandbox runs it, the last
 printed line is the answer.
 
-Why reuse ``mathcode.translate.sandbox``: model-written code is untrusted in evaluation exactly as in
+Why reuse ``mathcode.sandbox``: model-written code is untrusted in evaluation exactly as in
 translation, so it runs under the same isolation (bubblewrap when available) and limits; every row
 records the isolation level and the program's output.
 """
@@ -44,7 +44,7 @@ def answer_from_output(stdout: str, item: Item) -> tuple[str | None, str]:
 def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_path, sandbox=None,
                  max_new_tokens: int = 256, batch_size: int = 8, ocw_rel_tol: float = 0.0) -> list[dict]:
     """Generate a program per item (chat template), run it in the sandbox, score the printed answer."""
-    from ..translate.sandbox import Limits, Sandbox
+    from ..sandbox import Limits, Sandbox
     out_path = Path(out_path)
     done = {(r["model"], r["benchmark"], str(r["item_id"]), r["prompt_id"], r["mode"]): r
             for r in read_rows(out_path)}

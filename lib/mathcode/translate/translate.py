@@ -25,7 +25,7 @@ from typing import Callable
 from ..generation import GenConfig, Generator
 from ..util import iter_jsonl, write_jsonl, write_json
 from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
-from .sandbox import Limits, Sandbox
+from ..sandbox import Limits, Sandbox
 
 FORMATS = ("paper", "interleaved")
 

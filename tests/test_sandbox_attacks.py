@@ -345,3 +345,18 @@ def test_host_with_many_open_descriptors_and_oversized_snippets(sb):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_malformed_reply_replaces_the_worker_and_never_shifts_replies(sb, monkeypatch):
+    import mathcode.sandbox.pool as P
+    real, calls = P.parse_reply, []
+
+    def corrupt_once(body, seq):
+        calls.append(seq)
+        return real(body[:-1] + b', "extra": 1}' if len(calls) == 1 else body, seq)
+    monkeypatch.setattr(P, "parse_reply", corrupt_once)
+    restarts = sb.stats["worker_restarts"]
+    r = run(sb, "print('first')")
+    assert r.status == "error" and "unexpected fields" in r.stderr and r.stdout == ""
+    assert sb.stats["worker_restarts"] == restarts + 1
+    assert [sb.run(f"print({i})").stdout for i in range(3)] == ["0\n", "1\n", "2\n"]

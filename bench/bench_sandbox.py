@@ -122,6 +122,21 @@ def pebble_pool(pool, codes, timeout=5.0):
             out.append(("error", repr(e)))
 
 
+def _tree_cpu_s(sb):
+    """CPU seconds used so far by a Sandbox's workers and their reaped children (the snippets)."""
+    from mathcode.sandbox.pool import _descendants
+    tck, total = os.sysconf("SC_CLK_TCK"), 0
+    for pool in sb.pools.values():
+        for w in list(pool.live):
+            for p in [w.proc.pid] + _descendants(w.proc.pid):
+                try:
+                    with open(f"/proc/{p}/stat") as fh:
+                        total += sum(int(x) for x in fh.read().rsplit(")", 1)[1].split()[11:15])
+                except OSError:
+                    pass
+    return total / tck
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300, help="snippets per round for the fast executors")
@@ -157,13 +172,20 @@ def main():
                           lambda items: [(r.status, r.stdout) for r in
                                          tp.map(lambda it: run_naive(it[0], lim, "bwrap"), items)]))
     rates = {name: [] for name, _, _ in executors}
+    cpu_ms = {name: [] for name, _, _ in executors}
     loads = []
     for _ in range(a.repeats):                                               # interleaved rounds
         for name, items, fn in executors:
             loads.append(os.getloadavg()[0])
+            box = next((boxes[lvl] for lvl in levels if name.startswith(f"mathcode Sandbox, {lvl} ")), None)
+            c0 = (_tree_cpu_s(box), os.times()) if box else None
             t0 = time.perf_counter()
             res = fn(items)
             dt = time.perf_counter() - t0
+            if box:     # CPU time per snippet barely depends on the load, unlike the rate
+                h = os.times()
+                cpu = _tree_cpu_s(box) - c0[0] + (h.user + h.system) - (c0[1].user + c0[1].system)
+                cpu_ms[name].append(1e3 * cpu / len(items))
             ok = sum(st == "ok" and out == exp for (st, out), (_, exp) in zip(res, items))
             rates[name].append(ok / dt)
             if ok != len(items):
@@ -176,12 +198,14 @@ def main():
     print(f"\n{datetime.date.today()} · {platform.node()} · {os.cpu_count()} CPU cores · "
           f"{platform.processor() or platform.machine()} · python {sys.version.split()[0]} · load average during "
           f"the runs {min(loads):.1f}–{max(loads):.1f} · {a.repeats} interleaved rounds\n")
-    print("| executor | snippets per round | verified snippets/s (median) | min–max | mathcode bwrap / this |")
-    print("|---|---|---|---|---|")
+    print("| executor | snippets per round | verified snippets/s (median) | min–max | mathcode bwrap / this | "
+          "CPU ms per snippet (host + workers + snippets) |")
+    print("|---|---|---|---|---|---|")
     for name, items, _ in executors:
         r = rates[name]
+        cpu = f"{statistics.median(cpu_ms[name]):.2f}" if cpu_ms[name] else "–"
         print(f"| {name} | {len(items)} | {statistics.median(r):.1f} | {min(r):.1f}–{max(r):.1f} | "
-              f"{ref / statistics.median(r):.2f}× |")
+              f"{ref / statistics.median(r):.2f}× | {cpu} |")
 
 
 if __name__ == "__main__":

@@ -90,3 +90,15 @@ def test_run_many_keeps_order_and_uses_heavy_workers_for_sympy(sb):
 def test_syntax_error_is_an_error_not_a_crash(sb):
     r = sb.run("print(1 +")
     assert r.status == "error" and "SyntaxError" in r.stderr
+
+
+def test_closing_leaves_no_worker_folders_or_processes():
+    from mathcode.sandbox.pool import _descendants
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sb = Sandbox(workers=2, isolation="process", limits=FAST)
+    pids = [w.hello["pid"] for w in sb.pools["light"].live]
+    assert sb.run("open('f', 'w').write('x')\nprint(1)").stdout == "1\n"
+    sb.close()
+    assert not [p for p in pids if os.path.exists(os.path.join(sb.workroot, f"mathcode-sbx-{p}"))]
+    assert not [p for p in pids if os.path.exists(f"/proc/{p}")]

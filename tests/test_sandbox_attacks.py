@@ -33,10 +33,11 @@ def sb(request):
             yield s
 
 
-def run(sb, code, **kw):
+def run(sb, code, limits=None):
     t0 = time.monotonic()
-    r = sb.run(code, **kw)
-    assert time.monotonic() - t0 < BUDGET, f"host waited {time.monotonic() - t0:.1f} s"
+    r = sb.run(code, limits)
+    budget = (limits or FAST).timeout + 2.0
+    assert time.monotonic() - t0 < budget, f"host waited {time.monotonic() - t0:.1f} s"
     assert r.status in STATUSES
     return r
 
@@ -200,8 +201,8 @@ def test_memory_is_capped_across_processes(sb, procs):
     each = int(FAST.mem_mb * (1.5 if procs == 1 else 0.45))
     code = (f"import os, time\nfor _ in range({procs - 1}):\n    if os.fork() == 0:\n        break\n"
             f"b = bytearray({each} << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\n"
-            "print('held', flush=True)\ntime.sleep(5)")
-    r = run(sb, code)
+            "print('held', flush=True)\ntime.sleep(30)")
+    r = run(sb, code, Limits(**{**FAST.__dict__, "timeout": 6.0}))     # time to allocate on a loaded machine
     assert r.status == "memory", (r.status, r.stderr[-300:])
     still_works(sb)
 
@@ -344,3 +345,18 @@ def test_host_with_many_open_descriptors_and_oversized_snippets(sb):
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_malformed_reply_replaces_the_worker_and_never_shifts_replies(sb, monkeypatch):
+    import mathcode.sandbox.pool as P
+    real, calls = P.parse_reply, []
+
+    def corrupt_once(body, seq):
+        calls.append(seq)
+        return real(body[:-1] + b', "extra": 1}' if len(calls) == 1 else body, seq)
+    monkeypatch.setattr(P, "parse_reply", corrupt_once)
+    restarts = sb.stats["worker_restarts"]
+    r = run(sb, "print('first')")
+    assert r.status == "error" and "unexpected fields" in r.stderr and r.stdout == ""
+    assert sb.stats["worker_restarts"] == restarts + 1
+    assert [sb.run(f"print({i})").stdout for i in range(3)] == ["0\n", "1\n", "2\n"]

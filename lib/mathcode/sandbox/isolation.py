@@ -50,10 +50,24 @@ def _covered(p: str, roots: list[str]) -> bool:
     return any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)
 
 
+_help_cache: dict = {}
+
+
+def _supports(bwrap: str, option: str) -> bool:
+    if bwrap not in _help_cache:
+        try:
+            _help_cache[bwrap] = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            _help_cache[bwrap] = ""
+    return option in _help_cache[bwrap]
+
+
 def bwrap_args(bwrap: str, tmp_mb: int = 64) -> list[str]:
     """The bwrap command line: namespaces, then an empty root with only the interpreter bound in, read-only."""
     size = str(max(1, int(tmp_mb)) << 20)
-    args = [bwrap, "--unshare-user", "--uid", str(INNER_UID), "--gid", str(INNER_UID), "--disable-userns",
+    # --disable-userns (bwrap >= 0.8): no nested user namespaces; the snippet's seccomp filter refuses them too
+    nested = ["--disable-userns"] if not os.path.exists(bwrap) or _supports(bwrap, "--disable-userns") else []
+    args = [bwrap, "--unshare-user", "--uid", str(INNER_UID), "--gid", str(INNER_UID), *nested,
             "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--proc", "/proc", "--dev", "/dev",

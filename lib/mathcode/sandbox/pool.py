@@ -18,6 +18,7 @@ import os
 import queue
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -247,6 +248,9 @@ class _Worker:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
             pass
+        if self.sb.level == "process" and isinstance(hello := getattr(self, "hello", None), dict) \
+                and isinstance(hello.get("pid"), int):     # its folder: the worker was killed, not asked to exit
+            shutil.rmtree(os.path.join(self.sb.workroot, f"mathcode-sbx-{hello['pid']}"), ignore_errors=True)
         for fd in (self.req_w, self.rep_r):
             try:
                 os.close(fd)

@@ -191,11 +191,12 @@ def summarize(rows):
         print(f"| {k} | {r0['device']} | {r0['dtype']} | {r0['batch']}x{r0['block']} | {len(rs)} | "
               f"{med[k]['tokens_per_s']:.1f} ({each}) | "
               f"{med[k]['cpu_s_per_1k_tokens']:.2f} | {med[k]['peak_mb']:.0f} | {lf:.3f} → {ll:.3f} | {r0['kept']:.0%} |")
-    if "mathcode" in med:
-        m = med["mathcode"]
+    ref = next(iter(med), None)
+    if ref:
+        m = med[ref]
         for k, o in med.items():
-            if k != "mathcode":
-                print(f"mathcode / {k}: tokens/s {m['tokens_per_s'] / o['tokens_per_s']:.2f}x, per CPU-second "
+            if k != ref:
+                print(f"{ref} / {k}: tokens/s {m['tokens_per_s'] / o['tokens_per_s']:.2f}x, per CPU-second "
                       f"{o['cpu_s_per_1k_tokens'] / m['cpu_s_per_1k_tokens']:.2f}x, peak memory "
                       f"{m['peak_mb'] / o['peak_mb']:.2f}x")
 
@@ -207,8 +208,9 @@ def main():
     p.add_argument("--block", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"],
-                   help="compute dtype for every recipe (auto: the kit's choice for this machine)")
+    p.add_argument("--dtype", default="auto",
+                   help="compute dtype for every recipe: auto (the kit's choice for this machine), float32, bfloat16, "
+                        "or a comma list to compare dtypes (e.g. float32,bfloat16 with --recipes mathcode)")
     p.add_argument("--gpu", action="store_true", help="Llama-3-8B-shaped random model, seq 2048, batch 1")
     p.add_argument("--recipes", default="mathcode,trl,plain")
     p.add_argument("--worker", choices=RECIPES)
@@ -218,21 +220,21 @@ def main():
         a.recipe = a.worker
         return run_worker(a)
     from mathcode.train.qlora import choose_compute_dtype
-    a.dtype = choose_compute_dtype(a.dtype, "cuda" if a.gpu else "cpu")[0]
+    dtypes = [choose_compute_dtype(d, "cuda" if a.gpu else "cpu")[0] for d in a.dtype.split(",")]
     if a.gpu:
         a.block, a.batch = (2048 if a.block == 128 else a.block), (1 if a.batch == 2 else a.batch)
         path = random_8b_folder()
     else:
         from mathcode import models
         path = models.resolve(EMBEDDED).path
-    recipes = a.recipes.split(",")
+    recipes = [(r, d) for r in a.recipes.split(",") for d in dtypes]
     rows = []
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads)}
     for rep in range(a.repeats):
         order = recipes[rep % len(recipes):] + recipes[:rep % len(recipes)]       # rotate: interleaved repeats
-        for r in order:
+        for r, dt in order:
             cmd = [sys.executable, __file__, "--worker", r, "--model-path", path, "--steps", str(a.steps),
-                   "--batch", str(a.batch), "--block", str(a.block), "--dtype", a.dtype,
+                   "--batch", str(a.batch), "--block", str(a.block), "--dtype", dt,
                    "--threads", str(a.threads)] + (["--gpu"] if a.gpu else [])
             t0 = time.time()
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -241,7 +243,9 @@ def main():
                 print(f"recipe {r} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
                 continue
             rows.append(json.loads(line[-1]))
-            print(f"# repeat {rep + 1} {r}: {rows[-1]['tokens_per_s']:.1f} tokens/s ({time.time() - t0:.0f} s, "
+            if len(dtypes) > 1:
+                rows[-1]["recipe"] += f"[{dt}]"
+            print(f"# repeat {rep + 1} {rows[-1]['recipe']}: {rows[-1]['tokens_per_s']:.1f} tokens/s ({time.time() - t0:.0f} s, "
                   f"load average {os.getloadavg()[0]:.1f})", flush=True)
     summarize(rows)
     return 0

@@ -49,7 +49,7 @@ def test_bring_your_own_corpus_runs_load_to_mixture_without_classifier(own_corpu
                                       weights=source_roles._defaults()["source_weights"], seed=0)
     assert len(corpus) == 30 and mix["source"].tolist() == ["jsonl:lecture_notes"]
     fun, pivot, steps_tbl = steps.funnel_tables(docs, reports)
-    assert list(steps_tbl["step"]) == ["length", "mixture"]
+    assert list(steps_tbl["step"]) == ["quality:length", "mixture"]
     m = steps.summary_metrics(docs, corpus, reports, clf, steps.DecontamOutcome(note="none"))
     assert m["docs_final"] == 30 and m["classifier_auc_round1"] is None
 

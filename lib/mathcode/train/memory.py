@@ -158,3 +158,10 @@ def check_fits(est: Estimate, available: int | None = None, name: str = "model")
             f"{avail / GIB:.1f} GiB available on {est.device}; use quantize='nf4', a smaller block_size or "
             f"per_device_batch_size, gradient_checkpointing=True, or a bigger device")
     return d
+
+
+def as_table(mem: dict):
+    """The estimate (``check_fits`` / ``Estimate.as_dict``) as a one-column table, bytes shown in MiB."""
+    import pandas as pd
+    return (pd.DataFrame([{k: (round(v / 2 ** 20, 1) if k.endswith("_bytes") else v) for k, v in mem.items()}]).T
+            .rename(columns={0: "value (bytes as MiB)"}))

@@ -147,8 +147,9 @@ class BlockDataset:
     ``packing="concatenate"``: input_ids = labels, attention over the whole block (documents joined by EOS see
     their predecessor, the usual packed-pretraining trade). ``"document_masked"``: no attention across documents —
     rows carry per-document ``position_ids`` and no attention mask, which transformers turns into a block-diagonal
-    causal mask (its padding-free / ``DataCollatorWithFlattening`` path, sdpa and eager alike), and the label of a
-    document's first token is -100, so nothing is predicted across a document boundary.
+    causal mask (its padding-free / ``DataCollatorWithFlattening`` path, sdpa and eager alike; transformers 5 does this
+    only without a KV cache, so training sets ``use_cache=False``), and the label of a document's first token is -100,
+    so nothing is predicted across a document boundary.
     """
 
     def __init__(self, packed: Packed, limit: int | None = None, packing: str = "concatenate"):

@@ -98,6 +98,10 @@ def load_base(spec: str, *, quantize: str = "nf4", device: str = "auto", cache_d
     name, _ = choose_compute_dtype(compute_dtype, dev)
     dtype = getattr(torch, name)
     kw: dict = {"device_map": {"": dev}, "dtype": dtype}
+    if quantize == "nf4" and not dev.startswith("cuda"):
+        # CPU: no autocast, so the non-quantized weights (norms, embeddings, LM head) stay fp32 (attach_lora upcasts
+        # them anyway) and only the 4-bit matmuls - nearly all the compute - run in the chosen dtype
+        kw["dtype"] = torch.float32
     if quantize == "nf4":
         q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                bnb_4bit_compute_dtype=dtype)
@@ -162,17 +166,15 @@ def _upcast_norms(model):
 
 def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = True, upcast: str = "auto"):
     """Freeze the base, enable checkpointing, attach LoRA. ``upcast``: 'all' (PEFT default), 'norms', 'none',
-    'auto' ('none' under FSDP, which needs one dtype for all flattened parameters; 'all' on CPU with an fp32
-    base; 'norms' otherwise, which saves the memory of fp32 embeddings)."""
+    'auto' ('none' under FSDP, which needs one dtype for all flattened parameters; 'all' on CPU, where there is no
+    autocast to reconcile fp32 norms with bf16 weights; 'norms' on CUDA, which saves fp32 embeddings' memory)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     targets = check_targets(model, lora.targets)
     dev = str(next(model.parameters()).device)
     if upcast == "auto":
         import torch
-        base_dtype = model.get_input_embeddings().weight.dtype
-        upcast = ("none" if fsdp_active() else "all" if (not dev.startswith("cuda") and base_dtype == torch.float32)
-                  else "norms")
+        upcast = "none" if fsdp_active() else "norms" if dev.startswith("cuda") else "all"
     gc_kwargs = {"use_reentrant": False}
     quantized = getattr(model, "is_loaded_in_4bit", False)
     if upcast == "all" and quantized and not fsdp_active():
@@ -181,8 +183,7 @@ def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = Tru
     else:
         _upcast_norms(model) if upcast == "norms" else [p.requires_grad_(False) for p in model.parameters()]
         if gradient_checkpointing:
-            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-            enable(gradient_checkpointing_kwargs=gc_kwargs)
+            enable_checkpointing(model, gc_kwargs)
     modules_to_save = None
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     if lora.train_embeddings:
@@ -194,6 +195,16 @@ def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = Tru
                      ensure_weight_tying=tied and lora.train_embeddings)
     # under FSDP the adapters keep the base dtype (no fp32 autocast), so every flattened parameter has one dtype
     return get_peft_model(model, cfg, autocast_adapter_dtype=not fsdp_active())
+
+
+def enable_checkpointing(model, kwargs: dict) -> None:
+    """Activation checkpointing under the transformers 5 name (``activation_checkpointing_enable``), falling back
+    to the 4.x name; inputs require grad so checkpointed blocks over a frozen embedding still backpropagate."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.enable_input_require_grads()
 
 
 def _module_name(model, module) -> str | None:

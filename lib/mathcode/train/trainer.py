@@ -45,7 +45,7 @@ REPORT_TO = ("none", "tensorboard", "wandb")
 def training_arguments(output_dir, s: TrainSettings, device: str, report_to: str = "none"):
     """TrainingArguments for this run (bf16 autocast on CUDA; CPU runs keep the model's dtypes — the 4-bit
     layers compute in the dtype ``qlora.choose_compute_dtype`` picked). ``report_to``: none | tensorboard |
-    wandb (logs go to ``output_dir/runs`` for TensorBoard; W&B reads its own environment variables)."""
+    wandb (TensorBoard logs go to ``output_dir/runs/``; W&B reads its own environment variables)."""
     from transformers import TrainingArguments
 
     if report_to not in REPORT_TO:
@@ -61,7 +61,7 @@ def training_arguments(output_dir, s: TrainSettings, device: str, report_to: str
         logging_steps=1, eval_strategy="steps" if s.eval_steps else "no", eval_steps=s.eval_steps or None,
         save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
         bf16=cuda, use_cpu=not cuda, seed=s.seed, data_seed=s.seed,
-        report_to=[] if report_to == "none" else [report_to], logging_dir=str(Path(output_dir) / "runs"),
+        report_to=[] if report_to == "none" else [report_to],        # TensorBoard: output_dir/runs/
         disable_tqdm=False,                     # a progress bar over steps (tqdm.auto: widget in Lab, text headless)
         remove_unused_columns=False, include_num_input_tokens_seen="all", dataloader_num_workers=0,
         save_only_model=False,
@@ -189,6 +189,16 @@ def save_adapter(model, tokenizer, out_dir, *, base_model: str, args=None, extra
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
+
+
+# Parameters that do not change what is trained (where it is written, logging, what happens after training).
+NOT_SHAPING = ("run_dir", "resume", "merged_export", "memory_check", "report_to", "device")
+
+
+def run_signature(values: dict) -> dict:
+    """The phase-3 parameters that shape the data, the model and the schedule: checkpoints made with other
+    values cannot be resumed (``resume_point``); also recorded next to the adapter."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items()) if k not in NOT_SHAPING}
 
 
 class ResumeError(RuntimeError):

@@ -37,6 +37,8 @@ def load_with(tmp_path, phases: dict, **top):
     ("pretraining", "optimizer", "adamw_tourch", "write one of"),
     ("evaluation", "benchmarks", ["gsm8k", "gsm9k"], "'gsm9k'"),
     ("translation", "shard_index", 3, "below num_shards"),
+    ("evaluation", "limit", 0, "write -1 for every item"),
+    ("evaluation", "benchmarks", [], "at least one"),
 ])
 def test_bad_values_are_refused_naming_the_key_and_the_remedy(tmp_path, phase, key, value, says):
     with pytest.raises(config.ConfigError) as e:

@@ -194,7 +194,7 @@ RULES: dict[str, dict] = {
         "report_to": Choice(("none", "tensorboard", "wandb")),
     },
     "evaluation": {
-        "benchmarks": Members(_benchmarks),
+        "benchmarks": Members(_benchmarks, nonempty=True, why="phase 4 evaluates at least one benchmark"),
         "limit": Num(-1, why="-1 takes every item"),
         "sample": Choice(("first", "random")), "source": Choice(("local", "hub")),
         "custom_kind": Choice(("auto", "number", "math", "choice")),
@@ -227,6 +227,8 @@ def check_together(phase: str, values: dict, prefix: str = "") -> None:
                 and values["shard_index"] >= values["num_shards"]:
             raise RuleError(f"{prefix}shard_index: {values['shard_index']} must be below num_shards "
                             f"({values['num_shards']}); write 0 … {values['num_shards'] - 1}")
+    if phase == "evaluation" and values.get("limit") == 0:
+        raise RuleError(f"{prefix}limit: 0 would evaluate no item; write -1 for every item or a positive number")
     if phase == "data":
         lo, hi = values.get("min_chars"), values.get("max_chars")
         if isinstance(lo, int) and isinstance(hi, int) and lo >= hi:

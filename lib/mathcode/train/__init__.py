@@ -6,5 +6,7 @@ One concern per module:
   ``memory``   estimate the training footprint from the config alone, before any weights are loaded;
   ``qlora``    load the 4-bit base, check LoRA targets, attach adapters, pick the optimizer;
   ``trainer``  transformers ``Trainer`` wiring: schedule, checkpoints, resume, metrics, adapter folder;
-  ``export``   merged export (dequantized base + adapter) for vLLM or plain transformers.
+  ``export``   merged export (dequantized base + adapter) for vLLM or plain transformers;
+  ``report``   the phase's figures, tables and key numbers;
+  ``launch``   the same calls as a script for several processes (accelerate launch / torchrun).
 """

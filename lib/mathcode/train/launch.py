@@ -50,13 +50,12 @@ def pretrain(values: dict, run_dir) -> dict:
                                 scheduler=v["scheduler"], optimizer=v["optimizer"], save_steps=v["save_steps"],
                                 eval_steps=v["eval_steps"], seed=v["seed"])
     ckpt = P.dir / "checkpoints"
+    args = tr.training_arguments(ckpt, settings, dev, report_to=v.get("report_to", "none"))
+    _ = args.device                                          # initialises the process group (gloo on CPU)
     if rank() == 0:
-        resume_from = tr.resume_point(ckpt, {"model": v["model"], "mixture": v["mixture"], "distributed": True,
-                                             "block_size": v["block_size"], "lora": lora.as_dict(),
-                                             "train": settings.as_dict(), "compute_dtype": dtype_name}, v["resume"])
+        tr.resume_point(ckpt, {**tr.run_signature(v), "distributed": True}, v["resume"])
     _barrier()
     resume_from = tr.last_checkpoint(ckpt) if v["resume"] else None
-    args = tr.training_arguments(ckpt, settings, dev, report_to=v.get("report_to", "none"))
     cb = tr.MetricsCallback(P.dir / "train_metrics.jsonl", dev, resume_from=resume_from,
                             tokens_per_step=settings.per_device_batch_size * settings.grad_accum * v["block_size"]
                             * args.world_size) if rank() == 0 else None

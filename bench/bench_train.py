@@ -13,8 +13,10 @@ repeats are interleaved and a load change hits every recipe alike):
   mathcode_docmask  the same with ``document_mask`` (per-document position_ids, no attention across documents);
   trl               TRL ``SFTTrainer`` with ``SFTConfig(packing=True, max_length=block)`` on the pre-tokenized
                     documents, as TRL's docs recommend (best-fit-decreasing packing, padding-free batches);
-                    TRL truncates every document to ``max_length`` before packing: ``kept`` reports the share of
-                    the documents' tokens that reach training;
+                    its default strategy "bfd" truncates every document to ``max_length`` before packing:
+                    ``kept`` reports the share of the documents' tokens that reach training;
+  trl_split         the same with ``packing_strategy="bfd_split"`` (overflow split into further sequences,
+                    nothing dropped) — what continued pretraining on long documents needs;
   plain             the PEFT documentation's QLoRA recipe: ``prepare_model_for_kbit_training``, ``Trainer`` with
                     ``DataCollatorForLanguageModeling(mlm=False)`` on concatenated-and-chunked tokens.
 tokens/s counts optimizer steps after the first (warm-up) step, model load excluded; CPU-s/token uses the
@@ -34,11 +36,16 @@ import tempfile
 import time
 
 EMBEDDED = "embedded:smollm2-135m-instruct"
-RECIPES = ("mathcode", "mathcode_docmask", "trl", "plain")
+RECIPES = ("mathcode", "mathcode_docmask", "trl", "trl_split", "plain")
 
 
-def cpu_documents(tok, n=160) -> list[list[int]]:
-    """Token ids of real math text: sympy docstrings (documents of very different lengths)."""
+def cpu_documents(tok, n=160, corpus="sympy") -> list[list[int]]:
+    """Token ids of real math text: sympy docstrings (long, very different lengths: median ~280 tokens), or
+    reasoning-gym gsm_symbolic problems with worked solutions (short: many document boundaries per block)."""
+    if corpus == "gsm_symbolic":
+        from mathcode.data.embedded_sources import iter_embedded
+        return [tok(d["text"], add_special_tokens=False)["input_ids"]
+                for d in iter_embedded("rg_gsm_symbolic", max_docs=n, seed=0)]
     import sympy
     out = []
     for k in sorted(dir(sympy)):
@@ -97,7 +104,7 @@ def run_worker(a):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     eos = tok.eos_token_id
-    docs = gpu_documents(len(tok) if len(tok) > 1000 else 128256) if a.gpu else cpu_documents(tok)
+    docs = gpu_documents(len(tok) if len(tok) > 1000 else 128256) if a.gpu else cpu_documents(tok, corpus=a.corpus)
     n_blocks = a.batch * a.steps
     stream = [t for d in docs for t in d + [eos]]
     need = n_blocks * a.block
@@ -130,10 +137,11 @@ def run_worker(a):
                       disable_tqdm=True, use_cpu=not a.gpu, bf16=a.gpu, optim=optim,
                       gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False})
         from datasets import Dataset
-        if a.recipe == "trl":
+        if a.recipe.startswith("trl"):
             from trl import SFTConfig, SFTTrainer
             ds = Dataset.from_dict({"input_ids": docs})
-            cfg = SFTConfig(**common, packing=True, max_length=a.block, dataset_num_proc=1)
+            strategy = {"packing_strategy": "bfd_split"} if a.recipe == "trl_split" else {}     # default: "bfd"
+            cfg = SFTConfig(**common, packing=True, max_length=a.block, dataset_num_proc=1, **strategy)
             model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
                                                     gradient_checkpointing_kwargs={"use_reentrant": False})
             trainer = SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok, peft_config=lcfg,
@@ -151,7 +159,8 @@ def run_worker(a):
     trainer.train()
     wall, cpu = timer.wall[1:] or timer.wall, timer.cpu[1:] or timer.cpu
     toks = a.batch * a.block * len(wall)
-    print(json.dumps({"recipe": a.recipe, "device": device, "dtype": a.dtype, "steps": a.steps, "batch": a.batch,
+    bounds = int((blocks == eos).sum())
+    print(json.dumps({"recipe": a.recipe, "device": device, "doc_boundaries_per_block": bounds / n_blocks, "dtype": a.dtype, "steps": a.steps, "batch": a.batch,
                       "block": a.block, "tokens_per_s": toks / sum(wall), "cpu_s_per_1k_tokens": 1000 * sum(cpu) / toks,
                       "peak_mb": peak_mb(device), "loss_first": timer.losses[0] if timer.losses else None,
                       "loss_last": timer.losses[-1] if timer.losses else None, "kept": kept}))
@@ -213,6 +222,8 @@ def main():
                         "or a comma list to compare dtypes (e.g. float32,bfloat16 with --recipes mathcode)")
     p.add_argument("--gpu", action="store_true", help="Llama-3-8B-shaped random model, seq 2048, batch 1")
     p.add_argument("--recipes", default="mathcode,trl,plain")
+    p.add_argument("--corpus", default="sympy", choices=["sympy", "gsm_symbolic"],
+                   help="CPU documents: long sympy docstrings or short gsm_symbolic problems (document boundaries)")
     p.add_argument("--worker", choices=RECIPES)
     p.add_argument("--model-path")
     a = p.parse_args()
@@ -235,7 +246,7 @@ def main():
         for r, dt in order:
             cmd = [sys.executable, __file__, "--worker", r, "--model-path", path, "--steps", str(a.steps),
                    "--batch", str(a.batch), "--block", str(a.block), "--dtype", dt,
-                   "--threads", str(a.threads)] + (["--gpu"] if a.gpu else [])
+                   "--threads", str(a.threads), "--corpus", a.corpus] + (["--gpu"] if a.gpu else [])
             t0 = time.time()
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]

@@ -1,17 +1,26 @@
-"""Phase 3 bench: mathcode's QLoRA trainer vs the plain Hugging Face PEFT recipe, same model, data and steps.
+"""Phase 3 bench: the kit's QLoRA trainer vs. TRL ``SFTTrainer(packing=True)`` and the plain PEFT recipe —
+same model, same documents, same NF4 double-quantized base, same compute dtype, LoRA r=16 on all linear layers,
+gradient checkpointing, same tokens per optimizer step.
 
-    .venv/bin/python bench/bench_train.py                 # CPU, embedded SmolLM2-135M (prints a markdown table)
-    .venv/bin/python bench/bench_train.py --steps 4 --batch 4 --block 128
-    python bench/bench_train.py --gpu                     # CUDA: Llama-3-8B-shaped random model, seq 2048
+    .venv/bin/python bench/bench_train.py                          # CPU, SmolLM2-135M from the kit's cache
+    .venv/bin/python bench/bench_train.py --repeats 3 --steps 6 --dtype bfloat16
+    .venv/bin/python bench/bench_train.py --recipes mathcode,mathcode_docmask   # cost of document masking
+    python bench/bench_train.py --gpu                              # CUDA: Llama-3-8B-shaped random model, seq 2048
 
-Each recipe runs in its own subprocess so peak memory (RSS on CPU, CUDA max allocated on GPU) is its own.
-tokens/s is measured over optimizer steps after the first (warm-up) step, excluding model load.
-
-"Plain recipe" = the PEFT documentation's QLoRA recipe: BitsAndBytesConfig(nf4, double quant, bf16 compute),
-``prepare_model_for_kbit_training``, LoRA on all linear layers, ``Trainer`` with
-``DataCollatorForLanguageModeling(mlm=False)`` on concatenated-and-chunked text (the HF ``group_texts`` recipe).
-mathcode differs in: fp32 compute on CPU (no fast bf16 GEMM on AVX2 CPUs), only norms upcast on CUDA
-(embeddings/LM head stay bf16), pre-packed tensors (no collator copies).
+Recipes (each run in its own subprocess, so peak memory is its own; the order rotates every repeat, so the
+repeats are interleaved and a load change hits every recipe alike):
+  mathcode          ``mathcode.train``: pre-packed EOS-joined blocks, default collator, its Trainer settings;
+  mathcode_docmask  the same with ``document_mask`` (per-document position_ids, no attention across documents);
+  trl               TRL ``SFTTrainer`` with ``SFTConfig(packing=True, max_length=block)`` on the pre-tokenized
+                    documents, as TRL's docs recommend (best-fit-decreasing packing, padding-free batches);
+                    its default strategy "bfd" truncates every document to ``max_length`` before packing:
+                    ``kept`` reports the share of the documents' tokens that reach training;
+  trl_split         the same with ``packing_strategy="bfd_split"`` (overflow split into further sequences,
+                    nothing dropped) — what continued pretraining on long documents needs;
+  plain             the PEFT documentation's QLoRA recipe: ``prepare_model_for_kbit_training``, ``Trainer`` with
+                    ``DataCollatorForLanguageModeling(mlm=False)`` on concatenated-and-chunked tokens.
+tokens/s counts optimizer steps after the first (warm-up) step, model load excluded; CPU-s/token uses the
+process CPU time of the same steps (fairer on a loaded machine than wall time).
 """
 from __future__ import annotations
 
@@ -20,41 +29,40 @@ import inspect
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 EMBEDDED = "embedded:smollm2-135m-instruct"
+RECIPES = ("mathcode", "mathcode_docmask", "trl", "trl_split", "plain")
 
 
-def texts(n=120):
+def cpu_documents(tok, n=160, corpus="sympy") -> list[list[int]]:
+    """Token ids of real math text: sympy docstrings (long, very different lengths: median ~280 tokens), or
+    reasoning-gym gsm_symbolic problems with worked solutions (short: many document boundaries per block)."""
+    if corpus == "gsm_symbolic":
+        from mathcode.data.embedded_sources import iter_embedded
+        return [tok(d["text"], add_special_tokens=False)["input_ids"]
+                for d in iter_embedded("rg_gsm_symbolic", max_docs=n, seed=0)]
     import sympy
     out = []
     for k in sorted(dir(sympy)):
         d = inspect.getdoc(getattr(sympy, k))
-        if d and len(d) > 300:
-            out.append(d)
+        if d and len(d) > 200:
+            out.append(tok(d, add_special_tokens=False)["input_ids"])
         if len(out) == n:
             break
     return out
 
 
-class StepTimer:
-    def __init__(self):
-        from transformers import TrainerCallback
-
-        class CB(TrainerCallback):
-            def __init__(s):
-                s.times = []
-                s.t = None
-
-            def on_step_begin(s, *a, **k):
-                s.t = time.perf_counter()
-
-            def on_step_end(s, *a, **k):
-                s.times.append(time.perf_counter() - s.t)
-        self.cb = CB()
+def gpu_documents(vocab: int, n=400, seed=0) -> list[list[int]]:
+    """Random-token documents with a web-text-like length spread (weights and tokens do not matter for speed)."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    lens = np.clip(rng.lognormal(6.5, 0.9, n).astype(int), 32, 8000)
+    return [rng.integers(10, vocab - 10, int(k)).tolist() for k in lens]
 
 
 def peak_mb(device):
@@ -64,119 +72,194 @@ def peak_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def step_timer():
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.wall, self.cpu, self.losses = [], [], []
+
+        def on_step_begin(self, *a, **k):
+            self._w, self._c = time.perf_counter(), time.process_time()
+
+        def on_step_end(self, *a, **k):
+            self.wall.append(time.perf_counter() - self._w)
+            self.cpu.append(time.process_time() - self._c)
+
+        def on_log(self, args, state, control, logs=None, **k):
+            if logs and "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+    return Timer()
+
+
 def run_worker(a):
+    import numpy as np
     import torch
-    from transformers import AutoTokenizer, Trainer, TrainingArguments, DataCollatorForLanguageModeling
+    from transformers import AutoTokenizer
     torch.manual_seed(0)
+    torch.set_num_threads(a.threads)
     device = "cuda" if a.gpu else "cpu"
-    model_path = a.model_path
-    tok = AutoTokenizer.from_pretrained(model_path)
+    dtype = getattr(torch, a.dtype)
+    tok = AutoTokenizer.from_pretrained(a.model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    eos = tok.eos_token_id
+    docs = gpu_documents(len(tok) if len(tok) > 1000 else 128256) if a.gpu else cpu_documents(tok, corpus=a.corpus)
     n_blocks = a.batch * a.steps
-    timer = StepTimer()
-    common = dict(output_dir=tempfile.mkdtemp(), max_steps=a.steps, per_device_train_batch_size=a.batch,
-                  learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=1, logging_steps=1, save_strategy="no",
-                  report_to=[], disable_tqdm=True, use_cpu=not a.gpu, bf16=a.gpu, remove_unused_columns=False)
-    if a.gpu:
-        import numpy as np
-        blocks = np.random.default_rng(0).integers(0, tok.vocab_size, (n_blocks, a.block))
-    else:
-        ids = tok("\n".join(texts()), add_special_tokens=False)["input_ids"]
-        import numpy as np
-        need = n_blocks * a.block
-        ids = (ids * (need // len(ids) + 1))[:need]
-        blocks = np.asarray(ids).reshape(n_blocks, a.block)
-    if a.recipe == "mathcode":
+    stream = [t for d in docs for t in d + [eos]]
+    need = n_blocks * a.block
+    stream = (stream * (need // len(stream) + 1))[:need]       # the same tokens for the block-based recipes
+    blocks = np.asarray(stream, dtype=np.int64).reshape(n_blocks, a.block)
+    timer = step_timer()
+    out_dir = tempfile.mkdtemp()
+    optim = "paged_adamw_8bit" if a.gpu else "adamw_torch"
+    kept = 1.0
+    if a.recipe.startswith("mathcode"):
         from mathcode.train import packing, qlora, trainer as tr
-        model = qlora.load_base(model_path, quantize="nf4", device=device)
+        model = qlora.load_base(a.model_path, quantize="nf4", device=device, compute_dtype=a.dtype)
         model = qlora.attach_lora(model, qlora.LoraSettings(r=16, alpha=32, dropout=0.05), gradient_checkpointing=True)
-        ds = packing.BlockDataset(packing.Packed(blocks, n_blocks, blocks.size, 0, tok.eos_token_id))
+        mode = "document_masked" if a.recipe.endswith("docmask") else "concatenate"
+        ds = packing.BlockDataset(packing.Packed(blocks, n_blocks, blocks.size, 0, eos), packing=mode)
         s = tr.TrainSettings(max_steps=a.steps, per_device_batch_size=a.batch, grad_accum=1, warmup=1, eval_steps=0,
-                             save_steps=10 ** 6)
-        args = tr.training_arguments(tempfile.mkdtemp(), s, device)
-        trainer = tr.build_trainer(model, tok, ds, None, args, [timer.cb])
+                             save_steps=10 ** 6, optimizer=optim)
+        trainer = tr.build_trainer(model, tok, ds, None, tr.training_arguments(out_dir, s, device), [timer])
+        trainer.args.disable_tqdm = True
     else:
-        from datasets import Dataset
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
         q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.bfloat16)
-        model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=q, dtype=torch.bfloat16,
+                               bnb_4bit_compute_dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(a.model_path, quantization_config=q, dtype=dtype,
                                                      device_map={"": 0 if a.gpu else "cpu"})
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-        model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear",
-                                                 task_type="CAUSAL_LM"))
-        ds = Dataset.from_dict({"input_ids": blocks.tolist()})
-        args = TrainingArguments(**common, optim="paged_adamw_8bit" if a.gpu else "adamw_torch")
-        trainer = Trainer(model=model, args=args, train_dataset=ds, callbacks=[timer.cb],
-                          data_collator=DataCollatorForLanguageModeling(tok, mlm=False))
+        lcfg = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+        common = dict(output_dir=out_dir, max_steps=a.steps, per_device_train_batch_size=a.batch, learning_rate=2e-4,
+                      lr_scheduler_type="cosine", warmup_steps=1, logging_steps=1, save_strategy="no", report_to=[],
+                      disable_tqdm=True, use_cpu=not a.gpu, bf16=a.gpu, optim=optim,
+                      gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False})
+        from datasets import Dataset
+        if a.recipe.startswith("trl"):
+            from trl import SFTConfig, SFTTrainer
+            ds = Dataset.from_dict({"input_ids": docs})
+            strategy = {"packing_strategy": "bfd_split"} if a.recipe == "trl_split" else {}     # default: "bfd"
+            cfg = SFTConfig(**common, packing=True, max_length=a.block, dataset_num_proc=1, **strategy)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
+                                                    gradient_checkpointing_kwargs={"use_reentrant": False})
+            trainer = SFTTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok, peft_config=lcfg,
+                                 callbacks=[timer])
+            packed_tokens = sum(len(r["input_ids"]) for r in trainer.train_dataset)
+            kept = packed_tokens / sum(len(d) for d in docs)
+        else:
+            from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True,
+                                                    gradient_checkpointing_kwargs={"use_reentrant": False})
+            model = get_peft_model(model, lcfg)
+            trainer = Trainer(model=model, args=TrainingArguments(**common), callbacks=[timer],
+                              train_dataset=Dataset.from_dict({"input_ids": blocks.tolist()}),
+                              data_collator=DataCollatorForLanguageModeling(tok, mlm=False))
     trainer.train()
-    timed = timer.cb.times[1:] or timer.cb.times
-    print(json.dumps({"recipe": a.recipe, "device": device, "steps": a.steps, "batch": a.batch, "block": a.block,
-                      "tokens_per_s": a.batch * a.block * len(timed) / sum(timed),
-                      "step_s": sum(timed) / len(timed), "peak_mb": peak_mb(device)}))
+    wall, cpu = timer.wall[1:] or timer.wall, timer.cpu[1:] or timer.cpu
+    toks = a.batch * a.block * len(wall)
+    bounds = int((blocks == eos).sum())
+    print(json.dumps({"recipe": a.recipe, "device": device, "doc_boundaries_per_block": bounds / n_blocks, "dtype": a.dtype, "steps": a.steps, "batch": a.batch,
+                      "block": a.block, "tokens_per_s": toks / sum(wall), "cpu_s_per_1k_tokens": 1000 * sum(cpu) / toks,
+                      "peak_mb": peak_mb(device), "loss_first": timer.losses[0] if timer.losses else None,
+                      "loss_last": timer.losses[-1] if timer.losses else None, "kept": kept}))
 
 
 def random_8b_folder():
-    """A Llama-3-8B-shaped model with random weights, saved once (weights do not matter for speed/memory)."""
+    """The real Llama-3-8B config (``mathcode.train.memory.LLAMA3_8B``) with random bf16 weights, saved once."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, models as tm
+    from mathcode.train.memory import known_config
     d = os.path.join(tempfile.gettempdir(), "llama3-8b-shape")
     if os.path.exists(os.path.join(d, "config.json")):
         return d
-    cfg = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                      num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0,
-                      tie_word_embeddings=False)
-    m = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+    m = AutoModelForCausalLM.from_config(known_config("meta-llama/Meta-Llama-3-8B"), dtype=torch.bfloat16)
     m.save_pretrained(d)
-    from transformers import PreTrainedTokenizerFast
-    from tokenizers import Tokenizer, models as tm
-    t = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(tm.WordLevel({"<unk>": 0, "</s>": 1}, unk_token="<unk>")),
-                                eos_token="</s>", unk_token="<unk>")
+    vocab = {f"t{i}": i for i in range(128256)}
+    t = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(tm.WordLevel(vocab, unk_token="t0")),
+                                eos_token="t1", unk_token="t0", pad_token="t2")
     t.save_pretrained(d)
     return d
 
 
+def summarize(rows):
+    by = {}
+    for r in rows:
+        by.setdefault(r["recipe"], []).append(r)
+    print("| recipe | device | dtype | batch x block | runs | tokens/s (median) | CPU-s / 1k tokens | peak MB | loss first → last | text kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    med = {}
+    for k, rs in by.items():
+        med[k] = {f: statistics.median(r[f] for r in rs) for f in ("tokens_per_s", "cpu_s_per_1k_tokens", "peak_mb")}
+        r0 = rs[0]
+        each = ", ".join(f"{r['tokens_per_s']:.1f}" for r in rs)
+        lf = statistics.median(r["loss_first"] for r in rs if r["loss_first"] is not None) if r0["loss_first"] else 0
+        ll = statistics.median(r["loss_last"] for r in rs if r["loss_last"] is not None) if r0["loss_last"] else 0
+        print(f"| {k} | {r0['device']} | {r0['dtype']} | {r0['batch']}x{r0['block']} | {len(rs)} | "
+              f"{med[k]['tokens_per_s']:.1f} ({each}) | "
+              f"{med[k]['cpu_s_per_1k_tokens']:.2f} | {med[k]['peak_mb']:.0f} | {lf:.3f} → {ll:.3f} | {r0['kept']:.0%} |")
+    ref = next(iter(med), None)
+    if ref:
+        m = med[ref]
+        for k, o in med.items():
+            if k != ref:
+                print(f"{ref} / {k}: tokens/s {m['tokens_per_s'] / o['tokens_per_s']:.2f}x, per CPU-second "
+                      f"{o['cpu_s_per_1k_tokens'] / m['cpu_s_per_1k_tokens']:.2f}x, peak memory "
+                      f"{m['peak_mb'] / o['peak_mb']:.2f}x")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=5)
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--block", type=int, default=64)
-    p.add_argument("--gpu", action="store_true", help="Llama-3-8B-shaped random model at --block (default 2048 on GPU)")
-    p.add_argument("--recipes", default="mathcode,plain")
-    p.add_argument("--worker", choices=["mathcode", "plain"])
+    p.add_argument("--block", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dtype", default="auto",
+                   help="compute dtype for every recipe: auto (the kit's choice for this machine), float32, bfloat16, "
+                        "or a comma list to compare dtypes (e.g. float32,bfloat16 with --recipes mathcode)")
+    p.add_argument("--gpu", action="store_true", help="Llama-3-8B-shaped random model, seq 2048, batch 1")
+    p.add_argument("--recipes", default="mathcode,trl,plain")
+    p.add_argument("--corpus", default="sympy", choices=["sympy", "gsm_symbolic"],
+                   help="CPU documents: long sympy docstrings or short gsm_symbolic problems (document boundaries)")
+    p.add_argument("--worker", choices=RECIPES)
     p.add_argument("--model-path")
     a = p.parse_args()
     if a.worker:
         a.recipe = a.worker
         return run_worker(a)
+    from mathcode.train.qlora import choose_compute_dtype
+    dtypes = [choose_compute_dtype(d, "cuda" if a.gpu else "cpu")[0] for d in a.dtype.split(",")]
     if a.gpu:
-        a.block = a.block if a.block != 64 else 2048
-        a.batch = 1 if a.batch == 2 else a.batch
+        a.block, a.batch = (2048 if a.block == 128 else a.block), (1 if a.batch == 2 else a.batch)
         path = random_8b_folder()
     else:
         from mathcode import models
         path = models.resolve(EMBEDDED).path
+    recipes = [(r, d) for r in a.recipes.split(",") for d in dtypes]
     rows = []
-    for r in a.recipes.split(","):
-        cmd = [sys.executable, __file__, "--worker", r, "--model-path", path, "--steps", str(a.steps),
-               "--batch", str(a.batch), "--block", str(a.block)] + (["--gpu"] if a.gpu else [])
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-        if out.returncode or not line:
-            print(f"recipe {r} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(line[-1]))
-    print(f"| recipe | device | batch x block | steps (timed) | tokens/s | s/step | peak memory MB |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['recipe']} | {r['device']} | {r['batch']}x{r['block']} | {r['steps']} ({r['steps'] - 1}) "
-              f"| {r['tokens_per_s']:.1f} | {r['step_s']:.2f} | {r['peak_mb']:.0f} |")
-    if len(rows) == 2:
-        m, pl = rows
-        print(f"\nthroughput ratio mathcode/plain: {m['tokens_per_s'] / pl['tokens_per_s']:.2f}x, "
-              f"peak memory ratio: {m['peak_mb'] / pl['peak_mb']:.2f}x")
+    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "MKL_NUM_THREADS": str(a.threads)}
+    for rep in range(a.repeats):
+        order = recipes[rep % len(recipes):] + recipes[:rep % len(recipes)]       # rotate: interleaved repeats
+        for r, dt in order:
+            cmd = [sys.executable, __file__, "--worker", r, "--model-path", path, "--steps", str(a.steps),
+                   "--batch", str(a.batch), "--block", str(a.block), "--dtype", dt,
+                   "--threads", str(a.threads), "--corpus", a.corpus] + (["--gpu"] if a.gpu else [])
+            t0 = time.time()
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+            if out.returncode or not line:
+                print(f"recipe {r} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(line[-1]))
+            if len(dtypes) > 1:
+                rows[-1]["recipe"] += f"[{dt}]"
+            print(f"# repeat {rep + 1} {rows[-1]['recipe']}: {rows[-1]['tokens_per_s']:.1f} tokens/s ({time.time() - t0:.0f} s, "
+                  f"load average {os.getloadavg()[0]:.1f})", flush=True)
+    summarize(rows)
+    return 0
 
 
 if __name__ == "__main__":

@@ -45,8 +45,29 @@ def test_every_recipe_validates(recipe):
 
 def test_gpu_recipe_is_paper_like_and_sized_for_one_gpu():
     r = config.load("configs/one-gpu-8b.yaml")
-    pre = r.phases["pretraining"]
+    pre, tr, ev, data = (r.phases[k] for k in ("pretraining", "translation", "evaluation", "data"))
     assert "8B" in r.model and r.device == "cuda"
     assert pre["quantize"] == "nf4" and pre["block_size"] == 2048 and pre["gradient_checkpointing"]
-    assert r.phases["evaluation"]["n_shots"] == 4
-    assert r.phases["translation"]["backend"] == "openai" and "KEY" in r.phases["translation"]["api_key_env"]
+    assert ev["n_shots"] == 4
+    # everything on the one card: translation and evaluation through vLLM, the LoRA rank vLLM serves by default
+    assert tr["backend"] == "vllm" and "Coder" in tr["translator_model"] and ev["backend"] == "vllm"
+    assert pre["lora_r"] <= 16 and not pre["train_embeddings"]
+    # basic data without model-translated code (MathCode-Pile contains some: it would blur the ablation)
+    assert not any("MathCode-Pile" in s for s in data["sources"])
+    # negatives are general web text, the register of the pool, not docstrings
+    assert all(s.startswith("hub:") and "fineweb" in s for s in data["classifier_negatives"])
+    served = config.load("configs/one-gpu-8b-served-translator.yaml")
+    assert served.phases["translation"]["backend"] == "openai" and "KEY" in served.phases["translation"]["api_key_env"]
+
+
+@pytest.mark.parametrize("recipe", ["configs/one-gpu-8b.yaml", "configs/one-gpu-8b-served-translator.yaml"])
+def test_flagship_cross_references_resolve(recipe):
+    from mathcode.data.sources import parse_spec
+    raw = __import__("yaml").safe_load((ROOT / recipe).read_text())["phases"]["data"]
+    names = {parse_spec(s).name for s in raw["sources"]}
+    assert set(raw["source_weights"]) == names, "every source weighted, every weight names a source"
+    assert set(raw["classify_sources"]) <= set(raw["sources"])
+    for s in raw["classifier_positives"] + raw["classifier_negatives"]:
+        parse_spec(s)
+    r = config.load(recipe)
+    assert r.phases["data"]["source_weights"] == raw["source_weights"]      # nothing narrowed away

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mathcode.train import mixture as mix, packing
+from mathcode.train import input_files as mix, packing
 
 EMBEDDED = "embedded:smollm2-135m-instruct"
 

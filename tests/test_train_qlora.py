@@ -111,12 +111,16 @@ def test_resume_continues_from_saved_step_with_same_learning_rate(peft_model, to
     start = tr.resume_point(ckpt, settings, resume=True)
     assert start is not None and start.endswith("checkpoint-2")
 
-    cb2 = tr.MetricsCallback(tmp_path / "m.jsonl", "cpu", 2 * BLOCK)
+    logged = [json.loads(x)["step"] for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]                      # step 3 was logged, then the run died (checkpoint at step 2)
+    cb2 = tr.MetricsCallback(tmp_path / "m.jsonl", "cpu", 2 * BLOCK, resume_from=start)
     t2 = tr.build_trainer(peft_model, tok, ds, None, tr.training_arguments(ckpt, s, "cpu"), [cb2])
     out = t2.train(resume_from_checkpoint=start)
     assert out.global_step == 5
     steps = [r["step"] for r in cb2.rows if "loss" in r]
     assert steps == [3, 4, 5]                       # continues after the saved step, does not restart
+    logged = [json.loads(x)["step"] for x in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4, 5]                # the file: each step once, step 3 from the resumed run
     # the reference schedule, computed independently: lr used at step k is the scheduler value after k-1 steps
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
     sched = get_cosine_schedule_with_warmup(opt, 2, 5)

@@ -52,6 +52,8 @@ def main(argv=None) -> int:
             rec = config.load(a.config, _parse_overrides(a.param))
             print(f"{rec.path}: valid recipe {rec.name!r} (model {rec.model}, phases: "
                   f"{', '.join(rec.phases) or 'notebook defaults'})")
+            from .recipe_plan import describe
+            print("\n".join(describe(rec)))
         elif a.cmd == "params":
             d, docs = params.defaults(a.phase), params.docs(a.phase)
             for k, val in d.items():

@@ -98,6 +98,8 @@ def validate(raw: dict, p: Path) -> Recipe:
         for k in block:
             if k in params.COMMON:
                 raise ConfigError(f"{p}: 'phases.{ph}.{k}' is set once at the top level of the recipe, not per phase")
+        block.update(params.coerce(ph, block))
+        phases[ph] = block
         try:
             params.check(ph, block, where="key", prefix=f"phases.{ph}.")
         except params.ParameterError as e:
@@ -108,6 +110,11 @@ def validate(raw: dict, p: Path) -> Recipe:
             raise ConfigError(f"{p}: 'phases.{ph}.api_key_env' must be the NAME of an environment variable "
                               f"(e.g. OPENAI_API_KEY), not a key; put the key in that variable and remove it from the recipe")
     _check_model(p, raw["model"])
+    if "data" in phases:
+        _check_data_references(p, phases["data"])
+    _check_translator(p, phases.get("translation") or {})
+    if not isinstance(raw.get("seed", 0) or 0, int) or (raw.get("seed") or 0) < 0:
+        raise ConfigError(f"{p}: key 'seed' must be a whole number >= 0, e.g. seed: 0")
     return Recipe(path=p, name=name, model=raw["model"], device=raw.get("device") or "auto",
                   seed=raw.get("seed", 0) or 0, run_dir=raw.get("run_dir") or f"outputs/{name}",
                   cache_dir=raw.get("cache_dir"), description=raw.get("description") or "", phases=phases)
@@ -124,6 +131,35 @@ def _check_files(p: Path, phase: str, block: dict):
                                   f"(relative paths are taken from {paths.project_root()})")
 
 
+def _check_data_references(p: Path, block: dict) -> None:
+    """Names that must agree across keys of phase 1 (sources, weights, classifier pool), checked before any
+    document is read. Defaults written for the embedded sources are narrowed to the sources the recipe gives,
+    so a recipe that brings its own corpus through ``sources`` alone works."""
+    from .data import source_roles
+    try:
+        block.update(source_roles.resolve_data_keys(block, explicit=set(block)))
+    except source_roles.DataPlanError as e:
+        raise ConfigError(f"{p}: {e}") from None
+
+
+def _check_translator(p: Path, block: dict) -> None:
+    """A translator loaded locally (hf, vllm, llamacpp backends) must be a resolvable spec; a served model name
+    (openai backend) is the server's business."""
+    spec = block.get("translator_model")
+    if not spec or block.get("backend", "hf") == "openai":
+        return
+    try:
+        _check_model(p, spec)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("key 'model'", "key 'phases.translation.translator_model'")) from None
+    if not spec.startswith(("embedded:", ".", "/", "~")) and not _HUB_ID.fullmatch(spec):
+        raise ConfigError(f"{p}: key 'phases.translation.translator_model': {spec!r} is neither embedded:NAME, a "
+                          f"local folder nor a Hub id OWNER/NAME (e.g. Qwen/Qwen2.5-Coder-7B-Instruct)")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
 def _looks_local(s: str) -> bool:
     return not s.startswith(("hf://", "http://", "https://")) and "://" not in s
 
@@ -134,5 +170,9 @@ def _check_model(p: Path, spec: str):
         if spec.split(":", 1)[1] not in EMBEDDED:
             raise ConfigError(f"{p}: key 'model': unknown embedded model {spec!r}; known: "
                               + ", ".join(f"embedded:{k}" for k in EMBEDDED))
-    elif spec.startswith((".", "/", "~")) and not paths.resolve_path(spec).exists():
-        raise ConfigError(f"{p}: key 'model': folder {spec!r} does not exist")
+    elif spec.startswith((".", "/", "~")):
+        if not paths.resolve_path(spec).exists():
+            raise ConfigError(f"{p}: key 'model': folder {spec!r} does not exist")
+    elif not _HUB_ID.fullmatch(spec):
+        raise ConfigError(f"{p}: key 'model': {spec!r} is neither embedded:NAME, a local folder (./path or /path) "
+                          f"nor a Hugging Face id OWNER/NAME (e.g. meta-llama/Meta-Llama-3-8B)")

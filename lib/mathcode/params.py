@@ -109,8 +109,18 @@ def _tname(v) -> str:
     return "list" if isinstance(v, tuple) else type(v).__name__
 
 
+def coerce(phase: str, values: dict) -> dict:
+    """``values`` with number-like text turned into floats where the parameter is a float (YAML reads ``1e-4``
+    as text); everything else unchanged."""
+    from .param_rules import coerce_number_text
+    d = defaults(phase)
+    return {k: coerce_number_text(d.get(k), v) for k, v in values.items()}
+
+
 def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "", unknown_ok: bool = False) -> None:
-    """Raise ParameterError naming the first unknown key or wrongly typed value."""
+    """Raise ParameterError naming the first unknown key, wrongly typed value or value outside its rule
+    (enum, range; see ``param_rules``)."""
+    from . import param_rules
     d, ann_all = defaults(phase), annotations(phase)
     for k, v in values.items():
         label = repr(prefix + k)
@@ -128,12 +138,23 @@ def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "
         if ann is None and not type_ok(d[k], v):
             raise ParameterError(f"{where} {label} of {NOTEBOOKS[phase]} must be {_tname(d[k])} "
                                  f"(default {d[k]!r}), got {_tname(v)} {v!r}; fix the value "
-                                 f"(papermill: -p {k} <{_tname(d[k])}>, recipe: phases.{phase}.{k})")
+                                 f"(papermill: -p {k} <{_tname(d[k])}>, recipe: phases.{phase}.{k})"
+                                 + (f"; for a number write it with a dot, e.g. 1.0e-4" if isinstance(d[k], float)
+                                    and isinstance(v, str) else ""))
+        try:
+            param_rules.check(phase, k, v, label=f"{where} {label}")
+        except param_rules.RuleError as e:
+            raise ParameterError(str(e)) from None
+    try:
+        param_rules.check_together(phase, {**d, **values}, prefix=f"{where} {prefix}")
+    except param_rules.RuleError as e:
+        raise ParameterError(str(e)) from None
 
 
 def check_namespace(phase: str, namespace: dict) -> dict:
     """Called inside a notebook with ``globals()``: validate every parameter's current value, return them."""
     d = defaults(phase)
-    values = {k: namespace[k] for k in d if k in namespace}
+    values = coerce(phase, {k: namespace[k] for k in d if k in namespace})
     check(phase, values, where="parameter")
+    namespace.update(values)                       # papermill's "1e-4" text becomes the float it meant
     return values

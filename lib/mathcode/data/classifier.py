@@ -44,8 +44,17 @@ class MathClassifier:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write("\n".join(rows) + "\n")
-            model = fasttext.train_supervised(tmp, dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                              bucket=bucket, seed=seed, thread=threads, verbose=0, minCount=1)
+            for attempt in range(4):
+                # fastText's SGD can diverge ("Encountered NaN") on some small corpora at lr 0.5; it was seen
+                # here on 240 documents. Halving the learning rate is fastText's own advice; the lr used is recorded.
+                try:
+                    model = fasttext.train_supervised(tmp, dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
+                                                      bucket=bucket, seed=seed, thread=threads, verbose=0, minCount=1)
+                    break
+                except RuntimeError as e:
+                    if "NaN" not in str(e) or attempt == 3:
+                        raise
+                    lr /= 2
         finally:
             os.unlink(tmp)
         return cls(model, info={"n_pos": len(positives), "n_neg": len(negatives), "dim": dim, "epoch": epoch,

@@ -1,4 +1,5 @@
-"""Figures for notebook 01 (seaborn), each returning a matplotlib Figure for ``P.save_figure``."""
+"""Every figure of phase 1 (seaborn), each returning a matplotlib Figure for ``P.save_figure``; when a step did
+not run, a figure that says why (so the notebook needs no branches)."""
 from __future__ import annotations
 
 
@@ -31,6 +32,8 @@ def funnel_figure(funnel_df):
 
 def cluster_sizes_figure(sizes: dict):
     import matplotlib.pyplot as plt
+    if not sizes:
+        return _note_figure("no near-dedup step (dedup=False) or no documents")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ks = sorted(sizes)
     ax.bar([str(k) for k in ks], [sizes[k] for k in ks])
@@ -50,3 +53,32 @@ def hits_heatmap(hits_df):
     sns.heatmap(piv, annot=True, fmt="d", cmap="Reds", ax=ax)
     ax.set(title="Documents removed per benchmark and source")
     return fig
+
+
+def _note_figure(text: str):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 2))
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+def classifier_heldout(outcome, threshold: float):
+    """Round-2 scores of the held-out seed positives/negatives by source (a note when no classifier was trained)."""
+    import pandas as pd
+    if outcome.result is None:
+        return _note_figure(outcome.note)
+    hold = pd.DataFrame(outcome.result.holdout).rename(columns={"score_r2": "score"})
+    return score_histogram(hold, threshold=threshold, title="Held-out seed documents: round-2 P(math) per source")
+
+
+def classifier_pool(outcome, threshold: float):
+    """Pool documents' scores under the round-1 and round-2 models (a note when no classifier was trained)."""
+    import pandas as pd
+    if outcome.result is None:
+        return _note_figure(outcome.note)
+    texts = [d["text"] for d in outcome.pool]
+    ps = pd.DataFrame([{"model": f"round {r}", "score": v}
+                       for r, m in ((1, outcome.result.round1), (2, outcome.result.round2)) for v in m.score(texts)])
+    return score_histogram(ps, hue="model", threshold=threshold, multiple="layer",
+                           title="Pool documents: P(math) under each round's model")

@@ -39,13 +39,19 @@ def count_tokens(docs: list[dict], counter, batch: int = 256) -> None:
 
 
 def budgets(docs: list[dict], *, token_budget: int = 0, weights: dict | None = None,
-            source_budgets: dict | None = None) -> dict:
+            source_budgets: dict | None = None, configured: list | tuple = ()) -> dict:
     """Tokens to take per source. ``source_budgets`` wins; else ``token_budget`` split by ``weights`` (missing
     sources weigh 1; weight 0 drops a source); ``token_budget`` 0 means keep everything (weights then only
-    drop sources weighted 0)."""
+    drop sources weighted 0). ``configured``: source names the recipe lists; a weight for one of them whose
+    documents were all filtered out is ignored (its row shows 0), any other unknown name is an error."""
     avail: dict[str, int] = {}
     for d in docs:
         avail[d["source"]] = avail.get(d["source"], 0) + n_tokens(d)
+    if not avail:
+        raise ValueError("no documents are left for the mixture: every document was filtered out; loosen the "
+                         "filters or add sources")
+    weights = {k: x for k, x in (weights or {}).items() if k in avail or k not in configured}
+    source_budgets = {k: x for k, x in (source_budgets or {}).items() if k in avail or k not in configured}
     for name, table in (("source_weights", weights or {}), ("source_budgets", source_budgets or {})):
         unknown = sorted(set(table) - set(avail))
         if unknown:

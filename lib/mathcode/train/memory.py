@@ -42,13 +42,38 @@ class Estimate:
         return d
 
 
+# Shapes of the flagship base model (the config.json of meta-llama/Meta-Llama-3-8B, a gated repository), so the
+# plan and the GPU bench know its size offline. Weights never matter for a footprint estimate.
+LLAMA3_8B = dict(model_type="llama", architectures=["LlamaForCausalLM"], hidden_size=4096, intermediate_size=14336,
+                 num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
+                 max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=500000.0, hidden_act="silu",
+                 tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001, attention_bias=False)
+KNOWN_SHAPES = {"meta-llama/Meta-Llama-3-8B": LLAMA3_8B, "meta-llama/Llama-3.1-8B": {**LLAMA3_8B,
+                "max_position_embeddings": 131072}}
+
+
+def known_config(spec: str):
+    """A transformers config for a model in ``KNOWN_SHAPES`` (no download), else None."""
+    if spec not in KNOWN_SHAPES:
+        return None
+    from transformers import LlamaConfig
+    kw = {k: v for k, v in KNOWN_SHAPES[spec].items() if k != "model_type"}
+    return LlamaConfig(**kw)
+
+
 def _config(model_or_config):
     from transformers import AutoConfig, PretrainedConfig
     if isinstance(model_or_config, PretrainedConfig):
         return model_or_config
     from .. import models
-    r = models.resolve(model_or_config)
-    return AutoConfig.from_pretrained(r.path)
+    try:
+        r = models.resolve(model_or_config)
+        return AutoConfig.from_pretrained(r.path)
+    except Exception:
+        cfg = known_config(model_or_config)
+        if cfg is None:
+            raise
+        return cfg
 
 
 def count_linear_params(config, targets=("all-linear",)) -> tuple[int, int, int, list[tuple[int, int]]]:
@@ -80,12 +105,14 @@ def count_linear_params(config, targets=("all-linear",)) -> tuple[int, int, int,
 
 def estimate(model_or_config, *, quantize: str = "nf4", device: str = "cpu", lora_r: int = 16,
              lora_targets=("all-linear",), batch_size: int = 1, seq_len: int = 2048,
-             gradient_checkpointing: bool = True, train_embeddings: bool = False, upcast_fp32: bool = False) -> Estimate:
-    """Footprint of one training process (per device under FSDP/DDP without sharding)."""
+             gradient_checkpointing: bool = True, train_embeddings: bool = False, upcast_fp32: bool = False,
+             compute_dtype: str | None = None) -> Estimate:
+    """Footprint of one training process (per device under FSDP/DDP without sharding). ``compute_dtype``: the
+    dtype of the non-quantized weights (default: bfloat16 on CUDA, float32 on CPU)."""
     cfg = _config(model_or_config)
     total, lin, other, shapes = count_linear_params(cfg, lora_targets)
     cuda = device.startswith("cuda")
-    base_b = 2 if cuda else 4                                       # bf16 on CUDA; fp32 on CPU (no fast bf16 GEMM)
+    base_b = (2 if cuda else 4) if compute_dtype in (None, "auto") else (2 if compute_dtype == "bfloat16" else 4)
     other_b = 4 if upcast_fp32 else base_b
     if quantize == "nf4":
         weights = int(lin * (0.5 + 0.127 / 8)) + other * other_b
@@ -131,3 +158,10 @@ def check_fits(est: Estimate, available: int | None = None, name: str = "model")
             f"{avail / GIB:.1f} GiB available on {est.device}; use quantize='nf4', a smaller block_size or "
             f"per_device_batch_size, gradient_checkpointing=True, or a bigger device")
     return d
+
+
+def as_table(mem: dict):
+    """The estimate (``check_fits`` / ``Estimate.as_dict``) as a one-column table, bytes shown in MiB."""
+    import pandas as pd
+    return (pd.DataFrame([{k: (round(v / 2 ** 20, 1) if k.endswith("_bytes") else v) for k, v in mem.items()}]).T
+            .rename(columns={0: "value (bytes as MiB)"}))

@@ -37,10 +37,11 @@ class Packed:
         return int(self.blocks.shape[0])
 
 
-def tokenize(texts: list[str], tokenizer, batch_size: int = 512) -> list[list[int]]:
+def tokenize(texts: list[str], tokenizer, batch_size: int = 512, progress: bool = True) -> list[list[int]]:
     """Token ids per text, without BOS/EOS (packing adds the EOS joins)."""
+    from tqdm.auto import tqdm
     out: list[list[int]] = []
-    for i in range(0, len(texts), batch_size):
+    for i in tqdm(range(0, len(texts), batch_size), desc="tokenize", unit="batch", disable=not progress):
         enc = tokenizer(texts[i:i + batch_size], add_special_tokens=False)["input_ids"]
         out.extend(enc)
     return out
@@ -127,11 +128,36 @@ def build(docs, tokenizer, block_size: int, heldout_fraction: float = 0.1, seed:
     return PackedSplits(train, heldout, block_size)
 
 
-class BlockDataset:
-    """Torch-style dataset over packed blocks: input_ids = labels, attention over the whole block."""
+PACKING = ("concatenate", "document_masked")
 
-    def __init__(self, packed: Packed, limit: int | None = None):
+
+def document_positions(block: np.ndarray, eos_id: int) -> np.ndarray:
+    """Position ids that restart at 0 after every EOS (the first document piece of a block starts at 0 too)."""
+    pos = np.zeros(block.shape[0], dtype=np.int64)
+    p = 0
+    for j, t in enumerate(block):
+        pos[j] = p
+        p = 0 if t == eos_id else p + 1
+    return pos
+
+
+class BlockDataset:
+    """Torch-style dataset over packed blocks.
+
+    ``packing="concatenate"``: input_ids = labels, attention over the whole block (documents joined by EOS see
+    their predecessor, the usual packed-pretraining trade). ``"document_masked"``: no attention across documents —
+    rows carry per-document ``position_ids`` and no attention mask, which transformers turns into a block-diagonal
+    causal mask (its padding-free / ``DataCollatorWithFlattening`` path, sdpa and eager alike; transformers 5 does this
+    only without a KV cache, so training sets ``use_cache=False``), and the label of a document's first token is -100,
+    so nothing is predicted across a document boundary.
+    """
+
+    def __init__(self, packed: Packed, limit: int | None = None, packing: str = "concatenate"):
+        if packing not in PACKING:
+            raise PackingError(f"packing={packing!r}: write one of {', '.join(PACKING)}")
         self.blocks = packed.blocks if limit is None else packed.blocks[:limit]
+        self.eos_id = packed.eos_id
+        self.packing = packing
 
     def __len__(self) -> int:
         return int(self.blocks.shape[0])
@@ -139,4 +165,9 @@ class BlockDataset:
     def __getitem__(self, i):
         import torch
         ids = torch.from_numpy(self.blocks[i].copy())
-        return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
+        if self.packing == "concatenate":
+            return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
+        pos = torch.from_numpy(document_positions(self.blocks[i], self.eos_id))
+        labels = ids.clone()
+        labels[1:][pos[1:] == 0] = -100           # the first token of a document is not predicted from the one before
+        return {"input_ids": ids, "labels": labels, "position_ids": pos}

@@ -41,23 +41,76 @@ def is_distributed() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def load_base(spec: str, *, quantize: str = "nf4", device: str = "auto", cache_dir=None):
-    """Load the base model for training: NF4 4-bit (``quantize='nf4'``) or unquantized (``'none'``)."""
+COMPUTE_DTYPES = ("auto", "float32", "bfloat16")
+
+
+def cpu_has_fast_bf16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has native bf16 matmul instructions (AVX512-BF16 or AMX-BF16; Linux /proc/cpuinfo).
+
+    Why it matters: on such a CPU one NF4 layer ran 3-4x faster in bf16 than in fp32; on AVX2-only CPUs bf16
+    is emulated and ~30x slower (both measured, bench/README.md)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.split(":", 1)[1].split())
+            break
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def choose_compute_dtype(requested: str = "auto", device: str = "cpu") -> tuple[str, str]:
+    """(dtype name, why) for the 4-bit layers' compute and the non-quantized weights.
+
+    auto: bfloat16 on CUDA (as QLoRA); on CPU bfloat16 when the CPU has native bf16 instructions, else float32.
+    """
+    if requested not in COMPUTE_DTYPES:
+        raise ValueError(f"compute_dtype={requested!r}: write one of {', '.join(COMPUTE_DTYPES)}")
+    if requested != "auto":
+        return requested, "set by the compute_dtype parameter"
+    if str(device).startswith("cuda"):
+        return "bfloat16", "auto: CUDA device (bf16 tensor cores, as QLoRA)"
+    if cpu_has_fast_bf16():
+        return "bfloat16", "auto: the CPU has AVX512-BF16/AMX-BF16 (native bf16 matmul)"
+    return "float32", "auto: the CPU has no native bf16 matmul (bf16 would be emulated, much slower)"
+
+
+def fsdp_active() -> bool:
+    return is_distributed() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+
+
+def load_base(spec: str, *, quantize: str = "nf4", device: str = "auto", cache_dir=None,
+              compute_dtype: str = "auto"):
+    """Load the base model for training: NF4 4-bit (``quantize='nf4'``) or unquantized (``'none'``).
+
+    ``compute_dtype`` (auto | float32 | bfloat16, see ``choose_compute_dtype``) is the 4-bit layers' compute
+    dtype and the dtype of the non-quantized weights. Under FSDP the 4-bit storage dtype equals it, so FSDP
+    flattens parameters of one dtype (QLoRA + FSDP)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     r = models.resolve(spec, cache_dir)
     dev = local_device(device)
-    kw: dict = {"device_map": {"": dev}}
+    name, _ = choose_compute_dtype(compute_dtype, dev)
+    dtype = getattr(torch, name)
+    kw: dict = {"device_map": {"": dev}, "dtype": dtype}
+    if quantize == "nf4" and not dev.startswith("cuda"):
+        # CPU: no autocast, so the non-quantized weights (norms, embeddings, LM head) stay fp32 (attach_lora upcasts
+        # them anyway) and only the 4-bit matmuls - nearly all the compute - run in the chosen dtype
+        kw["dtype"] = torch.float32
     if quantize == "nf4":
-        q = models.bnb_config(dev)
-        if is_distributed() and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
-            q.bnb_4bit_quant_storage = torch.bfloat16        # FSDP shards params of one dtype
+        q = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=dtype)
+        if fsdp_active():
+            q.bnb_4bit_quant_storage = dtype                 # FSDP shards params of one dtype
             kw.pop("device_map")                             # FSDP places the shards
-        # compute dtype: bf16 on CUDA, fp32 on CPU (models.bnb_config says why, with the measurement)
-        kw.update(quantization_config=q, dtype=torch.bfloat16 if dev.startswith("cuda") else torch.float32)
+        kw["quantization_config"] = q
     elif quantize in ("none", "", None):
-        kw["dtype"] = torch.bfloat16 if dev.startswith("cuda") else torch.float32
+        pass
     else:
         raise models.ModelSpecError(f"quantize={quantize!r} is not supported for training; use 'nf4' or 'none'")
     model = AutoModelForCausalLM.from_pretrained(r.path, **kw)
@@ -112,24 +165,25 @@ def _upcast_norms(model):
 
 
 def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = True, upcast: str = "auto"):
-    """Freeze the base, enable checkpointing, attach LoRA. ``upcast``: 'all' (PEFT default), 'norms', 'auto'
-    ('all' on CPU where fp32 matmuls are fastest, 'norms' on CUDA to save memory)."""
+    """Freeze the base, enable checkpointing, attach LoRA. ``upcast``: 'all' (PEFT default), 'norms', 'none',
+    'auto' ('none' under FSDP, which needs one dtype for all flattened parameters; 'all' on CPU, where there is no
+    autocast to reconcile fp32 norms with bf16 weights; 'norms' on CUDA, which saves fp32 embeddings' memory)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     targets = check_targets(model, lora.targets)
     dev = str(next(model.parameters()).device)
     if upcast == "auto":
-        upcast = "norms" if dev.startswith("cuda") else "all"
+        import torch
+        upcast = "none" if fsdp_active() else "norms" if dev.startswith("cuda") else "all"
     gc_kwargs = {"use_reentrant": False}
     quantized = getattr(model, "is_loaded_in_4bit", False)
-    if upcast == "all" and quantized:
+    if upcast == "all" and quantized and not fsdp_active():
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
                                                 gradient_checkpointing_kwargs=gc_kwargs)
     else:
         _upcast_norms(model) if upcast == "norms" else [p.requires_grad_(False) for p in model.parameters()]
         if gradient_checkpointing:
-            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
-            enable(gradient_checkpointing_kwargs=gc_kwargs)
+            enable_checkpointing(model, gc_kwargs)
     modules_to_save = None
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     if lora.train_embeddings:
@@ -139,7 +193,18 @@ def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = Tru
     cfg = LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=targets,
                      bias="none", task_type="CAUSAL_LM", modules_to_save=modules_to_save,
                      ensure_weight_tying=tied and lora.train_embeddings)
-    return get_peft_model(model, cfg)
+    # under FSDP the adapters keep the base dtype (no fp32 autocast), so every flattened parameter has one dtype
+    return get_peft_model(model, cfg, autocast_adapter_dtype=not fsdp_active())
+
+
+def enable_checkpointing(model, kwargs: dict) -> None:
+    """Activation checkpointing under the transformers 5 name (``activation_checkpointing_enable``), falling back
+    to the 4.x name; inputs require grad so checkpointed blocks over a frozen embedding still backpropagate."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.enable_input_require_grads()
 
 
 def _module_name(model, module) -> str | None:

@@ -1,4 +1,4 @@
-"""Figures and tables for the phase-3 notebook (seaborn), so the notebook only calls and shows."""
+"""Every figure and table of phase 3 (seaborn), and its key numbers, so the notebook only calls and shows."""
 from __future__ import annotations
 
 import pandas as pd
@@ -68,3 +68,25 @@ def parts_bar(part_tokens: dict):
     ax.set_title("Training tokens by mixture part")
     fig.tight_layout()
     return fig
+
+
+def perplexity_table(before: dict, after: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"split": "held-out", "when": "before", **before}, {"split": "held-out", "when": "after", **after}])
+
+
+def phase_metrics(values: dict, rows: list[dict], before: dict, after: dict, cb, device: str, steps: int,
+                  resumed_from, mem: dict, pack_stats: dict, params_info: dict, adapter_dir, merged_dir) -> dict:
+    """Key numbers of a phase-3 run for ``P.finish`` (the manifest and the report)."""
+    from .trainer import peak_memory_mb
+    corpus_files = list(values.get("corpus_files") or [])
+    return dict(
+        mixture=("files: " + ", ".join(map(str, corpus_files))) if corpus_files else values.get("mixture"),
+        device=device, steps=int(steps), resumed_from=resumed_from,
+        train_loss_first=next((r["loss"] for r in rows if "loss" in r), None),
+        train_loss_last=next((r["loss"] for r in reversed(rows) if "loss" in r), None),
+        heldout_loss_before=before["loss"], heldout_loss_after=after["loss"],
+        heldout_ppl_before=round(before["perplexity"], 3), heldout_ppl_after=round(after["perplexity"], 3),
+        tokens_per_s=round(cb.tokens_per_second, 1), peak_memory_mb=round(peak_memory_mb(device), 1),
+        memory_estimate_gib=mem["total_gib"], **{k: v for k, v in pack_stats.items() if k != "train_tokens_by_part"},
+        **params_info, trainable_share_pct=round(100 * params_info["trainable_params"] / params_info["all_params"], 2),
+        adapter=str(adapter_dir), merged=str(merged_dir) if merged_dir else None)

@@ -39,10 +39,17 @@ class TrainSettings:
         return asdict(self)
 
 
-def training_arguments(output_dir, s: TrainSettings, device: str):
-    """TrainingArguments for this run (bf16 autocast on CUDA; CPU runs keep the model's dtypes)."""
+REPORT_TO = ("none", "tensorboard", "wandb")
+
+
+def training_arguments(output_dir, s: TrainSettings, device: str, report_to: str = "none"):
+    """TrainingArguments for this run (bf16 autocast on CUDA; CPU runs keep the model's dtypes — the 4-bit
+    layers compute in the dtype ``qlora.choose_compute_dtype`` picked). ``report_to``: none | tensorboard |
+    wandb (TensorBoard logs go to ``output_dir/runs/``; W&B reads its own environment variables)."""
     from transformers import TrainingArguments
 
+    if report_to not in REPORT_TO:
+        raise ValueError(f"report_to={report_to!r}: write one of {', '.join(REPORT_TO)}")
     cuda = str(device).startswith("cuda")
     warm = s.warmup if s.warmup < 1 else int(s.warmup)
     return TrainingArguments(
@@ -53,7 +60,9 @@ def training_arguments(output_dir, s: TrainSettings, device: str):
         optim=qlora.default_optimizer(device) if s.optimizer == "auto" else s.optimizer,
         logging_steps=1, eval_strategy="steps" if s.eval_steps else "no", eval_steps=s.eval_steps or None,
         save_strategy="steps", save_steps=s.save_steps, save_total_limit=s.save_total_limit,
-        bf16=cuda, use_cpu=not cuda, seed=s.seed, data_seed=s.seed, report_to=[], disable_tqdm=True,
+        bf16=cuda, use_cpu=not cuda, seed=s.seed, data_seed=s.seed,
+        report_to=[] if report_to == "none" else [report_to],        # TensorBoard: output_dir/runs/
+        disable_tqdm=False,                     # a progress bar over steps (tqdm.auto: widget in Lab, text headless)
         remove_unused_columns=False, include_num_input_tokens_seen="all", dataloader_num_workers=0,
         save_only_model=False,
     )
@@ -75,10 +84,13 @@ def _callback_base():
 class MetricsCallback(_callback_base()):
     """Per-step loss, learning rate, tokens/s (training time only, eval excluded) and peak memory.
 
-    Rows are appended to ``metrics_file`` (JSONL), so a resumed run continues the same file.
+    Rows are appended to ``metrics_file`` (JSONL), so a resumed run continues the same file. ``resume_from``:
+    the checkpoint training resumes from (None: a fresh start, the old file is removed). On resume, rows logged
+    after that checkpoint are dropped (training repeats those steps) and a (step, kind) already in the file is
+    never written twice — so neither a repeated step nor a second step-0 held-out row appears.
     """
 
-    def __init__(self, metrics_file, device: str, tokens_per_step: int):
+    def __init__(self, metrics_file, device: str, tokens_per_step: int, resume_from: str | None = None):
         self.file = Path(metrics_file)
         self.device = device
         self.tokens_per_step = tokens_per_step
@@ -86,6 +98,16 @@ class MetricsCallback(_callback_base()):
         self.steps = 0
         self._t = None
         self.rows: list[dict] = []
+        self._seen: set = set()
+        if resume_from is None:
+            self.file.unlink(missing_ok=True)
+        elif self.file.exists():
+            from ..util import read_jsonl
+            keep_to = checkpoint_step(resume_from)
+            kept = [r for r in read_jsonl(self.file) if r.get("step", 0) <= keep_to]
+            from ..util import write_jsonl
+            write_jsonl(self.file, kept)
+            self._seen = {_row_key(r) for r in kept}
 
     def on_step_begin(self, args, state, control, **kw):
         self._t = time.perf_counter()
@@ -109,10 +131,26 @@ class MetricsCallback(_callback_base()):
             return
         row["tokens_per_s"] = round(self.tokens_per_second, 1)
         row["peak_mem_mb"] = round(peak_memory_mb(self.device), 1)
+        if _row_key(row) in self._seen:
+            return
+        self._seen.add(_row_key(row))
         self.rows.append(row)
         if state.is_world_process_zero:
             with open(self.file, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
+
+
+def _row_key(row: dict) -> tuple:
+    return (int(row.get("step", 0)), "eval" if "eval_loss" in row else "train")
+
+
+def checkpoint_step(path) -> int:
+    """N of a ``checkpoint-N`` folder."""
+    name = Path(str(path)).name
+    try:
+        return int(name.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        raise ValueError(f"{path} is not a checkpoint-N folder") from None
 
 
 def build_trainer(model, tokenizer, train_ds, eval_ds, args, callbacks=()):
@@ -151,6 +189,16 @@ def save_adapter(model, tokenizer, out_dir, *, base_model: str, args=None, extra
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
+
+
+# Parameters that do not change what is trained (where it is written, logging, what happens after training).
+NOT_SHAPING = ("run_dir", "resume", "merged_export", "memory_check", "report_to", "device")
+
+
+def run_signature(values: dict) -> dict:
+    """The phase-3 parameters that shape the data, the model and the schedule: checkpoints made with other
+    values cannot be resumed (``resume_point``); also recorded next to the adapter."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(values.items()) if k not in NOT_SHAPING}
 
 
 class ResumeError(RuntimeError):

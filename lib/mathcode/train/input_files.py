@@ -54,14 +54,16 @@ def mixture_inputs(phase, mixture: str, corpus_files: list | tuple = ()) -> list
     return [(phase.require(ph, fname), label) for ph, fname, label in MIXTURES[mixture]]
 
 
-def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text") -> list[Doc]:
+def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text", max_documents: int = 0) -> list[Doc]:
     """Read the rows; a row without a string ``text`` is an error naming file and line. An empty file is an
-    error only when every input is empty; otherwise a warning says which part of the mixture is missing."""
+    error only when every input is empty; otherwise a warning says which part of the mixture is missing.
+    ``max_documents`` > 0 keeps the first that many documents (a demo-size knob)."""
+    from tqdm.auto import tqdm
     docs: list[Doc] = []
     empty: list[tuple[Path, str]] = []
     for path, label in inputs:
         n_file = 0
-        for n, row in enumerate(iter_jsonl(path), 1):
+        for n, row in enumerate(tqdm(iter_jsonl(path), desc=f"read {path.name}", unit="doc"), 1):
             t = row.get(text_field)
             if not isinstance(t, str):
                 raise CorpusError(f"{path}:{n}: row has no string {text_field!r} field (keys: {sorted(row)}); "
@@ -76,6 +78,8 @@ def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text") -> list[
     if not docs:
         raise CorpusError(f"{', '.join(str(p) for p, _ in empty)}: no non-empty {text_field!r} rows; nothing to "
                           f"train on (check the phase that wrote it, or pass other corpus_files)")
+    if max_documents and max_documents > 0:
+        docs = docs[:max_documents]
     for path, label in empty:
         # e.g. phase 2 verified no block with a small model: the run is then honestly "basic only" - say so loudly
         warnings.warn(f"{path} has no non-empty {text_field!r} rows: the {label!r} part of the mixture contributes "
@@ -90,3 +94,10 @@ def summary(docs: list[Doc]) -> dict:
         n[d.part] += 1
         c[d.part] += len(d.text)
     return {p: {"documents": n[p], "characters": c[p]} for p in n}
+
+
+def summary_table(docs: list[Doc], inputs: list[tuple[Path, str]]):
+    """The notebook's mixture table: part, documents, characters, file."""
+    import pandas as pd
+    files = {label: str(path) for path, label in inputs}
+    return pd.DataFrame([{"part": k, **v, "file": files.get(k, "")} for k, v in summary(docs).items()])

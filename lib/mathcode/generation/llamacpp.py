@@ -8,9 +8,11 @@ What it does itself, on llama.cpp's low-level API:
   * chat template: the GGUF's own ``tokenizer.chat_template``, rendered with Jinja2 as transformers renders it
     (so ``render_chat`` shows the exact text the model sees, and ``hf`` and ``llamacpp`` see the same text);
   * BOS/special tokens: the vocabulary's ``add_bos`` flag, never doubled when the text already starts with BOS;
-  * parallel slots: up to ``n_parallel`` sequences decode together in one batch (one KV cache, one sequence id
+  * parallel slots: up to ``n_parallel`` sequences decode together in one batch (one KV stream and sequence id
     per slot), new prompts enter as slots free up (continuous batching);
-  * greedy = argmax of the logits (deterministic), sampling = temperature/top-p with a per-request seed;
+  * greedy = argmax of the logits: the same prompts with the same ``n_parallel`` give the same text on every run;
+    like batching in transformers, a different ``n_parallel`` can flip a near-tie token (the batch shape changes
+    the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop).
 """
 from __future__ import annotations
@@ -74,7 +76,7 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, model: str, *, n_parallel: int = 4, n_ctx: int = 2048, threads: int | None = None,
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
-                 adapter=None, verbose: bool = False, **_ignored):
+                 adapter=None, repack: bool = False, verbose: bool = False, **_ignored):
         super().__init__(model)
         if adapter:
             raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
@@ -92,12 +94,16 @@ class LlamaCppGenerator(Generator):
         self.threads = int(threads or default_threads())
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = int(n_gpu_layers)
+        # llama.cpp's "extra buffer types" repack weights for AMX/AVX kernels; a -march=native build on a VM that
+        # advertises AMX without enabling it dies with SIGILL there (seen on this project's machines), so they are
+        # off unless asked for (repack=True).
+        mp.use_extra_bufts = bool(repack)
         self._model = internals.LlamaModel(path_model=str(self.path), params=mp, verbose=verbose)
         cp = llama_cpp.llama_context_default_params()
-        cp.n_ctx = self.n_ctx * self.n_parallel            # one unified KV cache, n_ctx tokens per slot
+        cp.n_ctx = self.n_ctx * self.n_parallel            # n_ctx tokens per slot
         cp.n_batch = cp.n_ubatch = self.n_batch
         cp.n_seq_max = self.n_parallel
-        cp.kv_unified = True
+        cp.kv_unified = False                              # one KV stream per slot: sequences do not see each other
         cp.n_threads = cp.n_threads_batch = self.threads
         cp.no_perf = True
         self._ctx = internals.LlamaContext(model=self._model, params=cp, verbose=verbose)

@@ -20,7 +20,7 @@ import statistics
 import time
 
 
-def translation_prompts(n: int, sources=("champ_solutions", "rg_gsm_symbolic", "deepmind_mathematics",
+def translation_prompts(n: int, sources=("champ_solutions", "rg_gsm_symbolic", "rg_math_drills",
                                          "math_package_docstrings"), seed: int = 0) -> list[list[dict]]:
     """``n`` real translation conversations: passages of the embedded sources, round-robin over sources."""
     from mathcode.data.embedded_sources import iter_embedded
@@ -59,16 +59,24 @@ def engines(a):
     hf = make_generator("hf", a.model, device="cpu")            # first use converts the GGUF once (cached)
     load["hf"] = time.perf_counter() - t0
     assert lc.render_chat(convs[0]) == hf.render_chat(convs[0]), "the two engines must see the same prompt text"
+    engines_ = [("llamacpp", lc, True), ("hf", hf, None)]
+    if a.unshared:                   # the same llama.cpp engine without the shared-prefix KV reuse
+        engines_.insert(1, ("llamacpp-noshare", lc, False))
     rows, outs = [], {}
     for r in range(a.repeats):
-        order = [("llamacpp", lc), ("hf", hf)] if r % 2 == 0 else [("hf", hf), ("llamacpp", lc)]
-        for name, g in order:
+        order = engines_ if r % 2 == 0 else engines_[::-1]
+        for name, g, share in order:
+            if share is not None:
+                g.share_prefix = share
             out, m = _run(g, convs, cfg)
             outs.setdefault(name, out)
             rows.append({"repeat": r + 1, "engine": name, **m, "load": os.getloadavg()[0]})
             print(f"  repeat {r + 1} {name}: {m['tokens']} tokens in {m['seconds']:.1f} s "
                   f"({m['tokens_per_s']:.2f} tok/s)", flush=True)
     same = sum(x.text == y.text for x, y in zip(outs["llamacpp"], outs["hf"]))
+    if "llamacpp-noshare" in outs:
+        print("llama.cpp shared vs unshared prefix, identical outputs: "
+              f"{sum(x.text == y.text for x, y in zip(outs['llamacpp'], outs['llamacpp-noshare']))}/{len(convs)}")
     prefix = []
     for x, y in zip(outs["llamacpp"], outs["hf"]):
         k = next((i for i, (u, v) in enumerate(zip(x.text, y.text)) if u != v), min(len(x.text), len(y.text)))
@@ -79,10 +87,11 @@ def engines(a):
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"date {datetime.date.today()}, load average during runs "
           f"{min(r['load'] for r in rows):.1f}–{max(r['load'] for r in rows):.1f}\n")
-    print("| repeat | engine | completion tokens | seconds | tokens/s |")
-    print("|---|---|---|---|---|")
+    print("| repeat | engine | prompt tokens | completion tokens | seconds | completion tokens/s |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['repeat']} | {r['engine']} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_s']:.2f} |")
+        print(f"| {r['repeat']} | {r['engine']} | {r['prompt_tokens']} | {r['tokens']} | {r['seconds']:.1f} | "
+              f"{r['tokens_per_s']:.2f} |")
     ratios = [next(x["tokens_per_s"] for x in rows if x["repeat"] == k and x["engine"] == "llamacpp")
               / next(x["tokens_per_s"] for x in rows if x["repeat"] == k and x["engine"] == "hf")
               for k in range(1, a.repeats + 1)]
@@ -120,6 +129,7 @@ def main():
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--show", action="store_true", help="print both engines' outputs")
+    ap.add_argument("--unshared", action="store_true", help="also run llama.cpp without shared-prefix reuse")
     a = ap.parse_args()
     (engines if a.mode == "engines" else batching)(a)
 

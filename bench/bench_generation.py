@@ -4,7 +4,8 @@
       same GGUF dequantized to fp32) on the demo's real translation prompts (passages of the embedded math sources
       through ``translate.prompt.build_messages``), same model, greedy, same max_new_tokens; repeats interleaved
       (the engine order alternates); every output pair compared for equality.
-  --mode batching: the hf backend batched (left padding) vs one prompt at a time (embedded SmolLM2-135M).
+  --mode batching: the hf backend batched (left padding) vs one prompt at a time (embedded SmolLM2-135M);
+      --prompts short gives decode-heavy requests instead of translation prompts.
 
 Run: .venv/bin/python bench/bench_generation.py [--model embedded:qwen2.5-coder-0.5b-instruct] [--n 6]
      [--max-new-tokens 128] [--threads 1] [--parallel 4] [--repeats 2]
@@ -109,6 +110,9 @@ def batching(a):
     from mathcode.generation import GenConfig, make_generator
     torch.set_num_threads(a.threads)
     convs = translation_prompts(a.n)
+    if a.prompts == "short":         # decode-heavy: one-line requests that make the model write long answers
+        convs = [[{"role": "user", "content": f"Write a Python program that prints the first {10 + i} prime "
+                                              f"numbers, and explain every line."}] for i in range(a.n)]
     g = make_generator("hf", "embedded:smollm2-135m-instruct", device="cpu")
     g.chat(convs[:1], GenConfig(max_new_tokens=4))                     # warm-up
     print("| batch size | prompts | completion tokens | seconds | tokens/s |")
@@ -129,6 +133,7 @@ def main():
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--show", action="store_true", help="print both engines' outputs")
+    ap.add_argument("--prompts", choices=["translation", "short"], default="translation", help="batching mode")
     ap.add_argument("--unshared", action="store_true", help="also run llama.cpp without shared-prefix reuse")
     a = ap.parse_args()
     (engines if a.mode == "engines" else batching)(a)

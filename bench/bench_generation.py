@@ -4,7 +4,8 @@
       same GGUF dequantized to fp32) on the demo's real translation prompts (passages of the embedded math sources
       through ``translate.prompt.build_messages``), same model, greedy, same max_new_tokens; repeats interleaved
       (the engine order alternates); every output pair compared for equality.
-  --mode batching: the hf backend batched (left padding) vs one prompt at a time (embedded SmolLM2-135M).
+  --mode batching: the hf backend batched (left padding) vs one prompt at a time (embedded SmolLM2-135M);
+      --prompts short gives decode-heavy requests instead of translation prompts.
 
 Run: .venv/bin/python bench/bench_generation.py [--model embedded:qwen2.5-coder-0.5b-instruct] [--n 6]
      [--max-new-tokens 128] [--threads 1] [--parallel 4] [--repeats 2]
@@ -20,7 +21,7 @@ import statistics
 import time
 
 
-def translation_prompts(n: int, sources=("champ_solutions", "rg_gsm_symbolic", "deepmind_mathematics",
+def translation_prompts(n: int, sources=("champ_solutions", "rg_gsm_symbolic", "rg_math_drills",
                                          "math_package_docstrings"), seed: int = 0) -> list[list[dict]]:
     """``n`` real translation conversations: passages of the embedded sources, round-robin over sources."""
     from mathcode.data.embedded_sources import iter_embedded
@@ -59,16 +60,24 @@ def engines(a):
     hf = make_generator("hf", a.model, device="cpu")            # first use converts the GGUF once (cached)
     load["hf"] = time.perf_counter() - t0
     assert lc.render_chat(convs[0]) == hf.render_chat(convs[0]), "the two engines must see the same prompt text"
+    engines_ = [("llamacpp", lc, True), ("hf", hf, None)]
+    if a.unshared:                   # the same llama.cpp engine without the shared-prefix KV reuse
+        engines_.insert(1, ("llamacpp-noshare", lc, False))
     rows, outs = [], {}
     for r in range(a.repeats):
-        order = [("llamacpp", lc), ("hf", hf)] if r % 2 == 0 else [("hf", hf), ("llamacpp", lc)]
-        for name, g in order:
+        order = engines_ if r % 2 == 0 else engines_[::-1]
+        for name, g, share in order:
+            if share is not None:
+                g.share_prefix = share
             out, m = _run(g, convs, cfg)
             outs.setdefault(name, out)
             rows.append({"repeat": r + 1, "engine": name, **m, "load": os.getloadavg()[0]})
             print(f"  repeat {r + 1} {name}: {m['tokens']} tokens in {m['seconds']:.1f} s "
                   f"({m['tokens_per_s']:.2f} tok/s)", flush=True)
     same = sum(x.text == y.text for x, y in zip(outs["llamacpp"], outs["hf"]))
+    if "llamacpp-noshare" in outs:
+        print("llama.cpp shared vs unshared prefix, identical outputs: "
+              f"{sum(x.text == y.text for x, y in zip(outs['llamacpp'], outs['llamacpp-noshare']))}/{len(convs)}")
     prefix = []
     for x, y in zip(outs["llamacpp"], outs["hf"]):
         k = next((i for i, (u, v) in enumerate(zip(x.text, y.text)) if u != v), min(len(x.text), len(y.text)))
@@ -79,10 +88,11 @@ def engines(a):
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"date {datetime.date.today()}, load average during runs "
           f"{min(r['load'] for r in rows):.1f}–{max(r['load'] for r in rows):.1f}\n")
-    print("| repeat | engine | completion tokens | seconds | tokens/s |")
-    print("|---|---|---|---|---|")
+    print("| repeat | engine | prompt tokens | completion tokens | seconds | completion tokens/s |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['repeat']} | {r['engine']} | {r['tokens']} | {r['seconds']:.1f} | {r['tokens_per_s']:.2f} |")
+        print(f"| {r['repeat']} | {r['engine']} | {r['prompt_tokens']} | {r['tokens']} | {r['seconds']:.1f} | "
+              f"{r['tokens_per_s']:.2f} |")
     ratios = [next(x["tokens_per_s"] for x in rows if x["repeat"] == k and x["engine"] == "llamacpp")
               / next(x["tokens_per_s"] for x in rows if x["repeat"] == k and x["engine"] == "hf")
               for k in range(1, a.repeats + 1)]
@@ -100,6 +110,9 @@ def batching(a):
     from mathcode.generation import GenConfig, make_generator
     torch.set_num_threads(a.threads)
     convs = translation_prompts(a.n)
+    if a.prompts == "short":         # decode-heavy: one-line requests that make the model write long answers
+        convs = [[{"role": "user", "content": f"Write a Python program that prints the first {10 + i} prime "
+                                              f"numbers, and explain every line."}] for i in range(a.n)]
     g = make_generator("hf", "embedded:smollm2-135m-instruct", device="cpu")
     g.chat(convs[:1], GenConfig(max_new_tokens=4))                     # warm-up
     print("| batch size | prompts | completion tokens | seconds | tokens/s |")
@@ -120,6 +133,8 @@ def main():
     ap.add_argument("--n-ctx", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--show", action="store_true", help="print both engines' outputs")
+    ap.add_argument("--prompts", choices=["translation", "short"], default="translation", help="batching mode")
+    ap.add_argument("--unshared", action="store_true", help="also run llama.cpp without shared-prefix reuse")
     a = ap.parse_args()
     (engines if a.mode == "engines" else batching)(a)
 

@@ -8,9 +8,13 @@ What it does itself, on llama.cpp's low-level API:
   * chat template: the GGUF's own ``tokenizer.chat_template``, rendered with Jinja2 as transformers renders it
     (so ``render_chat`` shows the exact text the model sees, and ``hf`` and ``llamacpp`` see the same text);
   * BOS/special tokens: the vocabulary's ``add_bos`` flag, never doubled when the text already starts with BOS;
-  * parallel slots: up to ``n_parallel`` sequences decode together in one batch (one KV cache, one sequence id
-    per slot), new prompts enter as slots free up (continuous batching);
-  * greedy = argmax of the logits (deterministic), sampling = temperature/top-p with a per-request seed;
+  * parallel slots: up to ``n_parallel`` sequences decode together in one batch (one sequence id per slot in one
+    KV cache), new prompts enter as slots free up (continuous batching);
+  * shared prompt prefix: the token prefix common to a call's prompts (translation prompts share the instruction
+    and worked example, ~3/4 of their tokens) is computed once and its KV cells are shared by every slot;
+  * greedy = argmax of the logits: the same prompts with the same ``n_parallel`` give the same text on every run;
+    like batching in transformers, a different ``n_parallel`` can flip a near-tie token (the batch shape changes
+    the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop).
 """
 from __future__ import annotations
@@ -74,7 +78,8 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, model: str, *, n_parallel: int = 4, n_ctx: int = 2048, threads: int | None = None,
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
-                 adapter=None, verbose: bool = False, **_ignored):
+                 adapter=None, repack: bool = False, share_prefix: bool = True, verbose: bool = False,
+                 **_ignored):
         super().__init__(model)
         if adapter:
             raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
@@ -90,14 +95,20 @@ class LlamaCppGenerator(Generator):
         llama_cpp.llama_backend_init()
         self.n_parallel, self.n_ctx, self.n_batch = int(n_parallel), int(n_ctx), int(n_batch)
         self.threads = int(threads or default_threads())
+        self.share_prefix = bool(share_prefix)
+        self._prefix_seq = self.n_parallel                  # extra sequence id holding the shared prompt prefix
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = int(n_gpu_layers)
+        # llama.cpp's "extra buffer types" repack weights for AMX/AVX kernels; a -march=native build on a VM that
+        # advertises AMX without enabling it dies with SIGILL there (seen on this project's machines), so they are
+        # off unless asked for (repack=True).
+        mp.use_extra_bufts = bool(repack)
         self._model = internals.LlamaModel(path_model=str(self.path), params=mp, verbose=verbose)
         cp = llama_cpp.llama_context_default_params()
-        cp.n_ctx = self.n_ctx * self.n_parallel            # one unified KV cache, n_ctx tokens per slot
+        cp.n_ctx = self.n_ctx * self.n_parallel            # n_ctx tokens per slot
         cp.n_batch = cp.n_ubatch = self.n_batch
-        cp.n_seq_max = self.n_parallel
-        cp.kv_unified = True
+        cp.n_seq_max = self.n_parallel + 1
+        cp.kv_unified = True                               # one cache, so slots can share the prefix's cells
         cp.n_threads = cp.n_threads_batch = self.threads
         cp.no_perf = True
         self._ctx = internals.LlamaContext(model=self._model, params=cp, verbose=verbose)
@@ -173,10 +184,15 @@ class LlamaCppGenerator(Generator):
         results: list[Completion | None] = [None] * len(prompts)
         mem = lc.llama_get_memory(self._ctx.ctx)
         b = self._batch.batch
+        shared = self._prefill_prefix(encoded, mem) if self.share_prefix and len(encoded) > 1 else 0
         while queue or active:
             while queue and free:
                 i = queue.popleft()
-                active[free.pop()] = _Slot(i, encoded[i], cfg.seed + i if sampling else None)
+                seq = free.pop()
+                active[seq] = _Slot(i, encoded[i], cfg.seed + i if sampling else None)
+                if shared:
+                    lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, 0, shared)
+                    active[seq].fed = shared
             # one batch: a pending prompt chunk per new slot (within n_batch) + the last token of running slots
             b.n_tokens = 0
             want: list[tuple[int, int]] = []                # (seq, batch row whose logits we need)
@@ -222,7 +238,29 @@ class LlamaCppGenerator(Generator):
                     lc.llama_memory_seq_rm(mem, seq, -1, -1)
                     del active[seq]
                     free.append(seq)
+        if shared:
+            lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
         return results
+
+    def _prefill_prefix(self, encoded: list[list[int]], mem) -> int:
+        """Decode the prompts' common token prefix once into the prefix sequence; returns its length (0: none).
+        Every prompt keeps at least one token of its own, whose logits start its reply."""
+        n = min(len(x) for x in encoded) - 1
+        first = encoded[0]
+        k = 0
+        while k < n and all(x[k] == first[k] for x in encoded):
+            k += 1
+        if k < 16:
+            return 0
+        b = self._batch.batch
+        for start in range(0, k, self.n_batch):
+            b.n_tokens = 0
+            for pos in range(start, min(k, start + self.n_batch)):
+                self._add(b, first[pos], pos, self._prefix_seq, False)
+            rc = self._lc.llama_decode(self._ctx.ctx, b)
+            if rc != 0:
+                raise RuntimeError(f"llama_decode returned {rc} while computing the shared prompt prefix")
+        return k
 
     @staticmethod
     def _add(b, tok: int, pos: int, seq: int, logits: bool):
@@ -233,7 +271,7 @@ class LlamaCppGenerator(Generator):
 
     def info(self) -> dict:
         return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
-                "n_ctx_per_slot": self.n_ctx}
+                "n_ctx_per_slot": self.n_ctx, "share_prefix": self.share_prefix}
 
     def close(self):
         for obj in ("_batch", "_ctx", "_model"):

@@ -115,6 +115,12 @@ def arm_parameters(recipe, run_dir: Path, arm: str, seed: int) -> dict:
     return {"pretraining": pre, "evaluation": ev}
 
 
+def _can_evaluate_base() -> bool:
+    """Notebook 04 can evaluate the base model alone (parameters ``adapter='none'`` and ``include_base``)."""
+    d = params.defaults("evaluation")
+    return "include_base" in d and "adapter" in d
+
+
 def _check_parameters(recipe, run_dir: Path):
     for a in recipe.ablation["arms"]:
         for phase, over in arm_parameters(recipe, run_dir, a, recipe.ablation["seeds"][0]).items():
@@ -142,7 +148,7 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
             results[phase] = runner.run_phase(recipe, phase, run_dir, force=force)
     if "pretraining" in selected:
         corpus_tokens(recipe, run_dir, write_matched="token-matched" in p["arms"])
-    if "evaluation" in selected and p["evaluate_base"] and "include_base" in params.defaults("evaluation"):
+    if "evaluation" in selected and p["evaluate_base"] and _can_evaluate_base():
         _say("ablation: evaluating the untrained base model once (reference row for every arm)")
         results["base"] = runner.run_phase(recipe, "evaluation", run_dir, force=force,
                                            extra={"adapter": "none", "include_base": True})

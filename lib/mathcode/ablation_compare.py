@@ -60,6 +60,9 @@ def sentence(benchmark: str, metric: str, arm: str, reference: str, r: dict, ci:
     head = (f"{benchmark}: {arm} minus {reference}, {name} {fmt(r['diff'])} "
             f"({int(round(100 * ci))}% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])}; "
             f"{r['n_items']} items x {r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})")
+    if r["ci_low"] == r["ci_high"] == 0:
+        return head + (" — identical on every item and seed (the interval is the point zero): the arms did not "
+                       "differ here, e.g. because they trained on the same data.")
     if r["ci_low"] > 0 or r["ci_high"] < 0:
         good = (r["diff"] < 0) == (better == "lower")
         return head + (f" — the interval excludes zero: {arm} is {'better' if good else 'worse'} than {reference} "

@@ -174,7 +174,7 @@ class _streaming:
             return self
         pl = logging.getLogger("papermill")
         self.saved = (pl.level, pl.propagate)
-        self.handler = logging.StreamHandler(sys.stdout)
+        self.handler = _AboveTheBar()
         self.handler.addFilter(_PhaseOutput(self.name))
         pl.addHandler(self.handler)
         pl.setLevel(logging.INFO)
@@ -190,13 +190,25 @@ class _streaming:
         return False
 
 
+class _AboveTheBar(logging.Handler):
+    """Print log lines above papermill's progress bar (``tqdm.write``) instead of into the middle of it."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+            tqdm.write(self.format(record), file=sys.stdout)
+        except Exception:
+            self.handleError(record)
+
+
 class _PhaseOutput(logging.Filter):
     """``  02_translation | <line>`` for each line a cell prints. Drops papermill's own chatter, shows a text
     progress bar at most every ``bar_every`` seconds (and when it completes), and cuts long tables."""
 
     CHATTER = ("Executing notebook with kernel", "Executing Cell", "Ending Cell", "Input Notebook",
                "Output Notebook", "Working directory", "Executing:")
-    MAX_LINES = 25
+    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes")
+    MAX_LINES = 15
 
     def __init__(self, name: str, bar_every: float = 10.0):
         super().__init__()
@@ -206,7 +218,8 @@ class _PhaseOutput(logging.Filter):
         msg = record.getMessage()
         if msg.startswith(self.CHATTER):
             return False
-        lines = [ln.rstrip() for ln in msg.replace("\r", "\n").splitlines() if ln.strip()]
+        lines = [ln.rstrip() for ln in msg.replace("\r", "\n").splitlines()
+                 if ln.strip() and not ln.startswith(self.REPRS)]
         bars = [ln for ln in lines if _is_bar(ln)]
         if bars and len(bars) == len(lines):
             now = time.monotonic()

@@ -64,12 +64,16 @@ def write_report(run_dir) -> Path:
                      f"{html.escape(str(recipe.get('seed')))}); the comparison of all arms is in "
                      f"<a href='{html.escape(recipe['ablation_root'])}/report.html#ablation'>the ablation's report</a>.</p>")
     parts.append("<table><tr><th>phase</th><th>status</th><th>seconds</th><th>notebook</th></tr>")
+    is_ablation = (run_dir / "ablation" / "plan.json").exists()
     for key, title in TITLES.items():
         m = read_manifest(run_dir / key) or {}
         st = m.get("status", "missing")
+        if st == "missing" and is_ablation and key in ("03_pretraining", "04_evaluation"):
+            st = "per arm: see the Ablation section"
         nb = run_dir / key / f"{key}.html"
         link = f"<a href='{key}/{key}.html'>executed notebook</a>" if nb.exists() else ""
-        parts.append(f"<tr><td><a href='#{key}'>{title}</a></td><td><span class='status {st}'>{st}</span></td>"
+        cls = st if st in ("complete", "failed", "running") else "missing"
+        parts.append(f"<tr><td><a href='#{key}'>{title}</a></td><td><span class='status {cls}'>{html.escape(st)}</span></td>"
                      f"<td>{m.get('seconds', '')}</td><td>{link}</td></tr>")
     parts.append("</table>")
     if (run_dir / "ablation" / "plan.json").exists():

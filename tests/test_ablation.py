@@ -74,6 +74,10 @@ def test_sentence_says_whether_zero_is_excluded():
     exc = ac.sentence("math", "nll", "basic+translated", "basic",
                       {"diff": -0.02, "ci_low": -0.03, "ci_high": -0.01, "n_items": 10, "n_seeds": 2}, 0.95)
     assert "excludes zero" in exc and "better" in exc                 # lower NLL is better
+    assert "training noise" not in exc
+    one = ac.sentence("math", "nll", "a", "b",
+                      {"diff": -0.02, "ci_low": -0.03, "ci_high": -0.01, "n_items": 10, "n_seeds": 1}, 0.95)
+    assert "one training seed" in one and "not training noise" in one
     acc = ac.sentence("math", "accuracy", "a", "b",
                       {"diff": -0.2, "ci_low": -0.3, "ci_high": -0.1, "n_items": 10, "n_seeds": 1}, 0.9)
     assert "worse" in acc and "-20.0 points" in acc and "90% CI" in acc

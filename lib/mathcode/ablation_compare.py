@@ -65,8 +65,10 @@ def sentence(benchmark: str, metric: str, arm: str, reference: str, r: dict, ci:
                        "differ here, e.g. because they trained on the same data.")
     if r["ci_low"] > 0 or r["ci_high"] < 0:
         good = (r["diff"] < 0) == (better == "lower")
+        caveat = (" With one training seed the interval covers item sampling only, not training noise: run more "
+                  "seeds before reading it as an effect.") if r["n_seeds"] < 2 else ""
         return head + (f" — the interval excludes zero: {arm} is {'better' if good else 'worse'} than {reference} "
-                       f"on this measure.")
+                       f"on this measure.{caveat}")
     return head + " — the interval includes zero: no difference can be claimed at this size."
 
 

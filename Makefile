@@ -50,8 +50,8 @@ test: install
 test-fast: install        ## everything but the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lab: install
-	$(BIN)/jupyter lab notebooks/
+lab: install              ## JupyterLab on notebooks/; as root (containers) it adds --allow-root --no-browser. Extra: LAB_ARGS="--ip=0.0.0.0 --port 8888"
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root --no-browser ) $(LAB_ARGS) notebooks/
 
 clean-demo:
 	rm -rf outputs/demo

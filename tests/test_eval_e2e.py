@@ -12,7 +12,7 @@ EMBEDDED = "embedded:smollm2-135m-instruct"
 
 @pytest.fixture(scope="module")
 def run_with_adapter(tmp_path_factory):
-    from mathcode.evaluate.testing import make_tiny_adapter
+    from tiny_adapter import make_tiny_adapter
     run = tmp_path_factory.mktemp("evalrun")
     make_tiny_adapter(run, EMBEDDED, steps=2)
     return run

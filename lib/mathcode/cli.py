@@ -26,6 +26,7 @@ def main(argv=None) -> int:
     r.add_argument("--run-dir", help="output folder (default: the recipe's run_dir, outputs/<name>)")
     r.add_argument("--phases", nargs="+", help="subset: data translation pretraining evaluation")
     r.add_argument("--force", action="store_true", help="re-run phases even when up to date")
+    r.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output and progress")
     r.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE",
                    help="override a recipe value (YAML syntax), e.g. -p pretraining.max_steps=5")
     v = sub.add_parser("validate", help="validate a recipe without running anything")
@@ -44,14 +45,18 @@ def main(argv=None) -> int:
     from .models import ModelSpecError
     from .phase import MissingInputError
     from .runner import PhaseFailed
+    from .ablation import AblationError
     try:
         if a.cmd == "run":
             from .runner import run
-            run(a.config, run_dir=a.run_dir, phases=a.phases, force=a.force, overrides=_parse_overrides(a.param))
+            run(a.config, run_dir=a.run_dir, phases=a.phases, force=a.force, overrides=_parse_overrides(a.param),
+                progress=not a.quiet)
         elif a.cmd == "validate":
             rec = config.load(a.config, _parse_overrides(a.param))
             print(f"{rec.path}: valid recipe {rec.name!r} (model {rec.model}, phases: "
-                  f"{', '.join(rec.phases) or 'notebook defaults'})")
+                  f"{', '.join(rec.phases) or 'notebook defaults'})"
+                  + (f"; ablation: arms {', '.join(rec.ablation['arms'])} x seeds {rec.ablation['seeds']}"
+                     if rec.ablation else ""))
             from .recipe_plan import describe
             print("\n".join(describe(rec)))
         elif a.cmd == "params":
@@ -65,9 +70,10 @@ def main(argv=None) -> int:
         elif a.cmd == "report":
             from .report import write_report
             print(write_report(a.run_dir))
-    except (config.ConfigError, params.ParameterError, ModelSpecError, MissingInputError, PhaseFailed) as e:
+    except (config.ConfigError, params.ParameterError, ModelSpecError, MissingInputError, PhaseFailed,
+            AblationError) as e:
         print(f"mathcode: error: {e}", file=sys.stderr)
-        return 2 if not isinstance(e, PhaseFailed) else 1
+        return 2 if not isinstance(e, (PhaseFailed, AblationError)) else 1
     return 0
 
 

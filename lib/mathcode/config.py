@@ -25,6 +25,8 @@ TOP_LEVEL = {
     "run_dir": str,       # where artefacts go (default outputs/<name>)
     "cache_dir": str,     # model cache (default $MATHCODE_CACHE or ~/.cache/mathcode)
     "phases": dict,       # {data: {...}, translation: {...}, pretraining: {...}, evaluation: {...}}
+    "threads": int,       # CPU threads per phase (default: see mathcode.phase.cpu_threads; env MATHCODE_THREADS wins)
+    "ablation": dict,     # arms x seeds of phases 3-4 on shared phases 1-2 (validated by mathcode.ablation.check_block)
 }
 
 
@@ -43,6 +45,8 @@ class Recipe:
     cache_dir: str | None = None
     description: str = ""
     phases: dict = field(default_factory=dict)
+    threads: int | None = None
+    ablation: dict | None = None
 
     def phase_params(self, phase: str, run_dir: str | os.PathLike | None = None) -> dict:
         """Parameters papermill injects into the phase notebook."""
@@ -69,7 +73,9 @@ def load(path: str | os.PathLike, overrides: dict | None = None) -> Recipe:
 
 
 def _apply_override(raw: dict, key: str, value):
-    if "." in key:
+    if key.startswith("ablation."):                        # -p ablation.seeds=[0,1,2]
+        raw["ablation"] = {**(raw.get("ablation") or {}), key.split(".", 1)[1]: value}
+    elif "." in key:
         phase, sub = key.split(".", 1)
         raw.setdefault("phases", {}).setdefault(phase, {})[sub] = value
     else:
@@ -115,9 +121,16 @@ def validate(raw: dict, p: Path) -> Recipe:
     _check_translator(p, phases.get("translation") or {})
     if not isinstance(raw.get("seed", 0) or 0, int) or (raw.get("seed") or 0) < 0:
         raise ConfigError(f"{p}: key 'seed' must be a whole number >= 0, e.g. seed: 0")
+    if raw.get("threads") is not None and raw["threads"] < 0:
+        raise ConfigError(f"{p}: key 'threads' must be 0 (torch default) or a positive number, got {raw['threads']}")
+    ablation = None
+    if raw.get("ablation") is not None:
+        from .ablation import check_block
+        ablation = check_block(raw["ablation"], p, phases)
     return Recipe(path=p, name=name, model=raw["model"], device=raw.get("device") or "auto",
                   seed=raw.get("seed", 0) or 0, run_dir=raw.get("run_dir") or f"outputs/{name}",
-                  cache_dir=raw.get("cache_dir"), description=raw.get("description") or "", phases=phases)
+                  cache_dir=raw.get("cache_dir"), description=raw.get("description") or "", phases=phases,
+                  threads=raw.get("threads"), ablation=ablation)
 
 
 def _check_files(p: Path, phase: str, block: dict):

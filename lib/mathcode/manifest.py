@@ -63,16 +63,101 @@ def phase_outputs(phase_dir: Path) -> list[dict]:
 
 
 SUBPACKAGE = {"data": "data", "translation": "translate", "pretraining": "train", "evaluation": "evaluate"}
+CORE = ("paths.py", "params.py", "phase.py", "util.py", "models.py")
 
 
-def code_files(phase: str) -> list[Path]:
-    """The library code a phase depends on: the shared top-level modules and its own subpackage."""
+def code_files(phase: str, notebook: Path | None = None) -> list[Path]:
+    """The library code a phase depends on: the shared core, its own subpackage, what its notebook imports,
+    and everything those import from ``mathcode`` (followed statically, lazy imports included; a package
+    counts whole) — so moving the sandbox or generation into packages of their own cannot drop them."""
     lib = Path(__file__).parent
-    core = [lib / f for f in ("paths.py", "params.py", "phase.py", "util.py", "models.py")]
-    if phase in ("translation", "evaluation"):
-        core += sorted((lib / "generation").glob("*.py"))
+    start = [lib / f for f in CORE]
     own = lib / SUBPACKAGE.get(phase, "")
-    return [f for f in core if f.exists()] + (sorted(own.rglob("*.py")) if own.is_dir() and own != lib else [])
+    if own.is_dir() and own != lib:
+        start += sorted(own.rglob("*.py"))
+    if notebook is not None and Path(notebook).exists():
+        start += [f for m in _notebook_imports(Path(notebook)) for f in _module_files(lib, m)]
+    seen: dict[Path, None] = {}
+    todo = [f for f in start if f.exists()]
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen[f] = None
+        todo += [g for m in _imports(lib, f) for g in _module_files(lib, m) if g not in seen]
+        if f.parent != lib:                 # a package is used whole (e.g. a worker script it starts by path)
+            todo += [g for g in f.parent.rglob("*.py") if g not in seen]
+    return sorted(seen, key=lambda f: str(f.relative_to(lib)))
+
+
+def _module_files(lib: Path, module: str) -> list[Path]:
+    """Files of ``mathcode.a.b`` (a module or a package's __init__), with the parent packages' __init__ files."""
+    parts = module.split(".")
+    if not parts or parts[0] != "mathcode":
+        return []
+    out, base = [], lib
+    for p in parts[1:]:
+        init = base / "__init__.py"
+        if init.exists():
+            out.append(init)
+        base = base / p
+    if base.with_suffix(".py").is_file():
+        out.append(base.with_suffix(".py"))
+    elif (base / "__init__.py").is_file():
+        out.append(base / "__init__.py")
+    else:
+        return []
+    return out
+
+
+def _imports(lib: Path, f: Path) -> list[str]:
+    """Absolute ``mathcode.*`` module names imported anywhere in ``f`` (also inside functions)."""
+    import ast
+    try:
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        return []
+    rel = f.relative_to(lib).with_suffix("")
+    pkg = ["mathcode", *rel.parts[:-1]] if rel.name != "__init__" else ["mathcode", *rel.parts[:-1]]
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names if a.name.split(".")[0] == "mathcode"]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg[:len(pkg) - (node.level - 1)] if node.level > 1 else list(pkg)
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            if mod.split(".")[0] != "mathcode":
+                continue
+            out.append(mod)
+            out += [f"{mod}.{a.name}" for a in node.names]          # `from . import x`: x may be a submodule
+    return out
+
+
+def _notebook_imports(nb: Path) -> list[str]:
+    import ast
+    try:
+        cells = json.loads(nb.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, json.JSONDecodeError):
+        return []
+    out = []
+    for c in cells:
+        if c.get("cell_type") != "code":
+            continue
+        src = "".join(c.get("source", []))
+        src = "\n".join(line for line in src.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                out += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                out += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return [m for m in out if m.split(".")[0] == "mathcode"]
 
 
 def fingerprint(phase: str, parameters: dict, notebook: Path, upstream: list[dict]) -> str:
@@ -81,7 +166,7 @@ def fingerprint(phase: str, parameters: dict, notebook: Path, upstream: list[dic
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     h.update(sha256_file(notebook).encode())
     lib = Path(__file__).parent
-    for f in code_files(phase):
+    for f in code_files(phase, notebook):
         h.update(str(f.relative_to(lib)).encode())
         h.update(sha256_file(f).encode())
     for u in upstream:

@@ -37,6 +37,7 @@ class Phase:
         self.figures: list[dict] = []
         self.inputs: list[str] = []
         self.t0 = time.time()
+        self.cpu_threads: dict = {}
         write_json(self.dir / "phase.json", {"phase": name, "status": "running", "started": _now()})
 
     # --- inputs -----------------------------------------------------------------------------------
@@ -93,18 +94,66 @@ class Phase:
         self.log(**metrics)
         write_json(self.dir / "phase.json", {"phase": self.name, "status": "complete", "started": _now(self.t0),
                                              "finished": _now(), "seconds": round(time.time() - self.t0, 1),
-                                             "inputs": self.inputs, "metrics": self.metrics})
+                                             "cpu_threads": self.cpu_threads, "inputs": self.inputs,
+                                             "metrics": self.metrics})
         return self.metrics
 
 
 def start(name: str, namespace: dict) -> Phase:
-    """First cell after the parameters: validate them (types from the notebook defaults), open the phase dir."""
+    """First cell after the parameters: validate them (types from the notebook defaults), set CPU threads,
+    open the phase dir."""
     values = _params.check_namespace(name, namespace)
-    if "seed" in values:
-        _seed_everything(values["seed"])
     if "run_dir" not in values:
         raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")
-    return Phase(name, values["run_dir"], values)
+    threads, why = set_cpu_threads()
+    if "seed" in values:
+        _seed_everything(values["seed"])
+    P = Phase(name, values["run_dir"], values)
+    P.cpu_threads = {"threads": threads, "source": why}
+    print(f"phase {name}: writing {P.dir} · CPU threads {threads or 'torch default'} ({why})")
+    return P
+
+
+def cpu_threads() -> tuple[int, str]:
+    """How many CPU threads torch should use in a phase, and why.
+
+    ``$MATHCODE_THREADS`` (the recipe's ``threads``, set by the runner) wins, then ``$OMP_NUM_THREADS``; 0 keeps
+    torch's default. Otherwise one core is left free: 1 thread on 1–2 cores, cores − 1 above. Why: on a loaded
+    2-core machine torch's default (one thread per core) made generation 8.6x and a training step 5.7x slower
+    than 1 thread (oversubscription; bench/bench_threads.py, bench/README.md), while a second thread on an idle
+    2-core machine can gain at most 2x.
+    """
+    for var in ("MATHCODE_THREADS", "OMP_NUM_THREADS"):
+        v = os.environ.get(var, "").strip()
+        if v:
+            try:
+                n = int(v)
+            except ValueError:
+                raise _params.ParameterError(f"environment variable {var}={v!r} must be a whole number of CPU "
+                                             f"threads (0 keeps torch's default)") from None
+            if n < 0:
+                raise _params.ParameterError(f"environment variable {var}={v!r} must be 0 or more")
+            return n, var
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                                   # macOS, Windows
+        cores = os.cpu_count() or 1
+    return (1 if cores <= 2 else cores - 1), f"default for {cores} usable cores"
+
+
+def set_cpu_threads() -> tuple[int, str]:
+    """Apply ``cpu_threads()`` to torch (and to child processes through OMP/MKL variables)."""
+    n, why = cpu_threads()
+    if n <= 0:
+        return 0, why
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(n))
+    try:
+        import torch
+        torch.set_num_threads(n)
+    except ImportError:
+        pass
+    return n, why
 
 
 def _status(d: Path):

@@ -1,6 +1,9 @@
 """Run the four phase notebooks with papermill, in order, with manifests, skipping what is up to date.
 
-``python -m mathcode run --config configs/demo.yaml [--run-dir DIR] [--phases ...] [--force]``
+``python -m mathcode run --config configs/demo.yaml [--run-dir DIR] [--phases ...] [--force] [--quiet]``
+
+A recipe with an ``ablation:`` block runs its arms instead (``mathcode.ablation``). While a phase runs, its
+progress is streamed to the terminal: a per-cell bar and the notebook's own printed output and progress bars.
 """
 from __future__ import annotations
 
@@ -29,19 +32,31 @@ def _say(msg: str):
 
 
 def run(config_path, run_dir=None, phases=None, force: bool = False, overrides: dict | None = None,
-        report: bool = True) -> dict:
+        report: bool = True, progress: bool = True) -> dict:
     recipe = _config.load(config_path, overrides)           # validates everything before any work starts
     run_dir = paths.resolve_path(run_dir or recipe.run_dir)
     selected = _select(phases)
+    global _PROGRESS
+    _PROGRESS = progress
     if recipe.cache_dir:
         os.environ["MATHCODE_CACHE"] = str(paths.resolve_path(recipe.cache_dir))
+    if recipe.threads is not None and "MATHCODE_THREADS" not in os.environ:
+        os.environ["MATHCODE_THREADS"] = str(recipe.threads)     # read by mathcode.phase.start in each kernel
     from .models import resolve
     model = resolve(recipe.model)                            # unknown/offline model: fail now, not in phase 2
     _say(f"model {recipe.model} -> {model.path} ({model.kind})")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "recipe.json", {"config": str(recipe.path), "name": recipe.name, "model": recipe.model,
                                          "device": recipe.device, "seed": recipe.seed, "phases": recipe.phases,
-                                         "description": recipe.description})
+                                         "description": recipe.description,
+                                         **({"ablation": recipe.ablation} if recipe.ablation else {})})
+    if recipe.ablation:
+        from . import ablation
+        results = ablation.run(recipe, run_dir, phases=phases, force=force, report=report)
+        if report:
+            from .report import write_report
+            _say(f"report: {write_report(run_dir)}")
+        return results
     results = {}
     for phase in selected:
         results[phase] = run_phase(recipe, phase, run_dir, force=force)
@@ -65,12 +80,17 @@ def _select(phases) -> list[str]:
     return [p for p in _config.PHASE_ORDER if p in out]
 
 
-def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
+_PROGRESS = True
+
+
+def run_phase(recipe, phase: str, run_dir: Path, force: bool = False, extra: dict | None = None) -> dict:
+    """Run one phase notebook into ``run_dir`` (skipped when up to date). ``extra``: parameters that override
+    the recipe's for this run only (the ablation's arm settings)."""
     import papermill as pm
 
     nb_in = params.notebook_path(phase)
     pdir = paths.phase_dir(run_dir, phase)
-    parameters = recipe.phase_params(phase, run_dir)
+    parameters = {**recipe.phase_params(phase, run_dir), **(extra or {})}
     upstream = [{"phase": u, "outputs": manifest.phase_outputs(paths.phase_dir(run_dir, u))}
                 for u in UPSTREAM.get(phase, []) if paths.phase_dir(run_dir, u).exists()]
     upstream += _parameter_files(parameters)
@@ -101,9 +121,10 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
     t0 = time.time()
     error = None
     try:
-        pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",
-                            cwd=str(paths.project_root()), progress_bar=False, log_output=False,
-                            report_mode=False)
+        with _streaming(pdir.name, _PROGRESS):
+            pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",
+                                cwd=str(paths.project_root()), progress_bar=_progress_bar(pdir.name),
+                                log_output=_PROGRESS, report_mode=False)
     except pm.PapermillExecutionError as e:
         error = {"type": e.ename, "message": _clean(e.evalue), "cell_index": e.cell_index,
                  "execution_count": e.exec_count}
@@ -126,12 +147,97 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False) -> dict:
         raise PhaseFailed(f"phase '{phase}' failed in {m['notebook']} at {where}: {error['type']}: "
                           f"{error['message']} — see {nb_out}")
     pj = json.loads((pdir / "phase.json").read_text())
-    m.update(status="complete", metrics=pj.get("metrics", {}),
+    m.update(status="complete", metrics=pj.get("metrics", {}), cpu_threads=pj.get("cpu_threads"),
              inputs=[manifest.describe_file(Path(f)) for f in pj.get("inputs", []) if Path(f).is_file()],
              outputs=manifest.phase_outputs(pdir))
     write_json(pdir / "manifest.json", m)
     _say(f"{pdir.name}: complete in {m['seconds']} s")
     return m
+
+
+def _progress_bar(name: str):
+    """papermill's per-cell bar (cells done / total, elapsed) on stderr, labelled with the phase."""
+    if not _PROGRESS:
+        return False
+    return {"desc": f"[mathcode] {name}", "unit": "cell", "leave": True, "dynamic_ncols": True}
+
+
+class _streaming:
+    """While a phase runs, papermill's logger writes the notebook's output (prints, text progress bars, table
+    reprs) to the terminal, prefixed with the phase; restored afterwards so library users keep their logging."""
+
+    def __init__(self, name: str, on: bool):
+        self.name, self.on = name, on
+
+    def __enter__(self):
+        if not self.on:
+            return self
+        pl = logging.getLogger("papermill")
+        self.saved = (pl.level, pl.propagate)
+        self.handler = _AboveTheBar()
+        self.handler.addFilter(_PhaseOutput(self.name))
+        pl.addHandler(self.handler)
+        pl.setLevel(logging.INFO)
+        pl.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            pl = logging.getLogger("papermill")
+            pl.removeHandler(self.handler)
+            pl.setLevel(self.saved[0])
+            pl.propagate = self.saved[1]
+        return False
+
+
+class _AboveTheBar(logging.Handler):
+    """Print log lines above papermill's progress bar (``tqdm.write``) instead of into the middle of it."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+            tqdm.write(self.format(record), file=sys.stdout)
+        except Exception:
+            self.handleError(record)
+
+
+class _PhaseOutput(logging.Filter):
+    """``  02_translation | <line>`` for each line a cell prints. Drops papermill's own chatter, shows a text
+    progress bar at most every ``bar_every`` seconds (and when it completes), and cuts long tables."""
+
+    CHATTER = ("Executing notebook with kernel", "Executing Cell", "Ending Cell", "Input Notebook",
+               "Output Notebook", "Working directory", "Executing:")
+    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes")
+    MAX_LINES = 15
+
+    def __init__(self, name: str, bar_every: float = 10.0):
+        super().__init__()
+        self.name, self.bar_every, self.last_bar = name, bar_every, 0.0
+
+    def filter(self, record) -> bool:
+        msg = record.getMessage()
+        if msg.startswith(self.CHATTER):
+            return False
+        lines = [ln.rstrip() for ln in msg.replace("\r", "\n").splitlines()
+                 if ln.strip() and not ln.startswith(self.REPRS)]
+        bars = [ln for ln in lines if _is_bar(ln)]
+        if bars and len(bars) == len(lines):
+            now = time.monotonic()
+            if now - self.last_bar < self.bar_every and "100%" not in bars[-1]:
+                return False
+            self.last_bar = now
+            lines = bars[-1:]
+        if not lines:
+            return False
+        if len(lines) > self.MAX_LINES:
+            lines = lines[:self.MAX_LINES] + [f"... ({len(lines) - self.MAX_LINES} more lines in the executed notebook)"]
+        record.msg, record.args = "\n".join(f"  {self.name} | {ln}" for ln in lines), None
+        return True
+
+
+def _is_bar(line: str) -> bool:
+    import re
+    return bool(re.search(r"\d+%\|.*\|\s*\d+/\d+", line))
 
 
 def _parameter_files(parameters: dict) -> list[dict]:

@@ -4,5 +4,5 @@ gold-solution NLL probe, optional tool-integrated (PAL) mode.
 
 Modules: ``benchmarks`` (loaders), ``fewshot`` (exemplars, prompts), ``extract`` / ``equivalence``
 (scoring), ``harness`` (generation + per-item rows), ``compare`` (tables, CIs, flips, charts), ``nll``
-(probe), ``pal`` (sandboxed programs), ``pipeline`` (the notebook's choices), ``testing`` (tiny adapter).
+(probe), ``pal`` (sandboxed programs), ``pipeline`` (the notebook's choices); the tiny test adapter lives in tests/tiny_adapter.py.
 """

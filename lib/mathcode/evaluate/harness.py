@@ -17,6 +17,7 @@ from .benchmarks import Item
 from .equivalence import is_equivalent
 from .extract import extract_answer
 from .fewshot import STOP, build_prompt, prompt_id
+from ..util import read_jsonl, repair_torn_tail
 
 
 @dataclass
@@ -39,21 +40,8 @@ def score(item: Item, completion: str, ocw_rel_tol: float = 0.0) -> dict:
 
 
 def read_rows(path: Path) -> list[dict]:
-    """Rows written so far; a torn last line (interrupted write) is ignored and will be redone."""
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n == len(lines):
-                break
-            raise ValueError(f"{path}:{n}: malformed row in the middle of the file; delete the file to start over")
-    return rows
+    """Rows written so far (``mathcode.util`` JSONL rule: a torn last line is skipped and redone)."""
+    return read_jsonl(path, missing_ok=True)
 
 
 def _key(model_label, item_benchmark, item_id, pid, mode):
@@ -74,6 +62,7 @@ def evaluate(gen: Generator, items: list[Item], *, model: EvalModel, out_path, n
             if _key(model.label, it.benchmark, it.id, prompt_id(prompts[i]), "cot") not in done]
     cfg = GenConfig(max_new_tokens=max_new_tokens, temperature=0.0, stop=list(STOP), batch_size=batch_size)
     chunk = chunk or max(batch_size * 2, 1)
+    repair_torn_tail(out_path)
     with open(out_path, "a", encoding="utf-8") as fh:
         for c in range(0, len(todo), chunk):
             idx = todo[c:c + chunk]

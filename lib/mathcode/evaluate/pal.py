@@ -18,6 +18,7 @@ from .equivalence import is_equivalent
 from .extract import extract_answer
 from .fewshot import build_pal_prompt, prompt_id
 from .harness import EvalModel, read_rows, rel_tol_for
+from ..util import repair_torn_tail
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
 
@@ -55,6 +56,7 @@ def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_pat
     sb = sandbox or Sandbox(workers=1, limits=Limits(timeout=5.0))
     try:
         cfg = GenConfig(max_new_tokens=max_new_tokens, temperature=0.0, batch_size=batch_size)
+        repair_torn_tail(out_path)
         with open(out_path, "a", encoding="utf-8") as fh:
             if todo:
                 t0 = time.perf_counter()

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..generation import GenConfig, Generator
-from ..util import iter_jsonl, write_jsonl, write_json
+from ..util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
 from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
 from ..sandbox import Limits, Sandbox
 
@@ -85,19 +85,9 @@ def records_path(out_dir, shard_index: int, num_shards: int) -> Path:
 
 
 def read_records(path: Path) -> list[dict]:
-    """Complete records; a half-written last line (killed mid-write) is cut off the file."""
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    end = raw.rfind(b"\n") + 1
-    if end < len(raw):
-        with open(path, "r+b") as fh:
-            fh.truncate(end)
-    out = []
-    for line in raw[:end].splitlines():
-        if line.strip():
-            out.append(json.loads(line))
-    return out
+    """Complete records; a half-written last line (killed mid-write) is cut off the file (``mathcode.util`` rule)."""
+    repair_torn_tail(path)
+    return read_jsonl(path, missing_ok=True)
 
 
 def _append_line(path: Path, obj: dict):

@@ -1,4 +1,4 @@
-"""A real, tiny phase-3-shaped adapter for tests and for trying notebook 04 without running phase 3.
+"""Test fixture: a real, tiny phase-3-shaped adapter, so evaluation is testable without running phase 3.
 
 Why: evaluation must be testable on its own. This trains LoRA (r=8, attention projections) on the
 embedded model for a couple of optimizer steps on a few math sentences and writes the folder layout
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from .. import paths
-from ..util import write_json
+from mathcode import paths
+from mathcode.util import write_json
 
 TEXTS = [
     "To add fractions, write them over a common denominator: 1/2 + 1/3 = 3/6 + 2/6 = 5/6.",
@@ -25,7 +25,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from .. import models
+    from mathcode import models
     torch.manual_seed(seed)
     d = paths.phase_dir(run_dir, "pretraining")
     out = d / "adapter"
@@ -48,7 +48,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     peft_model.save_pretrained(out)
     tok.save_pretrained(out)
     write_json(out / "training_args.json", {"steps": steps, "lr": 1e-3, "lora_r": 8, "seed": seed,
-                                            "purpose": "tiny test adapter (mathcode.evaluate.testing)"})
+                                            "purpose": "tiny test adapter (tests/tiny_adapter.py)"})
     write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses,
                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     write_json(d / "phase.json", {"phase": "pretraining", "status": "complete",

@@ -25,7 +25,8 @@ from typing import Callable
 from ..generation import GenConfig, Generator
 from ..util import iter_jsonl, write_jsonl, write_json
 from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
-from .sandbox import Limits, Sandbox
+from .execution import Sandbox
+from .generate import generate_replies
 
 FORMATS = ("paper", "interleaved")
 
@@ -36,6 +37,8 @@ class TranslateConfig:
     max_passage_chars: int = 1200
     context_chars: int = 400
     max_blocks: int = 3
+    block_tokens: int = 0           # token budget per block (0: gen.max_new_tokens / max_blocks)
+    prefill: bool | None = None     # prefill the first header and generate block by block (None: when possible)
     worked_example: bool = True
     instruction: str = _prompt.INSTRUCTION
     output_format: str = "paper"
@@ -52,6 +55,8 @@ class TranslateConfig:
             raise ValueError(f"shard_index={self.shard_index} must be in [0, num_shards={self.num_shards})")
         if self.docs_per_chunk < 1:
             raise ValueError("docs_per_chunk must be >= 1")
+        if self.max_blocks < 1 or self.block_tokens < 0:
+            raise ValueError(f"max_blocks={self.max_blocks} must be >= 1 and block_tokens={self.block_tokens} >= 0")
 
 
 # --- corpus ----------------------------------------------------------------------------------------
@@ -160,7 +165,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
                                     max_blocks=cfg.max_blocks) for p in passages]
     tg = time.perf_counter()
-    comps = gen.chat(convs, cfg.gen) if convs else []
+    comps = generate_replies(gen, convs, cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill) if convs else []
     gen_s = time.perf_counter() - tg
     replies, blocks, pending = [], [], []
     for p, c in zip(passages, comps):
@@ -179,10 +184,8 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     it = iter(runs)
     for p, b in pending:
         run = None if b.parse_error else next(it)
-        v = _verify.judge(b, run, cfg.tolerance)
-        if cfg.worked_example and copied_from_example(b, p["text"]):
-            v = {"outcome": "unparsable", "reason": "copied from the worked example, not from the passage",
-                 "got": v.get("got", ""), "method": ""}
+        v = _verify.judge(b, run, cfg.tolerance, passage=p["text"],
+                          copied=cfg.worked_example and copied_from_example(b, p["text"]))
         row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
                **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
                **v}
@@ -196,13 +199,27 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def shard_docs(docs: list[dict], cfg: TranslateConfig) -> list[dict]:
+    """The documents this shard translates (``hash(id) % num_shards == shard_index``), in corpus order."""
+    return [d for d in docs if shard_of(d["id"], cfg.num_shards) == cfg.shard_index]
+
+
+def count_passages(docs: list[dict], cfg: TranslateConfig) -> int:
+    return sum(len(_passages.split_document(d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
+                                            max_passages=cfg.max_passages_per_doc)) for d in docs)
+
+
 def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: TranslateConfig,
-        progress: Callable[[str], None] | None = print, max_chunks: int = 0) -> dict:
-    """Translate this shard's documents, resuming from ``out_dir/work``. Returns run statistics."""
+        progress: Callable[[str], None] | None = print, max_chunks: int = 0, bar=None) -> dict:
+    """Translate this shard's documents, resuming from ``out_dir/work``. Returns run statistics.
+
+    ``bar``: a tqdm-like progress bar advanced by passages (resumed passages count at once)."""
     cfg.check()
-    mine = [d for d in docs if shard_of(d["id"], cfg.num_shards) == cfg.shard_index]
+    mine = shard_docs(docs, cfg)
     rec_path = records_path(out_dir, cfg.shard_index, cfg.num_shards)
     done = {i for r in read_records(rec_path) for i in r["doc_ids"]}
+    if bar is not None:
+        bar.update(count_passages([d for d in mine if d["id"] in done], cfg))
     chunks = [mine[i:i + cfg.docs_per_chunk] for i in range(0, len(mine), cfg.docs_per_chunk)]
     todo = [[d for d in c if d["id"] not in done] for c in chunks]
     todo = [(k, c) for k, c in enumerate(todo) if c]
@@ -215,6 +232,8 @@ def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: Transl
         rec = _process_chunk(chunk, gen, sandbox, cfg, f"{cfg.shard_index}-{k}")
         _append_line(rec_path, rec)
         stats["chunks_run"] += 1
+        if bar is not None:
+            bar.update(len(rec["passages"]))
         for key in ("gen_seconds", "exec_seconds", "executions", "completion_tokens"):
             stats[key] += rec[key]
         if progress:

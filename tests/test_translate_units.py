@@ -92,9 +92,10 @@ def test_different_results_do_not_verify(stated, printed):
 
 
 def test_judge_maps_runs_to_outcomes():
-    from mathcode.translate.sandbox import RunResult
-    b = PA.Block(index=0, result="12", code="print(12)")
+    from mathcode.translate.execution import RunResult
+    b = PA.Block(index=0, result="12", code="print(3 * 4)")
     assert V.judge(b, RunResult("ok", "12\n"))["outcome"] == "verified"
+    assert V.judge(PA.Block(index=0, result="12", code="print(12)"), RunResult("ok", "12\n"))["outcome"] == "hardcoded"
     assert V.judge(b, RunResult("ok", "13\n"))["outcome"] == "wrong_result"
     assert V.judge(b, RunResult("ok", ""))["outcome"] == "no_output"
     assert V.judge(b, RunResult("timeout"))["outcome"] == "timeout"

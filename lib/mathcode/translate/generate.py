@@ -63,19 +63,22 @@ def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_b
         for i, c in zip(active, outs):
             tokens[i] += c.completion_tokens
             prompt_tokens[i] = prompt_tokens[i] or c.prompt_tokens
-            body = _TAIL.sub("", c.text)                     # the next header's "**" / "###" / "2." prefix
-            if r and not body.strip():
-                continue                                     # the model had nothing more to add
-            texts[i] += body if not r else "\n\n" + HEADER + body
-            reasons[i] = c.finish_reason
-            # continue only after a block that ended at the next header (not at the budget, not an error)
-            if c.finish_reason == "stop" and not c.error and _asked_for_more(c.text):
+            texts[i], more = add_round(texts[i], c.text, r, c.finish_reason, bool(c.error))
+            reasons[i] = c.finish_reason if c.text.strip() or not r else reasons[i]
+            if more:
                 still.append(i)
         active = still
     return [Completion(text=texts[i].rstrip(), prompt_tokens=prompt_tokens[i], completion_tokens=tokens[i],
                        finish_reason=reasons[i]) for i in range(len(prompts))]
 
 
-def _asked_for_more(text: str) -> bool:
-    """A round whose text closed a code fence ended because the next block began (or the model stopped)."""
-    return text.count("```") >= 2
+def add_round(reply: str, generated: str, round_index: int, finish_reason: str, failed: bool = False) -> tuple[str, bool]:
+    """Append one round's text to the reply; True when another round may follow.
+
+    Another round follows only a block that ended at the next header with its code fence closed — not one
+    cut by the budget, not a failed request, not an empty round (the model had nothing more to add)."""
+    body = _TAIL.sub("", generated)                          # the next header's "**" / "###" / "2." prefix
+    if round_index and not body.strip():
+        return reply, False
+    reply += body if not round_index else "\n\n" + HEADER + body
+    return reply, finish_reason == "stop" and not failed and generated.count("```") >= 2

@@ -155,6 +155,25 @@ def copied_from_example(b, passage: str) -> bool:
 
 
 # --- the work --------------------------------------------------------------------------------------
+def reply_level_row(p: dict, err: str) -> dict:
+    """The record of a reply in which no block could be found at all."""
+    return {"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+            "outcome": "unparsable", "reason": err, "reply_level": True}
+
+
+def block_row(p: dict, b, run, cfg: TranslateConfig) -> dict:
+    """The record of one parsed block: its fields, the sandbox run and ``verify.judge``'s verdict."""
+    v = _verify.judge(b, run, cfg.tolerance, passage=p["text"],
+                      copied=cfg.worked_example and copied_from_example(b, p["text"]))
+    row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+           **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
+           **v}
+    if run is not None:
+        row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
+                   truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)
+    return row
+
+
 def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: TranslateConfig, chunk_id: str) -> dict:
     t0 = time.perf_counter()
     passages = []
@@ -173,8 +192,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
                         "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason})
         parsed, err = _parse.parse_reply(c.text)
         if err:
-            blocks.append({"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"],
-                           "source": p["source"], "outcome": "unparsable", "reason": err, "reply_level": True})
+            blocks.append(reply_level_row(p, err))
             continue
         for b in parsed[: cfg.max_blocks]:
             pending.append((p, b))
@@ -183,16 +201,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     exec_s = time.perf_counter() - te
     it = iter(runs)
     for p, b in pending:
-        run = None if b.parse_error else next(it)
-        v = _verify.judge(b, run, cfg.tolerance, passage=p["text"],
-                          copied=cfg.worked_example and copied_from_example(b, p["text"]))
-        row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
-               **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
-               **v}
-        if run is not None:
-            row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
-                       truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)
-        blocks.append(row)
+        blocks.append(block_row(p, b, None if b.parse_error else next(it), cfg))
     return {"chunk": chunk_id, "doc_ids": [d["id"] for d in chunk], "passages": passages, "replies": replies,
             "blocks": blocks, "gen_seconds": round(gen_s, 3), "exec_seconds": round(exec_s, 3),
             "executions": len(runs), "completion_tokens": sum(c.completion_tokens for c in comps),

@@ -76,7 +76,8 @@ async def translate_rollout(document: Document, generate, sandbox=None, *, cfg=N
     if prefill:
         reply, finish = HEADER, "stop"
         for r in range(cfg.max_blocks):
-            res = await generate({**base, "messages": msgs + [{"role": "assistant", "content": reply}],
+            lead = "\n\n" + HEADER if r else ""
+            res = await generate({**base, "messages": msgs + [{"role": "assistant", "content": reply + lead}],
                                   "continue_final_message": True, "add_generation_prompt": False,
                                   "stop": NEXT_BLOCK_STOPS})
             for k in usage:

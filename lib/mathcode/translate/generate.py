@@ -8,7 +8,9 @@ second block in the middle of its code. So each block gets its own round and its
   format the parser reads, whatever headers the model would have drifted to;
 * the round stops at the next block's header (a stop string), i.e. exactly where a block is complete;
 * a further round (up to ``max_blocks``) continues the same reply from there, with a fresh budget;
-* a round that hits the budget only loses its own block, never the blocks before it.
+* a round that hits the budget only loses its own block, never the blocks before it;
+* a block that ends after its result (the model stops before the code: seen often from Qwen2.5-Coder-0.5B)
+  gets one more call with the code header and fence prefilled, stopping at the closing fence.
 
 Prefilling needs the exact prompt text (``render_chat`` + ``complete``): backends that render the chat
 template themselves (hf, llamacpp, vllm, an OpenAI server whose tokenizer is named). Other servers get
@@ -24,6 +26,7 @@ from ..generation import Completion, GenConfig
 
 HEADER = "**Conditions Needed:**"
 NEXT_BLOCK_STOPS = ["Conditions Needed"]
+CODE_LEAD = "\n\n**Python Code Snippet:**\n```python\n"
 _TAIL = re.compile(r"\s*(?:\*\*|__|#{1,6}|\d+[.)])?\s*$")
 
 
@@ -58,18 +61,38 @@ def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_b
     for r in range(max(1, max_blocks)):
         if not active:
             break
-        outs = gen.complete([prompts[i] + texts[i] for i in active], round_cfg)
-        still = []
+        lead = "\n\n" + HEADER if r else ""                 # a further round starts the next block itself
+        outs = gen.complete([prompts[i] + texts[i] + lead for i in active], round_cfg)
+        still, need_code = [], []
         for i, c in zip(active, outs):
             tokens[i] += c.completion_tokens
             prompt_tokens[i] = prompt_tokens[i] or c.prompt_tokens
             texts[i], more = add_round(texts[i], c.text, r, c.finish_reason, bool(c.error))
             reasons[i] = c.finish_reason if c.text.strip() or not r else reasons[i]
-            if more:
+            if needs_code(c.text, c.finish_reason, bool(c.error)):
+                need_code.append(i)
+            elif more:
                 still.append(i)
+        if need_code:                                        # the block stopped after its result: ask for the code
+            outs = gen.complete([prompts[i] + texts[i] + CODE_LEAD for i in need_code],
+                                replace(round_cfg, stop=["```"]))
+            for i, c in zip(need_code, outs):
+                tokens[i] += c.completion_tokens
+                texts[i] += CODE_LEAD + c.text.rstrip() + "\n```"
+                reasons[i] = c.finish_reason
+                if c.finish_reason == "stop" and not c.error and c.text.strip():
+                    still.append(i)
+            still.sort()
         active = still
     return [Completion(text=texts[i].rstrip(), prompt_tokens=prompt_tokens[i], completion_tokens=tokens[i],
                        finish_reason=reasons[i]) for i in range(len(prompts))]
+
+
+def needs_code(generated: str, finish_reason: str, failed: bool = False) -> bool:
+    """A round that ended on its own (not at the budget) after stating a result but before any code."""
+    return (finish_reason == "stop" and not failed and "```" not in generated
+            and re.search(r"computation\s+result", generated, re.I) is not None
+            and re.search(r"python\s+code", generated, re.I) is None)
 
 
 def add_round(reply: str, generated: str, round_index: int, finish_reason: str, failed: bool = False) -> tuple[str, bool]:

@@ -1,10 +1,11 @@
 """Cut corpus documents into passages that contain computations, with the context their conditions need.
 
-A computation is LaTeX math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, equation/align environments),
-a GSM8K-style calculator mark ``<<a=b>>``, or plain arithmetic with a stated result (``3*4 = 12``,
-``6 days/week * 2 weeks = 12 days``). Passages are paragraph-aligned so that the model sees whole
-sentences; each keeps up to ``context_chars`` of the text before it, because the conditions of a
-computation are usually stated earlier.
+Math is LaTeX (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, equation/align environments), a GSM8K-style
+calculator mark ``<<a=b>>``, or plain arithmetic with a stated result (``3*4 = 12``,
+``6 days/week * 2 weeks = 12 days``); a passage needs a *computation* among them — an operation whose result
+the text states — because only those can be translated into code and checked. Passages are paragraph-aligned
+so that the model sees whole sentences; each keeps up to ``context_chars`` of the text before it, because the
+conditions of a computation are usually stated earlier.
 """
 from __future__ import annotations
 
@@ -45,6 +46,27 @@ def find_math(text: str) -> list[tuple[str, int, int]]:
     return sorted(spans, key=lambda t: t[1])
 
 
+_OPERATOR = re.compile(r"[-+*/^×÷·]|\\(?:times|cdot|div|frac|dfrac|tfrac|sqrt|binom|sum|prod|int|log|ln|sin|cos|tan|pm)\b|\d\s*!")
+
+
+def is_computation(kind: str, span: str) -> bool:
+    """A span that *carries out* a calculation and states its result: a calculator mark, plain arithmetic with
+    ``= number``, or math whose later side of an ``=`` holds a number and whose earlier side an operation
+    (``42\\cdot 56 = 2352``), not a bare symbol (``$x$``), a definition (``$r = 2$``) or an identity."""
+    if kind in ("calculator", "arithmetic"):
+        return True
+    sides = re.split(r"(?<![<>!=])=(?!=)|\\approx", span)
+    for i in range(1, len(sides)):
+        if re.search(r"\d", sides[i]) and _OPERATOR.search(sides[i - 1]) and re.search(r"[\d]", "".join(sides[:i])):
+            return True
+    return False
+
+
+def find_computations(text: str) -> list[tuple[str, int, int]]:
+    """The spans of ``find_math`` that are computations with a stated result (``is_computation``)."""
+    return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])]
+
+
 def _paragraphs(text: str) -> list[str]:
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if len(paras) == 1 and len(paras[0]) > 1500:               # one long block: fall back to lines
@@ -54,14 +76,17 @@ def _paragraphs(text: str) -> list[str]:
 
 def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400,
                    max_passages: int = 4, min_math: int = 1) -> list[Passage]:
-    """Passages of one corpus row (``{"id", "text", "source"}``), in document order."""
+    """Passages of one corpus row (``{"id", "text", "source"}``), in document order.
+
+    A passage starts at a paragraph holding at least ``min_math`` computations with a stated result
+    (``is_computation``): a paragraph that only mentions symbols gives the translator nothing to verify."""
     text = doc.get("text") or ""
     paras = _paragraphs(text)
     out: list[Passage] = []
     i = 0
     while i < len(paras) and len(out) < max_passages:
         spans = find_math(paras[i])
-        if len(spans) < min_math:
+        if len(find_computations(paras[i])) < min_math:
             i += 1
             continue
         # grow forward while the next paragraphs also carry math and the passage stays short

@@ -15,13 +15,15 @@ FIELDS = ["Conditions Needed", "Computation Expression", "Computation Result", "
 
 INSTRUCTION = """You turn the calculations in a piece of math text into small Python programs.
 
-Read the text below. For every calculation it performs (at most {max_blocks}), write these four parts:
+Read the text below. For each calculation the text itself carries out and states the result of (at most
+{max_blocks}, in the order of the text), write these four parts:
 
 **Conditions Needed:** the facts from the text that the calculation relies on.
 **Computation Expression:** the calculation itself, written in LaTeX between $ signs.
-**Computation Result:** the value the text states for it.
-**Python Code Snippet:** a self-contained Python program in a ```python fence that computes the value
-from the conditions and prints it with print(). Do not type the answer in; compute it. Do not read input.
+**Computation Result:** the value the text states for it, as written in the text.
+**Python Code Snippet:** a self-contained Python program in a ```python fence that puts the numbers from the
+conditions into variables, computes exactly the Computation Expression from them and prints only its result
+with print(). Do not type the answer in; compute it. Do not read input.
 
 Text:
 {passage}"""
@@ -63,6 +65,15 @@ print(outer - garden)
 ```"""
 
 
+EXAMPLE_BLOCKS = ["**Conditions Needed:**" + b for b in EXAMPLE_REPLY.split("**Conditions Needed:**")[1:]]
+
+
+def example_reply(max_blocks: int) -> str:
+    """The worked example's reply cut to ``max_blocks`` blocks (it asks for "at most {max_blocks}", and a
+    shorter prompt is faster to read on a CPU)."""
+    return "".join(EXAMPLE_BLOCKS[:max(1, max_blocks)]).strip()
+
+
 def load_instruction(prompt_file: str = "") -> str:
     """The built-in instruction, or the text of ``prompt_file`` (must contain ``{passage}``)."""
     if not prompt_file:
@@ -85,6 +96,6 @@ def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_
     msgs = [{"role": "system", "content": system}] if system else []
     if worked_example:
         msgs += [{"role": "user", "content": fill(EXAMPLE_PASSAGE)},
-                 {"role": "assistant", "content": EXAMPLE_REPLY}]
+                 {"role": "assistant", "content": example_reply(max_blocks)}]
     msgs.append({"role": "user", "content": fill(passage_text)})
     return msgs

@@ -154,6 +154,12 @@ def copied_from_example(b, passage: str) -> bool:
     return False
 
 
+def only_copies(reply: str, passage: str) -> bool:
+    """Every block of ``reply`` repeats the worked example (and there is at least one)."""
+    blocks, err = _parse.parse_reply(reply)
+    return not err and bool(blocks) and all(copied_from_example(b, passage) for b in blocks)
+
+
 # --- the work --------------------------------------------------------------------------------------
 def reply_level_row(p: dict, err: str) -> dict:
     """The record of a reply in which no block could be found at all."""
@@ -185,11 +191,23 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
                                     max_blocks=cfg.max_blocks) for p in passages]
     tg = time.perf_counter()
     comps = generate_replies(gen, convs, cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill) if convs else []
+    retried = set()
+    if cfg.worked_example:          # a reply that only repeats the worked example: ask again without the example
+        redo = [k for k, (p, c) in enumerate(zip(passages, comps)) if only_copies(c.text, p["text"])]
+        if redo:
+            again = generate_replies(gen, [_prompt.build_messages(passages[k]["text"], cfg.instruction,
+                                                                  worked_example=False, max_blocks=cfg.max_blocks)
+                                           for k in redo], cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill)
+            for k, c in zip(redo, again):
+                c.completion_tokens += comps[k].completion_tokens
+                comps[k] = c
+            retried = set(redo)
     gen_s = time.perf_counter() - tg
     replies, blocks, pending = [], [], []
-    for p, c in zip(passages, comps):
+    for k, (p, c) in enumerate(zip(passages, comps)):
         replies.append({"passage_id": p["id"], "doc_id": p["doc_id"], "text": c.text,
-                        "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason})
+                        "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason,
+                        "retried_without_example": k in retried})
         parsed, err = _parse.parse_reply(c.text)
         if err:
             blocks.append(reply_level_row(p, err))

@@ -1,0 +1,90 @@
+"""The library functions notebook 02 calls (configure, source table, translator dispatch, the run with its
+sandbox lifecycle) and the phase figures/tables, on real small data."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mathcode.translate import report as RP, workflow as W
+from mathcode.translate.generate import HEADER, add_round
+
+
+def test_configure_names_the_bad_parameter(tmp_path):
+    cfg = W.configure(max_blocks=1, block_tokens=200, max_new_tokens=64, run_dir="x", unrelated=3)
+    assert cfg.max_blocks == 1 and cfg.block_tokens == 200 and cfg.gen.max_new_tokens == 64
+    with pytest.raises(ValueError, match="output_format"):
+        W.configure(output_format="markdown")
+    with pytest.raises(ValueError, match="max_blocks"):
+        W.configure(max_blocks=0)
+    with pytest.raises(FileNotFoundError, match="prompt_file"):
+        W.configure(prompt_file=str(tmp_path / "missing.txt"))
+
+
+def test_source_table_counts_documents_with_computations():
+    cfg = W.configure()
+    docs = [{"id": "a", "source": "drills", "text": "Each crate has 6 bottles.\n\nFive crates hold 6*5 = 30 bottles."},
+            {"id": "b", "source": "drills", "text": "No numbers to compute with here."},
+            {"id": "c", "source": "latex", "text": "Then $x^2 + 1 = 10$ when $x = 3$."}]
+    t = W.source_table(docs, cfg).set_index("source")
+    assert t.loc["drills", "documents"] == 2 and t.loc["drills", "with_passages"] == 1
+    assert t.loc["latex", "with_passages"] == 1
+    assert "6*5 = 30" in W.first_passage(docs[:1], cfg)
+    assert W.first_passage([], cfg).startswith("A rectangular garden")
+
+
+def test_open_translator_dispatch():
+    with pytest.raises(ValueError, match="backend='nope'"):
+        W.open_translator("nope", "embedded:smollm2-135m-instruct")
+    assert W.open_translator("hf", "embedded:smollm2-135m-instruct", needed=False) is None
+
+
+def test_run_without_passages_writes_valid_empty_outputs(tmp_path):
+    res = W.translate_passages([], None, tmp_path, W.configure(), sandbox_workers=1)
+    assert res["counts"]["passages"] == 0 and res["sandbox"]["isolation"] in ("bwrap", "process")
+    for name in ("translated.jsonl", "blocks.jsonl", "rejected.jsonl", "passages.jsonl", "replies.jsonl"):
+        assert (tmp_path / name).exists() and (tmp_path / name).read_text() == ""
+    assert json.loads((tmp_path / "sandbox.json").read_text())["isolation"] == res["sandbox"]["isolation"]
+
+
+def test_rounds_stop_after_complete_blocks_only():
+    done = "\nThe garden is 12 m by 7 m.\n\n**Computation Expression:**\n$12 \\times 7$\n\n**Computation Result:**\n84\n\n" \
+           "**Python Code Snippet:**\n```python\nprint(12 * 7)\n```\n\n**"
+    reply, more = add_round(HEADER, done, 0, "stop")
+    assert more and reply.endswith("```") and not reply.endswith("**")
+    cut = "\nx\n\n**Python Code Snippet:**\n```python\nprint(12 *"
+    assert add_round(HEADER, cut, 0, "length")[1] is False          # cut by the budget: no further round
+    assert add_round(reply, "  \n", 1, "stop") == (reply, False)    # nothing more to say
+    two, _ = add_round(reply, done, 1, "stop")
+    assert two.count(HEADER) == 2
+
+
+def _rows():
+    passages = [{"id": "p1", "source": "s", "text": "The garden is 12 m by 7 m. Its area is 84 square metres."},
+                {"id": "p2", "source": "s", "text": "A trip of 150 km at 60 km/h takes 2.5 hours."}]
+    ok = {"checks": {"output_matches": True, "grounded": True, "computed": True, "consistent": True}}
+    blocks = [{"id": "p1#b0", "passage_id": "p1", "source": "s", "outcome": "verified", "result": "84",
+               "code": "print(12 * 7)", "stdout": "84\n", "exit_status": "ok", **ok},
+              {"id": "p1#b1", "passage_id": "p1", "source": "s", "outcome": "hardcoded", "result": "84", "got": "84",
+               "code": "print(84)", "exit_status": "ok", "reason": "typed in",
+               "checks": {**ok["checks"], "computed": False}},
+              {"id": "p2#b0", "passage_id": "p2", "source": "s", "outcome": "ungrounded", "result": "9000",
+               "code": "print(150 * 60)", "exit_status": "ok", "checks": {**ok["checks"], "grounded": False}},
+              {"id": "p2#reply", "passage_id": "p2", "source": "s", "outcome": "unparsable", "reply_level": True}]
+    replies = [{"passage_id": "p1", "text": "x"}, {"passage_id": "p2", "text": "y"}]
+    return passages, replies, blocks
+
+
+def test_funnel_rule_removals_spot_check_and_examples():
+    passages, replies, blocks = _rows()
+    f = RP.funnel(passages, replies, blocks).set_index("source")
+    assert f.loc["all", "parsed blocks"] == 3 and f.loc["all", "output matches"] == 3
+    assert f.loc["all", "verified"] == 1 and f.loc["all", "share of passages verified"] == 0.5
+    r = RP.rule_removals(blocks).set_index("rule")
+    assert r.loc["hardcoded", "removes"] == 1 and r.loc["ungrounded", "removes"] == 1 and r.loc["inconsistent", "fails"] == 0
+    spot = RP.spot_check(passages, blocks)
+    assert list(spot["passage sentence"]) == ["Its area is 84 square metres."] and spot["output"][0] == "84"
+    ex = RP.rejected_examples(blocks)
+    assert list(ex["outcome"]) == ["hardcoded", "ungrounded", "unparsable"]
+    out = RP.outcomes(blocks)
+    assert int(out["hardcoded"].sum()) == 1 and "verified" in out.columns

@@ -33,7 +33,10 @@ def test_real_benchmark_solutions_yield_passages(benchmarks_dir):
     docs = [{"id": r["id"] if "id" in r else str(i), "text": r["problem"] + "\n\n" + r["solution"], "source": r["type"]}
             for i, r in enumerate(rows)]
     ps, counts = PS.split_corpus(docs)
-    assert counts["documents_with_passages"] >= 25, counts   # MATH solutions are full of LaTeX
+    # MATH solutions are full of LaTeX, but only about half carry out a numeric computation (42\cdot 56 = 2352);
+    # the rest are symbolic manipulations and equations in unknowns, which give the verifier nothing to check
+    assert 10 <= counts["documents_with_passages"] <= 25, counts
+    assert all(PS.find_computations(p.text) for p in ps)
 
 
 # --- prompt ------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ MATH_PATTERNS = {
     "latex_inline": re.compile(r"(?<![\\$])\$(?!\$)[^$\n]{1,400}?(?<!\\)\$|\\\(.+?\\\)", re.S),
     "calculator": re.compile(r"<<[^<>=]+=[^<>]+>>"),
     # number (op number)+ = number, units allowed between: "6 days/week * 2 weeks/month = 12 days/month"
-    "arithmetic": re.compile(r"\d[\d.,]*(?:\s*[a-zA-Z£$€%/]*\s*[-+*/×÷^x]\s*[£$€(]?\s*\d[\d.,]*)+[^=\n]{0,20}=\s*[£$€]?\s*-?\d"),
+    "arithmetic": re.compile(r"\d(?:[\d.,]*\d)?(?:\s*[a-zA-Z£$€%/]*\s*[-+*/×÷^x]\s*[£$€(]?\s*\d(?:[\d.,]*\d)?)+"
+                             r"[^=\n,;()<>!]{0,20}=(?!=)\s*[£$€]?\s*-?\d"),
 }
 
 
@@ -46,18 +47,25 @@ def find_math(text: str) -> list[tuple[str, int, int]]:
     return sorted(spans, key=lambda t: t[1])
 
 
-_OPERATOR = re.compile(r"[-+*/^×÷·]|\\(?:times|cdot|div|frac|dfrac|tfrac|sqrt|binom|sum|prod|int|log|ln|sin|cos|tan|pm)\b|\d\s*!")
+_OPERATOR = re.compile(r"[-+*/^×÷·]|\\(?:times|cdot|div|frac|dfrac|tfrac|sqrt|binom)|\bmod\b|\d\s*!")
+_LATEX_WORDS = re.compile(r"\\[a-zA-Z]+|\bmod\b|\\[{}]")
+_NUMBER = re.compile(r"\s*\\?[$£€]?\s*-?(?:\d[\d,]*(?:\.\d+)?|\.\d+|\\[dt]?frac\{-?\d+\}\{\d+\})\s*"
+                     r"(?:\\%|%|\\text\{[^}]*\})?\s*[.,;]?\s*(?:\\[\])]|\\end\{\w+\*?\})?\s*")
 
 
 def is_computation(kind: str, span: str) -> bool:
-    """A span that *carries out* a calculation and states its result: a calculator mark, plain arithmetic with
-    ``= number``, or math whose later side of an ``=`` holds a number and whose earlier side an operation
-    (``42\\cdot 56 = 2352``), not a bare symbol (``$x$``), a definition (``$r = 2$``) or an identity."""
+    """A span that *carries out* a calculation and states its numeric result: a calculator mark, plain
+    arithmetic with ``= number``, or math with a side that is a number right after a side that is an operation
+    on numbers only (``42\\cdot 56 = 2352``, ``19 mod 8 = 3``) — not a bare symbol (``$x$``), a definition
+    (``$r = 2$``), an identity or an equation in unknowns (``x^2+2y^2 = 3``)."""
     if kind in ("calculator", "arithmetic"):
         return True
-    sides = re.split(r"(?<![<>!=])=(?!=)|\\approx", span)
+    body = re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", span.strip())
+    sides = re.split(r"(?<![<>!=])=(?!=)|\\approx|&=", body)
     for i in range(1, len(sides)):
-        if re.search(r"\d", sides[i]) and _OPERATOR.search(sides[i - 1]) and re.search(r"[\d]", "".join(sides[:i])):
+        prev = sides[i - 1].strip().split("\\\\")[-1]           # the row of an align, not the rows above
+        if _NUMBER.fullmatch(re.sub(r"\\boxed\{(.*)\}", r"\1", sides[i])) and _OPERATOR.search(prev) and re.search(r"\d", prev) \
+                and not re.search(r"[a-zA-Z]", _LATEX_WORDS.sub(" ", prev)):
             return True
     return False
 

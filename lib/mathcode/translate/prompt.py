@@ -18,7 +18,7 @@ INSTRUCTION = """You turn the calculations in a piece of math text into small Py
 Read the text below. For each calculation the text itself carries out and states the result of (at most
 {max_blocks}, in the order of the text), write these four parts:
 
-**Conditions Needed:** the facts from the text that the calculation relies on.
+**Conditions Needed:** one short sentence with the facts from the text that the calculation relies on.
 **Computation Expression:** the calculation itself, written in LaTeX between $ signs.
 **Computation Result:** the value the text states for it, as written in the text.
 **Python Code Snippet:** a self-contained Python program in a ```python fence that puts the numbers from the

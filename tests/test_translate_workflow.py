@@ -25,7 +25,7 @@ def test_source_table_counts_documents_with_computations():
     cfg = W.configure()
     docs = [{"id": "a", "source": "drills", "text": "Each crate has 6 bottles.\n\nFive crates hold 6*5 = 30 bottles."},
             {"id": "b", "source": "drills", "text": "No numbers to compute with here."},
-            {"id": "c", "source": "latex", "text": "Then $x^2 + 1 = 10$ when $x = 3$."}]
+            {"id": "c", "source": "latex", "text": "With $x = 3$ we get $3^2 + 1 = 10$."}]
     t = W.source_table(docs, cfg).set_index("source")
     assert t.loc["drills", "documents"] == 2 and t.loc["drills", "with_passages"] == 1
     assert t.loc["latex", "with_passages"] == 1

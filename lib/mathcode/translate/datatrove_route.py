@@ -36,9 +36,11 @@ class PassageSplitter(PipelineStep):
     name = "mathcode passages"
     type = "🔢 - TRANSLATE"
 
-    def __init__(self, max_passages_per_doc: int = 1, max_passage_chars: int = 700, context_chars: int = 300):
+    def __init__(self, max_passages_per_doc: int = 1, max_passage_chars: int = 700, context_chars: int = 300,
+                 unit: str = "paragraph"):
         super().__init__()
-        self.kw = dict(max_passages=max_passages_per_doc, max_chars=max_passage_chars, context_chars=context_chars)
+        self.kw = dict(max_passages=max_passages_per_doc, max_chars=max_passage_chars, context_chars=context_chars,
+                       unit=unit)
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         for doc in data:
@@ -132,7 +134,7 @@ def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str =
                          adapter=_row)
     return [
         reader(corpus_folder, glob_pattern=glob_pattern),
-        PassageSplitter(cfg.max_passages_per_doc, cfg.max_passage_chars, cfg.context_chars),
+        PassageSplitter(cfg.max_passages_per_doc, cfg.max_passage_chars, cfg.context_chars, cfg.passage_unit),
         InferenceRunner(rollout_fn=partial(translate_rollout, cfg=cfg, prefill=prefill), config=config,
                         output_writer=writer, checkpoints_local_dir=checkpoints_dir,
                         records_per_chunk=50 if checkpoints_dir else 6000,

@@ -58,8 +58,10 @@ def is_computation(kind: str, span: str) -> bool:
     arithmetic with ``= number``, or math with a side that is a number right after a side that is an operation
     on numbers only (``42\\cdot 56 = 2352``, ``19 mod 8 = 3``) — not a bare symbol (``$x$``), a definition
     (``$r = 2$``), an identity or an equation in unknowns (``x^2+2y^2 = 3``)."""
-    if kind in ("calculator", "arithmetic"):
+    if kind == "calculator":
         return True
+    if kind == "arithmetic":        # not an equation in unknowns: "242 - 35*d = -1788", "51*h**3 - 78*h = 0"
+        return not re.search(r"\d\s*[*/^]\s*[a-zA-Z]\b(?!\s+\d)|\b[a-zA-Z]\s*(?:\*\*|\^)", span)
     body = re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", span.strip())
     sides = re.split(r"(?<![<>!=])=(?!=)|\\approx|&=", body)
     for i in range(1, len(sides)):
@@ -75,7 +77,12 @@ def find_computations(text: str) -> list[tuple[str, int, int]]:
     return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])]
 
 
-def _paragraphs(text: str) -> list[str]:
+UNITS = ("paragraph", "line")
+
+
+def _paragraphs(text: str, unit: str = "paragraph") -> list[str]:
+    if unit == "line":              # one step of a worked solution per unit: short statements translate best
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if len(paras) == 1 and len(paras[0]) > 1500:               # one long block: fall back to lines
         paras = [p.strip() for p in paras[0].splitlines() if p.strip()]
@@ -83,13 +90,17 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400,
-                   max_passages: int = 4, min_math: int = 1) -> list[Passage]:
+                   max_passages: int = 4, min_math: int = 1, unit: str = "paragraph") -> list[Passage]:
     """Passages of one corpus row (``{"id", "text", "source"}``), in document order.
 
     A passage starts at a paragraph holding at least ``min_math`` computations with a stated result
-    (``is_computation``): a paragraph that only mentions symbols gives the translator nothing to verify."""
+    (``is_computation``): a paragraph that only mentions symbols gives the translator nothing to verify.
+    ``unit="line"`` cuts at lines instead of paragraphs (with a small ``max_chars``: one solution step per
+    passage, the preceding lines as its context)."""
     text = doc.get("text") or ""
-    paras = _paragraphs(text)
+    if unit not in UNITS:
+        raise ValueError(f"passage_unit={unit!r}; use one of {UNITS}")
+    paras = _paragraphs(text, unit)
     out: list[Passage] = []
     i = 0
     while i < len(paras) and len(out) < max_passages:

@@ -36,6 +36,7 @@ class TranslateConfig:
     max_passages_per_doc: int = 2
     max_passage_chars: int = 1200
     context_chars: int = 400
+    passage_unit: str = "paragraph"  # or "line": one solution step per passage (with max_passage_chars small)
     max_blocks: int = 3
     block_tokens: int = 0           # token budget per block (0: gen.max_new_tokens / max_blocks)
     prefill: bool | None = None     # prefill the first header and generate block by block (None: when possible)
@@ -48,7 +49,14 @@ class TranslateConfig:
     num_shards: int = 1
     gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=320, batch_size=8))
 
+    def split(self, doc: dict) -> list:
+        """The passages of one corpus row under this configuration."""
+        return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+                                        max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+
     def check(self):
+        if self.passage_unit not in _passages.UNITS:
+            raise ValueError(f"passage_unit={self.passage_unit!r}; use one of {_passages.UNITS}")
         if self.output_format not in FORMATS:
             raise ValueError(f"output_format={self.output_format!r}; use one of {FORMATS}")
         if not (0 <= self.shard_index < self.num_shards):
@@ -184,9 +192,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     t0 = time.perf_counter()
     passages = []
     for d in chunk:
-        passages += [p.to_dict() for p in _passages.split_document(
-            d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
-            max_passages=cfg.max_passages_per_doc)]
+        passages += [p.to_dict() for p in cfg.split(d)]
     convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
                                     max_blocks=cfg.max_blocks) for p in passages]
     tg = time.perf_counter()
@@ -232,8 +238,7 @@ def shard_docs(docs: list[dict], cfg: TranslateConfig) -> list[dict]:
 
 
 def count_passages(docs: list[dict], cfg: TranslateConfig) -> int:
-    return sum(len(_passages.split_document(d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
-                                            max_passages=cfg.max_passages_per_doc)) for d in docs)
+    return sum(len(cfg.split(d)) for d in docs)
 
 
 def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: TranslateConfig,
@@ -318,8 +323,7 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
     by_src: dict[str, list] = {}
     n_with = 0
     for d in docs:
-        ps = _passages.split_document(d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
-                                      max_passages=cfg.max_passages_per_doc)
+        ps = cfg.split(d)
         if ps:
             n_with += 1
             by_src.setdefault(d["source"], []).append((d, len(ps)))

@@ -24,14 +24,15 @@ BACKEND_KW = {   # which notebook parameters each backend takes
 }
 
 
-def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=300, max_blocks=2, block_tokens=0,
+def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=300, passage_unit="paragraph",
+              max_blocks=2, block_tokens=0,
               worked_example=True, prompt_file="", output_format="paper", tolerance=0.01, docs_per_chunk=8,
               shard_index=0, num_shards=1, max_new_tokens=160, temperature=0.0, batch_size=8, seed=0,
               **_ignored) -> T.TranslateConfig:
     """A checked ``TranslateConfig`` from notebook parameters (errors name the parameter)."""
     cfg = T.TranslateConfig(
         max_passages_per_doc=int(max_passages_per_doc), max_passage_chars=int(max_passage_chars),
-        context_chars=int(context_chars), max_blocks=int(max_blocks), block_tokens=int(block_tokens),
+        context_chars=int(context_chars), passage_unit=passage_unit, max_blocks=int(max_blocks), block_tokens=int(block_tokens),
         worked_example=bool(worked_example), instruction=_prompt.load_instruction(prompt_file),
         output_format=output_format, tolerance=float(tolerance), docs_per_chunk=int(docs_per_chunk),
         shard_index=int(shard_index), num_shards=int(num_shards),
@@ -52,8 +53,7 @@ def corpus_path(phase, corpus_file: str = "") -> Path:
 
 def source_table(docs: list[dict], cfg: T.TranslateConfig) -> pd.DataFrame:
     """Documents per source and how many of them carry at least one computation passage."""
-    rows = [{"source": d["source"], "has_passage": bool(_passages.split_document(
-        d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars, max_passages=1))} for d in docs]
+    rows = [{"source": d["source"], "has_passage": bool(cfg.split(d))} for d in docs]
     if not rows:
         return pd.DataFrame(columns=["source", "documents", "with_passages"])
     return (pd.DataFrame(rows).groupby("source")["has_passage"].agg(documents="size", with_passages="sum")
@@ -62,8 +62,7 @@ def source_table(docs: list[dict], cfg: T.TranslateConfig) -> pd.DataFrame:
 
 def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> str:
     """The first passage the model will see (the worked example's passage when there is none)."""
-    ps = [p for d in selected[:1] for p in _passages.split_document(
-        d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars, max_passages=cfg.max_passages_per_doc)]
+    ps = [p for d in selected[:1] for p in cfg.split(d)]
     return ps[0].text if ps else _prompt.EXAMPLE_PASSAGE
 
 

@@ -29,8 +29,8 @@ def test_source_table_counts_documents_with_computations():
     t = W.source_table(docs, cfg).set_index("source")
     assert t.loc["drills", "documents"] == 2 and t.loc["drills", "with_passages"] == 1
     assert t.loc["latex", "with_passages"] == 1
-    assert "6*5 = 30" in W.first_passage(docs[:1], cfg)
-    assert W.first_passage([], cfg).startswith("A rectangular garden")
+    assert "6*5 = 30" in W.first_passage(docs[:1], cfg)["text"]
+    assert W.first_passage([], cfg)["text"].startswith("A rectangular garden")
 
 
 def test_open_translator_dispatch():
@@ -88,3 +88,16 @@ def test_funnel_rule_removals_spot_check_and_examples():
     assert list(ex["outcome"]) == ["hardcoded", "ungrounded", "unparsable"]
     out = RP.outcomes(blocks)
     assert int(out["hardcoded"].sum()) == 1 and "verified" in out.columns
+
+
+def test_prompt_points_at_the_computation_after_the_context():
+    from mathcode.translate import prompt as PR
+    cfg = W.configure(passage_unit="line", max_passage_chars=80, context_chars=200)
+    doc = {"id": "g", "source": "s", "text": "Question: Ava eats 4 pieces, Emma twice as many.\n"
+                                              "Solution: Emma eats 4 x 2 = 8 pieces a day.\nSo 60/12 = 5 days."}
+    p = W.first_passage([doc], cfg)
+    assert p["context"].startswith("Question") and PR.focus_of(p).startswith("Solution: Emma eats 4 x 2 = 8")
+    last = PR.build_messages(p["text"], focus=PR.focus_of(p))[-1]["content"]
+    assert last.endswith(PR.focus_of(p)) and "this part of the text" in last
+    assert "this part" not in PR.build_messages("Compute 3*4 = 12.", focus="Compute 3*4 = 12.")[-1]["content"]
+    assert "this part" in W.show_prompt(None, cfg, p)

@@ -71,7 +71,7 @@ async def translate_rollout(document: Document, generate, sandbox=None, *, cfg=N
     cfg = cfg or TranslateConfig()
     p = _passage_of(document)
     msgs = _prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
-                                  max_blocks=cfg.max_blocks)
+                                  max_blocks=cfg.max_blocks, focus=_prompt.focus_of(p))
     budget = cfg.block_tokens or max(32, cfg.gen.max_new_tokens // cfg.max_blocks)
     base = {"temperature": cfg.gen.temperature, "max_tokens": budget}
     usage = {"prompt_tokens": 0, "completion_tokens": 0}

@@ -88,14 +88,27 @@ def load_instruction(prompt_file: str = "") -> str:
     return text
 
 
+FOCUS = "\n\nTranslate the calculation(s) in this part of the text (what comes before it is context):\n{focus}"
+
+
+def focus_of(passage: dict) -> str:
+    """The part of a passage that holds its computations (the passage minus its preceding context)."""
+    text, ctx = passage.get("text", ""), passage.get("context", "")
+    return text[len(ctx):].strip() if ctx and text.startswith(ctx) else ""
+
+
 def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_example: bool = True,
-                   max_blocks: int = 4, system: str = "") -> list[dict]:
-    """Chat messages for one passage (the backend applies the model's own chat template)."""
+                   max_blocks: int = 4, system: str = "", focus: str = "") -> list[dict]:
+    """Chat messages for one passage (the backend applies the model's own chat template).
+
+    ``focus``: the part holding the computations, repeated after the text when the passage also carries
+    context — a small model otherwise translates the first equation of the context (measured on the demo)."""
     def fill(p):
         return instruction.replace("{passage}", p).replace("{max_blocks}", str(max_blocks))
     msgs = [{"role": "system", "content": system}] if system else []
     if worked_example:
         msgs += [{"role": "user", "content": fill(EXAMPLE_PASSAGE)},
                  {"role": "assistant", "content": example_reply(max_blocks)}]
-    msgs.append({"role": "user", "content": fill(passage_text)})
+    tail = FOCUS.replace("{focus}", focus.strip()) if focus.strip() and focus.strip() != passage_text.strip() else ""
+    msgs.append({"role": "user", "content": fill(passage_text) + tail})
     return msgs

@@ -194,7 +194,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     for d in chunk:
         passages += [p.to_dict() for p in cfg.split(d)]
     convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
-                                    max_blocks=cfg.max_blocks) for p in passages]
+                                    max_blocks=cfg.max_blocks, focus=_prompt.focus_of(p)) for p in passages]
     tg = time.perf_counter()
     comps = generate_replies(gen, convs, cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill) if convs else []
     retried = set()
@@ -202,7 +202,8 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
         redo = [k for k, (p, c) in enumerate(zip(passages, comps)) if only_copies(c.text, p["text"])]
         if redo:
             again = generate_replies(gen, [_prompt.build_messages(passages[k]["text"], cfg.instruction,
-                                                                  worked_example=False, max_blocks=cfg.max_blocks)
+                                                                  worked_example=False, max_blocks=cfg.max_blocks,
+                                                                  focus=_prompt.focus_of(passages[k]))
                                            for k in redo], cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill)
             for k, c in zip(redo, again):
                 c.completion_tokens += comps[k].completion_tokens

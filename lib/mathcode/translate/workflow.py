@@ -60,10 +60,10 @@ def source_table(docs: list[dict], cfg: T.TranslateConfig) -> pd.DataFrame:
             .reset_index())
 
 
-def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> str:
+def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
     """The first passage the model will see (the worked example's passage when there is none)."""
-    ps = [p for d in selected[:1] for p in cfg.split(d)]
-    return ps[0].text if ps else _prompt.EXAMPLE_PASSAGE
+    ps = [p.to_dict() for d in selected[:1] for p in cfg.split(d)]
+    return ps[0] if ps else {"id": "example", "text": _prompt.EXAMPLE_PASSAGE, "context": ""}
 
 
 def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
@@ -91,10 +91,10 @@ def open_translator(backend: str, model: str, *, needed: bool = True, device="au
     return generation.make_generator(name, model=model, **kw)
 
 
-def show_prompt(gen, cfg: T.TranslateConfig, passage_text: str) -> str:
+def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:
     """The exact text the model sees for one passage (its chat template applied when the backend knows it)."""
-    msgs = _prompt.build_messages(passage_text, cfg.instruction, worked_example=cfg.worked_example,
-                                  max_blocks=cfg.max_blocks)
+    msgs = _prompt.build_messages(passage["text"], cfg.instruction, worked_example=cfg.worked_example,
+                                  max_blocks=cfg.max_blocks, focus=_prompt.focus_of(passage))
     return gen.render_chat(msgs) if gen else "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in msgs)
 
 

@@ -45,3 +45,24 @@ def test_fixtures_cover_every_new_rule_and_both_models():
     seen = {o for c in CASES for o in c["expect"]}
     assert {"verified", "wrong_result"} <= seen
     assert {c["model"] for c in CASES} >= {"qwen2.5-coder-0.5b-instruct", "smollm2-135m-instruct"}
+
+
+def _case(model, pid, expect):
+    return next(c for c in CASES if c["model"] == model and c["passage"]["id"] == pid and c["expect"] == expect)
+
+
+def test_hand_checked_real_cases(sandbox):
+    # Qwen typed the gum price in (cost_gum = 0.65; print(cost_gum)): output matches, passage states it — still rejected
+    c = _case("qwen2.5-coder-0.5b-instruct", "rg_gsm_symbolic-cad07832ce33#p0", ["hardcoded"])
+    _, rows = _judge(c, sandbox)
+    assert rows[0]["checks"]["output_matches"] and rows[0]["checks"]["grounded"] and "cost_gum" in rows[0]["reason"]
+    # Qwen reproduced the worked example's garden instead of the passage
+    assert _judge(_case("qwen2.5-coder-0.5b-instruct", "algebra/1424#p0", ["copied"]), sandbox)[0] == ["copied"]
+
+
+def test_the_same_real_reply_is_ungrounded_when_the_passage_does_not_state_its_result(sandbox):
+    c = dict(_case("qwen2.5-coder-0.5b-instruct", "gsm8k-test-102#p0", ["verified"]))
+    assert "20" in c["passage"]["text"]
+    c["passage"] = dict(c["passage"], text=c["passage"]["text"].replace("20", "twenty"))
+    outcomes, rows = _judge(c, sandbox)
+    assert outcomes == ["ungrounded"] and rows[0]["checks"]["output_matches"]

@@ -88,7 +88,8 @@ def load_instruction(prompt_file: str = "") -> str:
     return text
 
 
-FOCUS = "\n\nTranslate the calculation(s) in this part of the text (what comes before it is context):\n{focus}"
+FOCUS = ("\n\nTranslate the calculation(s) written in this part of the text, in its order; do not solve the "
+         "question (what comes before this part is context):\n{focus}")
 
 
 def focus_of(passage: dict) -> str:

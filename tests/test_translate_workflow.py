@@ -101,3 +101,9 @@ def test_prompt_points_at_the_computation_after_the_context():
     assert last.endswith(PR.focus_of(p)) and "this part of the text" in last
     assert "this part" not in PR.build_messages("Compute 3*4 = 12.", focus="Compute 3*4 = 12.")[-1]["content"]
     assert "this part" in W.show_prompt(None, cfg, p)
+
+
+def test_selection_summary_says_what_to_do_without_passages():
+    assert W.selection_summary({"passages_selected": 0}).startswith("No passages found")
+    s = W.selection_summary({"documents": 5, "documents_with_passages": 2, "documents_selected": 2, "passages_selected": 2})
+    assert s.startswith("2 of 5 documents")

@@ -60,6 +60,16 @@ def source_table(docs: list[dict], cfg: T.TranslateConfig) -> pd.DataFrame:
             .reset_index())
 
 
+def selection_summary(sel: dict) -> str:
+    """One sentence on what was selected — and what to do when the corpus holds no computation at all."""
+    if not sel.get("passages_selected"):
+        return ("No passages found: no document in the corpus carries out a computation with a stated result "
+                "(LaTeX or arithmetic such as 3*4 = 12). The outputs below are written empty (but valid); "
+                "point corpus_file at math text with worked computations.")
+    return (f"{sel['documents_with_passages']} of {sel['documents']} documents contain computations; "
+            f"{sel['documents_selected']} selected ({sel['passages_selected']} passages)")
+
+
 def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
     """The first passage the model will see (the worked example's passage when there is none)."""
     ps = [p.to_dict() for d in selected[:1] for p in cfg.split(d)]

@@ -58,7 +58,7 @@ def endpoint(embedded_model_dir, tmp_path_factory):
             time.sleep(1)
         else:
             pytest.fail("transformers serve did not become healthy in 240 s")
-        yield url + "/v1", str(embedded_model_dir)
+        yield url, str(embedded_model_dir)          # the server root: datatrove appends /v1/...
     finally:
         proc.terminate()
         try:

@@ -116,8 +116,9 @@ def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str =
     """The phase-2 pipeline: read corpus JSONL, split passages, translate+verify, write one JSONL row per passage.
 
     ``server_type``: ``vllm``/``sglang`` (datatrove starts the server on the node from ``model``) or ``endpoint``
-    (an OpenAI-compatible server at ``endpoint_url``). ``prefill`` (block-by-block rounds) needs the server to
-    support ``continue_final_message``; default on for vllm/sglang, off for a generic endpoint.
+    (an OpenAI-compatible server whose root, without ``/v1``, is ``endpoint_url``). ``prefill`` (block-by-block
+    rounds) needs the server to support ``continue_final_message``; default on for vllm/sglang, off for a
+    generic endpoint.
     """
     from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter

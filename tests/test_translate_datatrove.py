@@ -39,7 +39,8 @@ def endpoint(embedded_model_dir, tmp_path_factory):
         pytest.skip("the `transformers` CLI is not installed here (pip install 'transformers[serving]')")
     port = _free_port()
     log = open(tmp_path_factory.mktemp("serve") / "serve.log", "w+")
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    hub = tmp_path_factory.mktemp("hub")      # /v1/models (datatrove's readiness probe) scans the hub cache: give it one
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_CACHE=str(hub))
     proc = subprocess.Popen([str(exe), "serve", str(embedded_model_dir), "--host", "127.0.0.1", "--port", str(port),
                              "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)

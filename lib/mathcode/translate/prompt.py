@@ -7,7 +7,6 @@ small models copy a demonstrated format far more reliably than a described one.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import paths
 

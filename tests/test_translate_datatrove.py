@@ -87,7 +87,7 @@ def test_local_pipeline_translates_verifies_and_resumes(tmp_path, endpoint):
 
     def run():
         LocalPipelineExecutor(R.build_pipeline(str(corpus), str(tmp_path / "out"), server_type="endpoint", model=model,
-                                               endpoint_url=url, cfg=cfg, checkpoints_dir=str(tmp_path / "ckpt"),
+                                               endpoint_url=url, cfg=cfg,
                                                max_concurrent=2),
                               tasks=1, logging_dir=str(tmp_path / "logs")).run()
     run()

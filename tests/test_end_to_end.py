@@ -56,8 +56,8 @@ def test_translation_outcome_counts_add_up(smoke_run):
     run, _ = smoke_run
     d = run / "02_translation"
     blocks = read_jsonl(d / "blocks.jsonl")
-    outcomes = {"verified", "wrong_result", "error", "timeout", "no_output", "unparsable"}
-    assert all(b["outcome"] in outcomes for b in blocks)
+    from mathcode.translate.verify import OUTCOMES
+    assert all(b["outcome"] in OUTCOMES for b in blocks)
     verified = [b for b in blocks if b["outcome"] == "verified"]
     rejected = read_jsonl(d / "rejected.jsonl")
     assert len(verified) + len(rejected) == len(blocks)

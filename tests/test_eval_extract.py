@@ -103,7 +103,7 @@ def test_prompt_is_four_shot_and_stable():
 
 def test_pal_program_runs_in_phase2_sandbox():
     from mathcode.evaluate.pal import answer_from_output, extract_program
-    from mathcode.translate.sandbox import Sandbox
+    from mathcode.sandbox import Sandbox
     completion = "Here is a program:\n```python\nprice = 3\nprint(price * 14 + price * 28)\n```\nDone."
     prog = extract_program(completion)
     assert prog == "price = 3\nprint(price * 14 + price * 28)"

@@ -30,7 +30,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     from mathcode.generation import make_generator, GenConfig
     from mathcode.translate import translate as T
-    from mathcode.translate.sandbox import Sandbox
+    from mathcode.sandbox import Sandbox
     docs = T.load_corpus(sys.argv[1])
     cfg = T.TranslateConfig(max_passages_per_doc=1, docs_per_chunk=1, worked_example=False, context_chars=200,
                             gen=GenConfig(max_new_tokens=int(sys.argv[3]), batch_size=4))
@@ -90,7 +90,7 @@ def gen():
 @pytest.mark.slow
 def test_shards_are_disjoint_merge_without_duplicates_and_rerun_skips(tmp_path, gen):
     from mathcode.generation import GenConfig
-    from mathcode.translate.sandbox import Sandbox
+    from mathcode.sandbox import Sandbox
     docs = T.load_corpus(_corpus(tmp_path / "c.jsonl", 4))
     out = tmp_path / "out"
     seen = []

@@ -29,7 +29,7 @@ def test_notebook_on_custom_jsonl(tmp_path):
     corpus = tmp_path / "mine.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in [
         {"id": "a", "source": "drills", "text": "Each crate has 6 bottles.\n\nFive crates hold 6*5 = 30 bottles."},
-        {"id": "b", "source": "latex", "text": "Let $x = 3$.\n\nThen $x^2 + 1 = 10$."},
+        {"id": "b", "source": "latex", "text": "Let $x = 3$.\n\nThen $3^2 + 1 = 10$."},
         {"id": "c", "source": "prose", "text": "This paragraph has no computation in it."}]))
     run = tmp_path / "run"
     _run(tmp_path, run_dir=str(run), corpus_file=str(corpus), **SMALL)

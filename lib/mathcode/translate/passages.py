@@ -1,10 +1,11 @@
 """Cut corpus documents into passages that contain computations, with the context their conditions need.
 
-A computation is LaTeX math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, equation/align environments),
-a GSM8K-style calculator mark ``<<a=b>>``, or plain arithmetic with a stated result (``3*4 = 12``,
-``6 days/week * 2 weeks = 12 days``). Passages are paragraph-aligned so that the model sees whole
-sentences; each keeps up to ``context_chars`` of the text before it, because the conditions of a
-computation are usually stated earlier.
+Math is LaTeX (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, equation/align environments), a GSM8K-style
+calculator mark ``<<a=b>>``, or plain arithmetic with a stated result (``3*4 = 12``,
+``6 days/week * 2 weeks = 12 days``); a passage needs a *computation* among them — an operation whose result
+the text states — because only those can be translated into code and checked. Passages are paragraph-aligned
+so that the model sees whole sentences; each keeps up to ``context_chars`` of the text before it, because the
+conditions of a computation are usually stated earlier.
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ MATH_PATTERNS = {
     "latex_inline": re.compile(r"(?<![\\$])\$(?!\$)[^$\n]{1,400}?(?<!\\)\$|\\\(.+?\\\)", re.S),
     "calculator": re.compile(r"<<[^<>=]+=[^<>]+>>"),
     # number (op number)+ = number, units allowed between: "6 days/week * 2 weeks/month = 12 days/month"
-    "arithmetic": re.compile(r"\d[\d.,]*(?:\s*[a-zA-Z£$€%/]*\s*[-+*/×÷^x]\s*[£$€(]?\s*\d[\d.,]*)+[^=\n]{0,20}=\s*[£$€]?\s*-?\d"),
+    "arithmetic": re.compile(r"\d(?:[\d.,]*\d)?(?:\s*[a-zA-Z£$€%/]*\s*[-+*/×÷^x]\s*[£$€(]?\s*\d(?:[\d.,]*\d)?)+"
+                             r"[^=\n,;()<>!]{0,20}=(?!=)\s*[£$€]?\s*-?\d"),
 }
 
 
@@ -45,7 +47,42 @@ def find_math(text: str) -> list[tuple[str, int, int]]:
     return sorted(spans, key=lambda t: t[1])
 
 
-def _paragraphs(text: str) -> list[str]:
+_OPERATOR = re.compile(r"[-+*/^×÷·]|\\(?:times|cdot|div|frac|dfrac|tfrac|sqrt|binom)|\bmod\b|\d\s*!")
+_LATEX_WORDS = re.compile(r"\\[a-zA-Z]+|\bmod\b|\\[{}]")
+_NUMBER = re.compile(r"\s*\\?[$£€]?\s*-?(?:\d[\d,]*(?:\.\d+)?|\.\d+|\\[dt]?frac\{-?\d+\}\{\d+\})\s*"
+                     r"(?:\\%|%|\\text\{[^}]*\})?\s*[.,;]?\s*(?:\\[\])]|\\end\{\w+\*?\})?\s*")
+
+
+def is_computation(kind: str, span: str) -> bool:
+    """A span that *carries out* a calculation and states its numeric result: a calculator mark, plain
+    arithmetic with ``= number``, or math with a side that is a number right after a side that is an operation
+    on numbers only (``42\\cdot 56 = 2352``, ``19 mod 8 = 3``) — not a bare symbol (``$x$``), a definition
+    (``$r = 2$``), an identity or an equation in unknowns (``x^2+2y^2 = 3``)."""
+    if kind == "calculator":
+        return True
+    if kind == "arithmetic":        # not an equation in unknowns: "242 - 35*d = -1788", "51*h**3 - 78*h = 0"
+        return not re.search(r"\d\s*[*/^]\s*[a-zA-Z]\b(?!\s+\d)|\b[a-zA-Z]\s*(?:\*\*|\^)", span)
+    body = re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", span.strip())
+    sides = re.split(r"(?<![<>!=])=(?!=)|\\approx|&=", body)
+    for i in range(1, len(sides)):
+        prev = sides[i - 1].strip().split("\\\\")[-1]           # the row of an align, not the rows above
+        if _NUMBER.fullmatch(re.sub(r"\\boxed\{(.*)\}", r"\1", sides[i])) and _OPERATOR.search(prev) and re.search(r"\d", prev) \
+                and not re.search(r"[a-zA-Z]", _LATEX_WORDS.sub(" ", prev)):
+            return True
+    return False
+
+
+def find_computations(text: str) -> list[tuple[str, int, int]]:
+    """The spans of ``find_math`` that are computations with a stated result (``is_computation``)."""
+    return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])]
+
+
+UNITS = ("paragraph", "line")
+
+
+def _paragraphs(text: str, unit: str = "paragraph") -> list[str]:
+    if unit == "line":              # one step of a worked solution per unit: short statements translate best
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
     paras = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if len(paras) == 1 and len(paras[0]) > 1500:               # one long block: fall back to lines
         paras = [p.strip() for p in paras[0].splitlines() if p.strip()]
@@ -53,15 +90,22 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400,
-                   max_passages: int = 4, min_math: int = 1) -> list[Passage]:
-    """Passages of one corpus row (``{"id", "text", "source"}``), in document order."""
+                   max_passages: int = 4, min_math: int = 1, unit: str = "paragraph") -> list[Passage]:
+    """Passages of one corpus row (``{"id", "text", "source"}``), in document order.
+
+    A passage starts at a paragraph holding at least ``min_math`` computations with a stated result
+    (``is_computation``): a paragraph that only mentions symbols gives the translator nothing to verify.
+    ``unit="line"`` cuts at lines instead of paragraphs (with a small ``max_chars``: one solution step per
+    passage, the preceding lines as its context)."""
     text = doc.get("text") or ""
-    paras = _paragraphs(text)
+    if unit not in UNITS:
+        raise ValueError(f"passage_unit={unit!r}; use one of {UNITS}")
+    paras = _paragraphs(text, unit)
     out: list[Passage] = []
     i = 0
     while i < len(paras) and len(out) < max_passages:
         spans = find_math(paras[i])
-        if len(spans) < min_math:
+        if len(find_computations(paras[i])) < min_math:
             i += 1
             continue
         # grow forward while the next paragraphs also carry math and the passage stays short

@@ -7,7 +7,6 @@ small models copy a demonstrated format far more reliably than a described one.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from .. import paths
 
@@ -15,13 +14,15 @@ FIELDS = ["Conditions Needed", "Computation Expression", "Computation Result", "
 
 INSTRUCTION = """You turn the calculations in a piece of math text into small Python programs.
 
-Read the text below. For every calculation it performs (at most {max_blocks}), write these four parts:
+Read the text below. For each calculation the text itself carries out and states the result of (at most
+{max_blocks}, in the order of the text), write these four parts:
 
-**Conditions Needed:** the facts from the text that the calculation relies on.
+**Conditions Needed:** one short sentence with the facts from the text that the calculation relies on.
 **Computation Expression:** the calculation itself, written in LaTeX between $ signs.
-**Computation Result:** the value the text states for it.
-**Python Code Snippet:** a self-contained Python program in a ```python fence that computes the value
-from the conditions and prints it with print(). Do not type the answer in; compute it. Do not read input.
+**Computation Result:** the value the text states for it, as written in the text.
+**Python Code Snippet:** a self-contained Python program in a ```python fence that puts the numbers from the
+conditions into variables, computes exactly the Computation Expression from them and prints only its result
+with print(). Do not type the answer in; compute it. Do not read input.
 
 Text:
 {passage}"""
@@ -63,6 +64,15 @@ print(outer - garden)
 ```"""
 
 
+EXAMPLE_BLOCKS = ["**Conditions Needed:**" + b for b in EXAMPLE_REPLY.split("**Conditions Needed:**")[1:]]
+
+
+def example_reply(max_blocks: int) -> str:
+    """The worked example's reply cut to ``max_blocks`` blocks (it asks for "at most {max_blocks}", and a
+    shorter prompt is faster to read on a CPU)."""
+    return "".join(EXAMPLE_BLOCKS[:max(1, max_blocks)]).strip()
+
+
 def load_instruction(prompt_file: str = "") -> str:
     """The built-in instruction, or the text of ``prompt_file`` (must contain ``{passage}``)."""
     if not prompt_file:
@@ -77,14 +87,28 @@ def load_instruction(prompt_file: str = "") -> str:
     return text
 
 
+FOCUS = ("\n\nTranslate the calculation(s) written in this part of the text, in its order; do not solve the "
+         "question (what comes before this part is context):\n{focus}")
+
+
+def focus_of(passage: dict) -> str:
+    """The part of a passage that holds its computations (the passage minus its preceding context)."""
+    text, ctx = passage.get("text", ""), passage.get("context", "")
+    return text[len(ctx):].strip() if ctx and text.startswith(ctx) else ""
+
+
 def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_example: bool = True,
-                   max_blocks: int = 4, system: str = "") -> list[dict]:
-    """Chat messages for one passage (the backend applies the model's own chat template)."""
+                   max_blocks: int = 4, system: str = "", focus: str = "") -> list[dict]:
+    """Chat messages for one passage (the backend applies the model's own chat template).
+
+    ``focus``: the part holding the computations, repeated after the text when the passage also carries
+    context — a small model otherwise translates the first equation of the context (measured on the demo)."""
     def fill(p):
         return instruction.replace("{passage}", p).replace("{max_blocks}", str(max_blocks))
     msgs = [{"role": "system", "content": system}] if system else []
     if worked_example:
         msgs += [{"role": "user", "content": fill(EXAMPLE_PASSAGE)},
-                 {"role": "assistant", "content": EXAMPLE_REPLY}]
-    msgs.append({"role": "user", "content": fill(passage_text)})
+                 {"role": "assistant", "content": example_reply(max_blocks)}]
+    tail = FOCUS.replace("{focus}", focus.strip()) if focus.strip() and focus.strip() != passage_text.strip() else ""
+    msgs.append({"role": "user", "content": fill(passage_text) + tail})
     return msgs

@@ -25,7 +25,8 @@ from typing import Callable
 from ..generation import GenConfig, Generator
 from ..util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
 from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
-from ..sandbox import Limits, Sandbox
+from .execution import Sandbox
+from .generate import generate_replies
 
 FORMATS = ("paper", "interleaved")
 
@@ -35,7 +36,10 @@ class TranslateConfig:
     max_passages_per_doc: int = 2
     max_passage_chars: int = 1200
     context_chars: int = 400
+    passage_unit: str = "paragraph"  # or "line": one solution step per passage (with max_passage_chars small)
     max_blocks: int = 3
+    block_tokens: int = 0           # token budget per block (0: gen.max_new_tokens / max_blocks)
+    prefill: bool | None = None     # prefill the first header and generate block by block (None: when possible)
     worked_example: bool = True
     instruction: str = _prompt.INSTRUCTION
     output_format: str = "paper"
@@ -45,13 +49,22 @@ class TranslateConfig:
     num_shards: int = 1
     gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=320, batch_size=8))
 
+    def split(self, doc: dict) -> list:
+        """The passages of one corpus row under this configuration."""
+        return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+                                        max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+
     def check(self):
+        if self.passage_unit not in _passages.UNITS:
+            raise ValueError(f"passage_unit={self.passage_unit!r}; use one of {_passages.UNITS}")
         if self.output_format not in FORMATS:
             raise ValueError(f"output_format={self.output_format!r}; use one of {FORMATS}")
         if not (0 <= self.shard_index < self.num_shards):
             raise ValueError(f"shard_index={self.shard_index} must be in [0, num_shards={self.num_shards})")
         if self.docs_per_chunk < 1:
             raise ValueError("docs_per_chunk must be >= 1")
+        if self.max_blocks < 1 or self.block_tokens < 0:
+            raise ValueError(f"max_blocks={self.max_blocks} must be >= 1 and block_tokens={self.block_tokens} >= 0")
 
 
 # --- corpus ----------------------------------------------------------------------------------------
@@ -139,27 +152,62 @@ def copied_from_example(b, passage: str) -> bool:
     return False
 
 
+def only_copies(reply: str, passage: str) -> bool:
+    """Every block of ``reply`` repeats the worked example (and there is at least one)."""
+    blocks, err = _parse.parse_reply(reply)
+    return not err and bool(blocks) and all(copied_from_example(b, passage) for b in blocks)
+
+
 # --- the work --------------------------------------------------------------------------------------
+def reply_level_row(p: dict, err: str) -> dict:
+    """The record of a reply in which no block could be found at all."""
+    return {"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+            "outcome": "unparsable", "reason": err, "reply_level": True}
+
+
+def block_row(p: dict, b, run, cfg: TranslateConfig) -> dict:
+    """The record of one parsed block: its fields, the sandbox run and ``verify.judge``'s verdict."""
+    v = _verify.judge(b, run, cfg.tolerance, passage=p["text"],
+                      copied=cfg.worked_example and copied_from_example(b, p["text"]))
+    row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+           **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
+           **v}
+    if run is not None:
+        row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
+                   truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)
+    return row
+
+
 def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: TranslateConfig, chunk_id: str) -> dict:
     t0 = time.perf_counter()
     passages = []
     for d in chunk:
-        passages += [p.to_dict() for p in _passages.split_document(
-            d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
-            max_passages=cfg.max_passages_per_doc)]
+        passages += [p.to_dict() for p in cfg.split(d)]
     convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
-                                    max_blocks=cfg.max_blocks) for p in passages]
+                                    max_blocks=cfg.max_blocks, focus=_prompt.focus_of(p)) for p in passages]
     tg = time.perf_counter()
-    comps = gen.chat(convs, cfg.gen) if convs else []
+    comps = generate_replies(gen, convs, cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill) if convs else []
+    retried = set()
+    if cfg.worked_example:          # a reply that only repeats the worked example: ask again without the example
+        redo = [k for k, (p, c) in enumerate(zip(passages, comps)) if only_copies(c.text, p["text"])]
+        if redo:
+            again = generate_replies(gen, [_prompt.build_messages(passages[k]["text"], cfg.instruction,
+                                                                  worked_example=False, max_blocks=cfg.max_blocks,
+                                                                  focus=_prompt.focus_of(passages[k]))
+                                           for k in redo], cfg.gen, cfg.max_blocks, cfg.block_tokens, cfg.prefill)
+            for k, c in zip(redo, again):
+                c.completion_tokens += comps[k].completion_tokens
+                comps[k] = c
+            retried = set(redo)
     gen_s = time.perf_counter() - tg
     replies, blocks, pending = [], [], []
-    for p, c in zip(passages, comps):
+    for k, (p, c) in enumerate(zip(passages, comps)):
         replies.append({"passage_id": p["id"], "doc_id": p["doc_id"], "text": c.text,
-                        "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason})
+                        "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason,
+                        "retried_without_example": k in retried})
         parsed, err = _parse.parse_reply(c.text)
         if err:
-            blocks.append({"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"],
-                           "source": p["source"], "outcome": "unparsable", "reason": err, "reply_level": True})
+            blocks.append(reply_level_row(p, err))
             continue
         for b in parsed[: cfg.max_blocks]:
             pending.append((p, b))
@@ -168,31 +216,33 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     exec_s = time.perf_counter() - te
     it = iter(runs)
     for p, b in pending:
-        run = None if b.parse_error else next(it)
-        v = _verify.judge(b, run, cfg.tolerance)
-        if cfg.worked_example and copied_from_example(b, p["text"]):
-            v = {"outcome": "unparsable", "reason": "copied from the worked example, not from the passage",
-                 "got": v.get("got", ""), "method": ""}
-        row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
-               **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
-               **v}
-        if run is not None:
-            row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
-                       truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)
-        blocks.append(row)
+        blocks.append(block_row(p, b, None if b.parse_error else next(it), cfg))
     return {"chunk": chunk_id, "doc_ids": [d["id"] for d in chunk], "passages": passages, "replies": replies,
             "blocks": blocks, "gen_seconds": round(gen_s, 3), "exec_seconds": round(exec_s, 3),
             "executions": len(runs), "completion_tokens": sum(c.completion_tokens for c in comps),
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def shard_docs(docs: list[dict], cfg: TranslateConfig) -> list[dict]:
+    """The documents this shard translates (``hash(id) % num_shards == shard_index``), in corpus order."""
+    return [d for d in docs if shard_of(d["id"], cfg.num_shards) == cfg.shard_index]
+
+
+def count_passages(docs: list[dict], cfg: TranslateConfig) -> int:
+    return sum(len(cfg.split(d)) for d in docs)
+
+
 def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: TranslateConfig,
-        progress: Callable[[str], None] | None = print, max_chunks: int = 0) -> dict:
-    """Translate this shard's documents, resuming from ``out_dir/work``. Returns run statistics."""
+        progress: Callable[[str], None] | None = print, max_chunks: int = 0, bar=None) -> dict:
+    """Translate this shard's documents, resuming from ``out_dir/work``. Returns run statistics.
+
+    ``bar``: a tqdm-like progress bar advanced by passages (resumed passages count at once)."""
     cfg.check()
-    mine = [d for d in docs if shard_of(d["id"], cfg.num_shards) == cfg.shard_index]
+    mine = shard_docs(docs, cfg)
     rec_path = records_path(out_dir, cfg.shard_index, cfg.num_shards)
     done = {i for r in read_records(rec_path) for i in r["doc_ids"]}
+    if bar is not None:
+        bar.update(count_passages([d for d in mine if d["id"] in done], cfg))
     chunks = [mine[i:i + cfg.docs_per_chunk] for i in range(0, len(mine), cfg.docs_per_chunk)]
     todo = [[d for d in c if d["id"] not in done] for c in chunks]
     todo = [(k, c) for k, c in enumerate(todo) if c]
@@ -205,6 +255,8 @@ def run(docs: list[dict], gen: Generator, sandbox: Sandbox, out_dir, cfg: Transl
         rec = _process_chunk(chunk, gen, sandbox, cfg, f"{cfg.shard_index}-{k}")
         _append_line(rec_path, rec)
         stats["chunks_run"] += 1
+        if bar is not None:
+            bar.update(len(rec["passages"]))
         for key in ("gen_seconds", "exec_seconds", "executions", "completion_tokens"):
             stats[key] += rec[key]
         if progress:
@@ -262,8 +314,7 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
     by_src: dict[str, list] = {}
     n_with = 0
     for d in docs:
-        ps = _passages.split_document(d, max_chars=cfg.max_passage_chars, context_chars=cfg.context_chars,
-                                      max_passages=cfg.max_passages_per_doc)
+        ps = cfg.split(d)
         if ps:
             n_with += 1
             by_src.setdefault(d["source"], []).append((d, len(ps)))

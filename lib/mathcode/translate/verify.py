@@ -1,8 +1,19 @@
-"""Decide whether a snippet's printed output matches the result the text states.
+"""Decide whether a translated block is trustworthy, and if not, why not.
 
-Paper rule: both numeric and |difference| <= 0.01. Beyond that we accept symbolic equivalence
-(fractions, radicals, expressions, tuples/lists) judged by math-verify (sympy underneath), because
-texts state ``\\frac{\\sqrt{3}}{2}`` where code prints ``0.866025403784439`` or ``sqrt(3)/2``.
+A block is *verified* only when all of these hold (``judge``):
+  * it parsed and did not copy the worked example;
+  * its snippet ran cleanly in the sandbox (any other sandbox status — ``error``, ``timeout``, ``memory``,
+    ``output_limit``, ... — is the rejection reason) and printed something;
+  * the printed output matches the stated result: the paper's rule (both numeric, |difference| <= 0.01) or
+    symbolic equivalence judged by math-verify (sympy underneath), because texts state
+    ``\\frac{\\sqrt{3}}{2}`` where code prints ``0.866025403784439`` or ``sqrt(3)/2``  (else ``wrong_result``);
+  * the stated result appears in the passage (``grounding.grounded``, else ``ungrounded``) — matching the
+    model's own statement alone lets a misreading of the passage through;
+  * the printed value is computed, not typed in (``dataflow.typed_in``, else ``hardcoded``) — ``print(84)``
+    matches any stated 84;
+  * the stated LaTeX expression, where it evaluates, equals the stated result (``grounding.consistent``,
+    else ``inconsistent``).
+Every check's verdict is kept in ``checks`` so that the report can say how many blocks each rule removed.
 """
 from __future__ import annotations
 
@@ -11,7 +22,10 @@ import re
 import threading
 from fractions import Fraction
 
-OUTCOMES = ["verified", "wrong_result", "error", "timeout", "no_output", "unparsable"]
+# the order is the order of the checks in ``judge``: the first failing one names the outcome
+OUTCOMES = ["verified", "unparsable", "copied", "error", "timeout", "memory", "output_limit", "killed_leftovers",
+            "no_output", "wrong_result", "ungrounded", "hardcoded", "inconsistent"]
+NEW_RULES = ["ungrounded", "hardcoded", "inconsistent"]   # rules added after "output matches stated result"
 
 _NUM = re.compile(r"^[-+]?(?:\d+(?:,\d{3})*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _LATEX_FRAC = re.compile(r"^(-?)\\[dt]?frac\{(-?\d+)\}\{(-?\d+)\}$")
@@ -113,20 +127,38 @@ def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, 
     return False, "numeric mismatch" if x is not None and to_number(cands[0]) is not None else "not equivalent", cands[0]
 
 
-def judge(block, run, tolerance: float = 0.01) -> dict:
-    """Outcome of one parsed block given its sandbox run (``run`` is None when it never ran)."""
+def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copied: bool = False) -> dict:
+    """Outcome of one parsed block given its sandbox run (``run`` is None when it never ran).
+
+    ``passage`` is the text the block was translated from (None skips the grounding check: only for
+    callers that have no passage). Returns outcome, reason, got, method and ``checks`` (every verdict).
+    """
+    def out(outcome, reason="", got="", method="", **checks):
+        return {"outcome": outcome, "reason": reason, "got": got[:300], "method": method, "checks": checks}
     if block.parse_error:
-        return {"outcome": "unparsable", "reason": block.parse_error, "got": "", "method": ""}
+        return out("unparsable", block.parse_error)
+    if copied:
+        return out("copied", "copied from the worked example, not translated from the passage")
     if run is None:
-        return {"outcome": "error", "reason": "not executed", "got": "", "method": ""}
-    if run.status == "timeout":
-        return {"outcome": "timeout", "reason": "wall-clock timeout", "got": "", "method": ""}
+        return out("error", "not executed")
     if run.status != "ok":
         last = (run.stderr or "").strip().splitlines()
-        return {"outcome": "error", "reason": last[-1][:300] if last else f"exit code {run.returncode}",
-                "got": "", "method": ""}
+        why = {"timeout": "wall-clock timeout"}.get(run.status) or (last[-1][:300] if last else
+                                                                   f"{run.status} (exit code {run.returncode})")
+        return out(run.status if run.status in OUTCOMES else "error", why)
     if not (run.stdout or "").strip():
-        return {"outcome": "no_output", "reason": "printed nothing", "got": "", "method": ""}
+        return out("no_output", "printed nothing")
     ok, method, got = compare(block.result, run.stdout, tolerance)
-    return {"outcome": "verified" if ok else "wrong_result", "reason": "" if ok else method,
-            "got": got[:300], "method": method if ok else ""}
+    if not ok:
+        return out("wrong_result", method, got)
+    from .dataflow import typed_in
+    from .grounding import consistent, grounded
+    g, g_why = grounded(block.result, passage) if passage is not None else (True, "not checked")
+    hard, h_why = typed_in(block.code)
+    cons, c_why = consistent(block.expression, block.result, tolerance)
+    checks = {"output_matches": True, "grounded": g, "computed": not hard, "consistent": cons}
+    for failed, outcome, why in ((not g, "ungrounded", g_why), (hard, "hardcoded", h_why),
+                                 (cons is False, "inconsistent", c_why)):
+        if failed:
+            return out(outcome, why, got, **checks)
+    return out("verified", "", got, method, **checks)

@@ -1,0 +1,158 @@
+"""The steps notebook 02 calls, one function per cell, so that the notebook reads as a protocol.
+
+``configure`` checks every parameter before anything expensive; ``open_translator`` picks the generation
+backend (the kit's registry does the dispatch); ``translate_passages`` owns the sandbox lifecycle and the
+resumable loop (with a progress bar over passages); ``metrics`` gathers what ``phase.json`` records.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..generation import GenConfig
+from ..util import write_json
+from . import passages as _passages, prompt as _prompt, translate as T
+from .execution import open_sandbox
+
+BACKEND_KW = {   # which notebook parameters each backend takes
+    "hf": ("device", "quantize"),
+    "llamacpp": ("device", "threads"),
+    "openai": ("base_url", "api_key_env", "concurrency", "timeout"),
+    "vllm": ("device",),
+    "auto": ("device", "quantize", "threads"),
+}
+
+
+def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=300, passage_unit="paragraph",
+              max_blocks=2, block_tokens=0,
+              worked_example=True, prompt_file="", output_format="paper", tolerance=0.01, docs_per_chunk=8,
+              shard_index=0, num_shards=1, max_new_tokens=160, temperature=0.0, batch_size=8, seed=0,
+              **_ignored) -> T.TranslateConfig:
+    """A checked ``TranslateConfig`` from notebook parameters (errors name the parameter)."""
+    cfg = T.TranslateConfig(
+        max_passages_per_doc=int(max_passages_per_doc), max_passage_chars=int(max_passage_chars),
+        context_chars=int(context_chars), passage_unit=passage_unit, max_blocks=int(max_blocks), block_tokens=int(block_tokens),
+        worked_example=bool(worked_example), instruction=_prompt.load_instruction(prompt_file),
+        output_format=output_format, tolerance=float(tolerance), docs_per_chunk=int(docs_per_chunk),
+        shard_index=int(shard_index), num_shards=int(num_shards),
+        gen=GenConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature), batch_size=int(batch_size),
+                      seed=int(seed)))
+    cfg.check()
+    return cfg
+
+
+def corpus_path(phase, corpus_file: str = "") -> Path:
+    """``corpus_file`` when given (must exist), else phase 1's corpus (a clear error when phase 1 has not run);
+    recorded as an input of the phase (hashed in its manifest)."""
+    from .. import paths
+    path = paths.resolve_path(corpus_file) if corpus_file else phase.require("data", "corpus.jsonl")
+    phase.add_input(path)
+    return path
+
+
+def source_table(docs: list[dict], cfg: T.TranslateConfig) -> pd.DataFrame:
+    """Documents per source and how many of them carry at least one computation passage."""
+    rows = [{"source": d["source"], "has_passage": bool(cfg.split(d))} for d in docs]
+    if not rows:
+        return pd.DataFrame(columns=["source", "documents", "with_passages"])
+    return (pd.DataFrame(rows).groupby("source")["has_passage"].agg(documents="size", with_passages="sum")
+            .reset_index())
+
+
+def selection_summary(sel: dict) -> str:
+    """One sentence on what was selected — and what to do when the corpus holds no computation at all."""
+    if not sel.get("passages_selected"):
+        return ("No passages found: no document in the corpus carries out a computation with a stated result "
+                "(LaTeX or arithmetic such as 3*4 = 12). The outputs below are written empty (but valid); "
+                "point corpus_file at math text with worked computations.")
+    return (f"{sel['documents_with_passages']} of {sel['documents']} documents contain computations; "
+            f"{sel['documents_selected']} selected ({sel['passages_selected']} passages)")
+
+
+def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
+    """The first passage the model will see (the worked example's passage when there is none)."""
+    ps = [p.to_dict() for d in selected[:1] for p in cfg.split(d)]
+    return ps[0] if ps else {"id": "example", "text": _prompt.EXAMPLE_PASSAGE, "context": ""}
+
+
+def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
+                    base_url="", api_key_env="", concurrency=4, timeout=300.0):
+    """The generation backend for the translator model, or None when there is nothing to translate.
+
+    ``backend``: a registered name (hf, llamacpp, openai, vllm) or ``auto`` (llama.cpp for GGUF models on
+    CPU where installed, else transformers). Only the parameters that backend uses are passed on.
+    """
+    if not needed:
+        return None
+    from .. import generation
+    if backend not in BACKEND_KW:
+        raise ValueError(f"backend={backend!r}; use one of {sorted(BACKEND_KW)}")
+    name = backend
+    if backend == "auto":
+        choose = getattr(generation, "choose_backend", None)
+        name = choose("auto", model, device) if choose else "hf"
+    if threads and name in ("hf",):
+        import torch
+        torch.set_num_threads(int(threads))
+    given = dict(device=device, quantize=quantize or None, threads=int(threads) or None, base_url=base_url,
+                 api_key_env=api_key_env, concurrency=int(concurrency), timeout=float(timeout))
+    kw = {k: given[k] for k in BACKEND_KW.get(name, ()) if given[k] is not None}
+    return generation.make_generator(name, model=model, **kw)
+
+
+def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:
+    """The exact text the model sees for one passage (its chat template applied when the backend knows it)."""
+    msgs = _prompt.build_messages(passage["text"], cfg.instruction, worked_example=cfg.worked_example,
+                                  max_blocks=cfg.max_blocks, focus=_prompt.focus_of(passage))
+    return gen.render_chat(msgs) if gen else "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in msgs)
+
+
+def translate_passages(selected: list[dict], gen, out_dir, cfg: T.TranslateConfig, *, model: str = "",
+                       sandbox_workers: int = 2, isolation: str = "auto", snippet_timeout: float = 5.0,
+                       snippet_memory_mb: int = 1024) -> dict:
+    """Generate, parse, run and verify every selected passage of this shard, resuming what is recorded.
+
+    The sandbox is opened and always closed here; a run that stops before all chunks are recorded raises
+    (rerun to resume) instead of writing partial outputs as if complete. Returns stats, counts, sandbox info.
+    """
+    from tqdm.auto import tqdm
+    out_dir = Path(out_dir)
+    total = T.count_passages(T.shard_docs(selected, cfg), cfg)
+    with open_sandbox(sandbox_workers, isolation, snippet_timeout, snippet_memory_mb) as box, \
+            tqdm(total=total, unit="passage", desc="translating") as bar:
+        info = box.info()
+        stats = T.run(selected, gen, box, out_dir, cfg, progress=None, bar=bar) if selected else \
+            {"complete": True, "chunks_run": 0, "resumed_docs": 0, "gen_seconds": 0.0, "exec_seconds": 0.0,
+             "executions": 0, "completion_tokens": 0}
+        sandbox_stats = dict(getattr(box, "stats", {}))
+    if not stats["complete"]:
+        raise RuntimeError("translation stopped before all chunks were done; rerun to resume")
+    counts = T.materialize(selected, out_dir, cfg, model=model)
+    write_json(out_dir / "sandbox.json", {**info, **sandbox_stats})
+    return {"stats": stats, "counts": counts, "sandbox": info}
+
+
+def close_translator(gen) -> dict:
+    """Free the model; returns the backend's own statistics (requests, tokens, seconds)."""
+    if gen is None:
+        return {}
+    info = gen.info()
+    gen.close()
+    return info
+
+
+def metrics(selection: dict, result: dict, gen, *, backend: str, model: str, shard: str, wall_seconds: float) -> dict:
+    """What ``phase.json`` records for this run (yield, speed, isolation)."""
+    c, s = result["counts"], result["stats"]
+    n = c["passages"]
+    return dict(documents=selection["documents"], documents_with_passages=selection["documents_with_passages"],
+                passages=n, blocks=c["blocks"], verified_blocks=c["verified_blocks"],
+                passages_with_verified_block=c["translated_rows"], translated_rows=c["translated_rows"],
+                rejected_rows=c["rejected_rows"],
+                yield_verified_per_passage=round(c["verified_blocks"] / n, 3) if n else 0.0,
+                share_of_passages_verified=round(c["translated_rows"] / n, 3) if n else 0.0,
+                isolation=result["sandbox"]["isolation"], backend=getattr(gen, "backend", backend), model=model,
+                generation_tokens_per_s=round(s["completion_tokens"] / s["gen_seconds"], 2) if s["gen_seconds"] else 0.0,
+                executions_per_s=round(s["executions"] / s["exec_seconds"], 1) if s["exec_seconds"] else 0.0,
+                shard=shard, shards_present=c["shards_present"], wall_seconds=round(wall_seconds, 1))

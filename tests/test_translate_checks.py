@@ -1,0 +1,116 @@
+"""The checks that make a verified block trustworthy: grounded in the passage, computed (not typed in),
+consistent with its own expression — and that every rejection keeps its reason."""
+from __future__ import annotations
+
+import pytest
+
+from mathcode.translate import parse as PA, verify as V
+from mathcode.translate.dataflow import typed_in
+from mathcode.translate.execution import RunResult
+from mathcode.translate.grounding import consistent, grounded
+
+
+# --- hard-coding: does the printed value come from an operation or call? --------------------------------
+@pytest.mark.parametrize("code", [
+    "print(84)",
+    "price = 6.40\nprint(price)",
+    "x = 3\nprint(f'The answer is {x}')",
+    "import math\nprint(math.pi)",
+    "def f():\n    return 84\nprint(f())",
+    "print(round(6.40, 2))",
+    "from fractions import Fraction\nprint(Fraction(3, 4))",
+    "a = 5\nb = a\nprint(b)",
+    "r = 12 * 7\nprint(84)",                                  # computes, then prints a typed-in value
+    "values = [1, 2, 3]\nprint(values[0])",
+    "x = -5\nprint(x)",
+    "print('{}'.format(84))",
+    "def main():\n    c = 12\n    print(c)\nmain()",
+])
+def test_typed_in_values_are_hardcoded(code):
+    hard, why = typed_in(code)
+    assert hard and "typed in" in why
+
+
+@pytest.mark.parametrize("code", [
+    "length = 12\nwidth = 7\nprint(length * width)",
+    "outer = 14 * 9\ngarden = 84\nprint(outer - garden)",
+    "x = 3\ny = x * 2\nprint(f'{y:.2f}')",
+    "import math\nprint(math.sqrt(2))",
+    "def area(l, w):\n    return l * w\nprint(area(12, 7))",
+    "total = 0\nfor i in range(5):\n    total += i\nprint(total)",
+    "print('Answer:', 12 * 7)",
+    "import sympy as sp\nx = sp.symbols('x')\nprint(sp.expand((x + 1)**2))",
+    "def main():\n    a, b = 3, 4\n    print(a * b)\nmain()",
+    "values = [1, 2, 3]\nprint(sum(values))",
+    "n = 10\nprint('{}'.format(n * 2))",
+])
+def test_computed_values_pass(code):
+    assert typed_in(code) == (False, "")
+
+
+# --- grounding: the stated result must be in the passage ------------------------------------------------
+TRIP = ("A train covers 150 km at an average speed of 60 km/h, so the trip takes $150/60 = 2.5$ hours. "
+        "Tickets cost \\$2,340 for the group, and $\\frac{3}{4}$ of the seats were taken, about 0.33 of them by children.")
+
+
+@pytest.mark.parametrize("stated", ["2.5", "2.50", "2340", "\\$2,340", "\\frac{3}{4}", "0.75", "0.333", "150/60"])
+def test_results_stated_in_the_passage_are_grounded(stated):
+    assert grounded(stated, TRIP)[0], stated
+
+
+@pytest.mark.parametrize("stated", ["9000", "-2.5", "90", "7"])
+def test_misread_results_are_ungrounded(stated):
+    ok, why = grounded(stated, TRIP)
+    assert not ok and "does not appear" in why
+
+
+def test_symbolic_results_are_grounded_by_an_equation_side():
+    passage = "Expanding gives $(x+1)^2 = x^2 + 2x + 1$, and the roots of $x^2-2=0$ are $\\pm\\sqrt{2}$."
+    assert grounded("x^{2}+2x+1", passage)[0]
+    assert grounded("1 + 2x + x^2", passage)[0]
+    assert not grounded("x^2 + 3x + 1", passage)[0]
+
+
+# --- consistency: the stated expression evaluates to the stated result ---------------------------------
+@pytest.mark.parametrize("expr,result,expected", [
+    ("1^2+2*3^2", "3", False),                 # seen from Qwen: result 3, expression worth 19
+    ("150 \\times 60", "2.5", False),
+    ("12 \\times 7", "84", True),
+    ("14 \\cdot 9 - 84", "42", True),
+    ("\\frac{150}{60}", "2.5", True),
+    ("t = \\frac{150}{60} = 2.5", "2.5", True),
+    ("x^2 + 1", "10", None),                   # free symbols: cannot tell
+    ("20\\% \\times 50", "10", None),           # percentages: parsers disagree, left alone
+    ("", "5", None),
+])
+def test_expression_consistency(expr, result, expected):
+    assert consistent(expr, result)[0] is expected
+
+
+# --- judge: the first failing check names the outcome; every check is kept ------------------------------
+def _block(result="84", code="print(12 * 7)", expression="12 \\times 7"):
+    return PA.Block(index=0, result=result, code=code, expression=expression)
+
+
+GARDEN = "The garden is 12 m by 7 m, so its area is 84 square metres."
+
+
+def test_judge_rejects_with_its_reason():
+    assert V.judge(_block(), RunResult("ok", "84\n"), passage=GARDEN)["outcome"] == "verified"
+    v = V.judge(_block(code="print(84)"), RunResult("ok", "84\n"), passage=GARDEN)
+    assert v["outcome"] == "hardcoded" and v["checks"]["computed"] is False and v["checks"]["grounded"] is True
+    v = V.judge(_block(result="9000", code="print(150 * 60)", expression="150 \\times 60"),
+                RunResult("ok", "9000\n"), passage=TRIP)
+    assert v["outcome"] == "ungrounded" and v["checks"]["output_matches"]
+    v = V.judge(_block(result="12", code="print(3 * 4)", expression="1^2+2*3^2"), RunResult("ok", "12\n"),
+                passage="We get 3*4 = 12.")
+    assert v["outcome"] == "inconsistent" and "19" in v["reason"]
+    assert V.judge(_block(), RunResult("ok", "85\n"), passage=GARDEN)["outcome"] == "wrong_result"
+    assert V.judge(_block(), RunResult("ok", "84\n"), passage=GARDEN, copied=True)["outcome"] == "copied"
+
+
+@pytest.mark.parametrize("status,outcome", [("timeout", "timeout"), ("memory", "memory"), ("error", "error"),
+                                            ("output_limit", "output_limit"), ("something_new", "error")])
+def test_every_sandbox_status_but_ok_is_a_rejection(status, outcome):
+    v = V.judge(_block(), RunResult(status, "84\n", "MemoryError"), passage=GARDEN)
+    assert v["outcome"] == outcome and v["outcome"] != "verified"

@@ -111,6 +111,11 @@ def _backends() -> tuple:
     return ("hf", "llamacpp", "openai", "vllm")
 
 
+def _translation_backends() -> tuple:
+    """Translation also takes ``auto``: llama.cpp for a GGUF translator on CPU when installed, else transformers."""
+    return ("auto",) + _backends()
+
+
 def _schedulers() -> tuple:
     try:
         from transformers import SchedulerType
@@ -164,7 +169,7 @@ RULES: dict[str, dict] = {
     "translation": {
         "max_passages": Num(0, why="0 translates every passage, a positive number caps them"),
         "max_passages_per_doc": POS, "max_passage_chars": Num(20), "context_chars": NONNEG,
-        "backend": Choice(_backends),
+        "backend": Choice(_translation_backends),
         "concurrency": POS, "request_timeout": Num(0, lo_open=True),
         "quantize": Choice(("", "none", "nf4")),
         "max_new_tokens": POS, "temperature": Num(0, 2), "batch_size": POS, "cpu_threads": NONNEG,

@@ -1,4 +1,4 @@
-"""A real, tiny phase-3-shaped adapter for tests and for trying notebook 04 without running phase 3.
+"""Test fixture (moved out of the library): a real, tiny phase-3-shaped adapter for the evaluation tests.
 
 Why: evaluation must be testable on its own. This trains LoRA (r=8, attention projections) on the
 embedded model for a couple of optimizer steps on a few math sentences and writes the folder layout
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from .. import paths
-from ..util import write_json
+from mathcode import paths
+from mathcode.util import write_json
 
 TEXTS = [
     "To add fractions, write them over a common denominator: 1/2 + 1/3 = 3/6 + 2/6 = 5/6.",
@@ -21,17 +21,18 @@ TEXTS = [
 
 
 def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", steps: int = 2,
-                      seed: int = 0):
-    """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder."""
+                      seed: int = 0, quantize: str | None = None):
+    """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder.
+    ``quantize='nf4'`` trains on the 4-bit NF4 base, as phase 3's QLoRA does."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from .. import models
+    from mathcode import models
     torch.manual_seed(seed)
     d = paths.phase_dir(run_dir, "pretraining")
     out = d / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     tok = models.load_tokenizer(model, padding_side="right")
-    base = models.load_model(model, device="cpu", dtype=torch.float32)
+    base = models.load_model(model, device="cpu", dtype=torch.float32, quantize=quantize)
     peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     peft_model.train()
@@ -48,8 +49,8 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     peft_model.save_pretrained(out)
     tok.save_pretrained(out)
     write_json(out / "training_args.json", {"steps": steps, "lr": 1e-3, "lora_r": 8, "seed": seed,
-                                            "purpose": "tiny test adapter (mathcode.evaluate.testing)"})
-    write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses,
+                                            "purpose": "tiny test adapter (tests/eval_fixtures.py)"})
+    write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses, "quantize": quantize or "none",
                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     write_json(d / "phase.json", {"phase": "pretraining", "status": "complete",
                                   "metrics": {"losses": losses}, "note": "tiny test adapter"})

@@ -132,7 +132,9 @@ def main():
                                                  max_new_tokens=MAX_GEN, batch_size=1, progress=False)
                     t_kit += time.perf_counter() - t0
             print(f"chunk {c}: items {idx[0]}..{idx[-1]} done; lm-eval {t_lm:.0f} s, kit {t_kit:.0f} s", flush=True)
-        report(items, kit_rows, lm_ok, lm_resp, t_lm, t_kit, tmp)
+            (tmp / "progress.json").write_text(json.dumps({"lm_ok": lm_ok, "lm_resp": lm_resp, "t_lm": t_lm,
+                                                           "t_kit": t_kit, "kit_rows": kit_rows}))
+            report(items, kit_rows, lm_ok, lm_resp, t_lm, t_kit, tmp)
     finally:
         server.terminate()
         server.wait(30)

@@ -69,11 +69,15 @@ def test_adapter_on_nf4_base_matches_the_merged_export(run_with_adapter, tmp_pat
     merged_dir = merged_export(EMBEDDED, ad, tmp_path / "merged", device="cpu")
     merged = logp(models.load_model(str(merged_dir), device="cpu", dtype=torch.float32))
     full = logp(models.load_model(EMBEDDED, device="cpu", dtype=torch.float32, adapter=ad))
-    d_merged = (as_trained - merged).abs().max().item()
-    d_full = (full - merged).abs().max().item()
-    assert d_merged < 0.15, d_merged
+
+    def kl(p, q):                                   # per position KL(p || q) in nats
+        return (p.exp() * (p - q)).sum(-1)
+    # measured 2026-11-21 (2 tiny training steps): NF4+adapter vs merged KL mean 0.0005, max 0.002, top-1 100%;
+    # full-precision base + adapter vs merged KL mean 0.40, top-1 66% (bf16 storage of the export is the only gap)
+    k_merged, k_full = kl(as_trained, merged), kl(full, merged)
+    assert k_merged.mean() < 0.01 and k_merged.max() < 0.05, k_merged
     assert (as_trained.argmax(-1) == merged.argmax(-1)).float().mean() >= 0.95
-    assert d_full > 2 * d_merged, (d_full, d_merged)
+    assert k_full.mean() > 10 * k_merged.mean(), (k_full.mean(), k_merged.mean())
 
 
 @pytest.mark.slow

@@ -115,3 +115,12 @@ def test_relative_path_from_working_directory_and_several_customs(tmp_path, monk
     assert items[1].choices == ["x", "y"]
     with pytest.raises(B.BenchmarkError, match="unknown keys"):
         pipeline.select_items([], limit=5, custom_benchmarks=[{"file": "one.jsonl", "colour": "red"}])
+
+
+def test_parquet_layout(tmp_path):
+    import pandas as pd
+    f = tmp_path / "hub_export.parquet"
+    pd.DataFrame({"problem": ["What is 3*3?", "Roots of x^2=4?"], "answer": ["9", "\\pm 2"],
+                  "choices": [None, None]}).to_parquet(f)
+    items = B.load_custom(f)
+    assert [it.answer for it in items] == ["9", "\\pm 2"] and {it.kind for it in items} == {"math"}

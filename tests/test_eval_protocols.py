@@ -133,3 +133,40 @@ def test_sampling_majority_and_pass_at_k(tmp_path):
 def test_pass_at_k_estimator():
     assert harness.pass_at_k(4, 0, 1) == 0 and harness.pass_at_k(4, 4, 1) == 1
     assert harness.pass_at_k(4, 1, 1) == pytest.approx(0.25) and harness.pass_at_k(4, 1, 4) == 1.0
+
+
+def test_lm_eval_gsm8k_draws_shots_from_a_train_file(tmp_path, monkeypatch):
+    f = tmp_path / "train.jsonl"
+    f.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"{i} + 1 = {i + 1}\n#### {i + 1}"})
+                         + "\n" for i in range(12)))
+    p = PR.get_protocol("lm_eval_gsm8k", fewshot_file=str(f))
+    text = p.build(ITEMS[0], "gsm8k", index=3)
+    assert text.count("Question: ") == 6 and text.count("#### ") == 5 and text.endswith("How many apples?\nAnswer:")
+    assert text == p.build(ITEMS[0], "gsm8k", index=3) != p.build(ITEMS[0], "gsm8k", index=4)   # seeded per item
+    s = harness.score(ITEMS[0], " 3 + 4 = 7\n#### 7", scorer="lm_eval_gsm8k")
+    assert s["correct"] and s["correct_kit"]
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))          # no cached train split
+    with pytest.raises(PR.ProtocolError, match="pass fewshot_file="):
+        PR.get_protocol("lm_eval_gsm8k").build(ITEMS[0], "gsm8k")
+
+
+def test_pal_mode_runs_programs_in_the_sandbox_and_resumes(tmp_path):
+    from mathcode.evaluate import pal
+
+    class Coder(Replay):
+        def _chat(self, conversations, cfg):
+            self.calls.append((conversations, cfg))
+            return [Completion("```python\nprint(3 + 4)\n```", 10, 5, "stop"),
+                    Completion("```python\nwhile True: pass\n```", 10, 5, "stop")][:len(conversations)]
+    gen = Coder({})
+    Sandbox, Limits = pal.sandbox_api()
+    with Sandbox(workers=1, limits=Limits(timeout=2.0)) as sb:
+        rows = pal.evaluate_pal(gen, ITEMS, model=harness.EvalModel("m", "s"), out_path=tmp_path / "pal.jsonl",
+                                sandbox=sb, progress=False)
+        assert [r["program_status"] for r in rows] == ["ok", "timeout"]
+        assert rows[0]["correct"] and rows[0]["extracted"] == "7" and not rows[1]["correct"]
+        pal.evaluate_pal(gen, ITEMS, model=harness.EvalModel("m", "s"), out_path=tmp_path / "pal.jsonl",
+                         sandbox=sb, progress=False)
+    assert len(gen.calls) == 1

@@ -110,9 +110,19 @@ def _array_elements(f: Path, text: str, start: int):
 
 
 def read_rows(f: Path):
-    """Yield (line number, row dict) from JSON (a list, or an object holding one list), JSONL or CSV/TSV,
-    recognised by content."""
-    text = f.read_text(encoding="utf-8-sig")
+    """Yield (line number, row dict) from JSON (a list, or an object holding one list), JSONL, CSV/TSV or
+    Parquet, recognised by content (for Parquet the "line" is the row number)."""
+    with open(f, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"PAR1":
+        import pandas as pd
+        for n, row in enumerate(pd.read_parquet(f).to_dict("records"), 1):
+            yield n, {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in row.items()}
+        return
+    try:
+        text = f.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise BenchmarkError(f"{f}: not a text file (JSON, JSONL, CSV) nor Parquet") from None
     s = text.lstrip()
     if not s:
         raise BenchmarkError(f"{f}: the file is empty")

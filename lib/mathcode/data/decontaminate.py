@@ -81,7 +81,8 @@ def load_benchmark_file(path: str | os.PathLike, name: str | None = None, fields
 
 def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
     """``"default"``: every known file in ``../shared/data/benchmarks`` (or the Hub when that folder is absent
-    and we are online); a folder path; a list of file paths and/or ``hub:NAME`` entries; ``"none"``/empty → no
+    and we are online; offline, phase 4's gsm_symbolic proxy, so the corpus is still checked against what
+    evaluation will score); a folder path; a list of file paths and/or ``hub:NAME`` entries; ``"none"``/empty → no
     benchmarks (the caller records that decontamination was skipped)."""
     b = Benchmarks()
     if spec in (None, "", "none", []):

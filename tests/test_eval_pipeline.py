@@ -98,3 +98,19 @@ def test_special_prefix_follows_the_tokenizer(embedded_model_dir):
             ids = [ord(c) for c in text]
             return {"input_ids": ([128000] if add_special_tokens else []) + ids}
     assert nll.special_prefix(BosTok()) == [128000]
+
+
+def test_adapter_goes_to_vllm_and_is_refused_only_where_it_cannot_apply(tmp_path, monkeypatch):
+    from mathcode.evaluate import harness
+    m = harness.EvalModel("trained", "embedded:smollm2-135m-instruct", str(tmp_path))
+    with pytest.raises(ModelSpecError, match="cannot apply a PEFT adapter; serve it"):
+        harness.load_generator(m, backend="openai", base_url="http://127.0.0.1:9/v1")
+    seen = {}
+
+    def fake_make(backend, model=None, **kw):            # records what the vLLM backend would be built with
+        seen.update(backend=backend, model=model, **kw)
+        return "generator"
+    import mathcode.generation as G
+    monkeypatch.setattr(G, "make_generator", fake_make)
+    assert harness.load_generator(m, backend="vllm", device="cuda") == "generator"
+    assert seen["backend"] == "vllm" and seen["adapter"] == str(tmp_path)       # LoRARequest, not a refusal

@@ -26,6 +26,7 @@ from mathcode.evaluate.harness import score
     ("Final Answer: The final answer is $[2,5)$. I hope it is correct.", "math", "[2,5)"),
     ("Final Answer: The final answer is $24$. I hope it is correct.", "number", "24"),
     ("The answer is x = 5.", "math", "x = 5"),
+    ("Solving gives $x = \\frac{1}{2}$ as the only root", "math", "x = \\frac{1}{2}"),  # math-verify's extraction
 ])
 def test_extract_free_form(text, kind, want):
     assert extract_answer(text, kind)[0] == want
@@ -87,6 +88,7 @@ def test_option_text_matched_by_text_before_formula_equivalence():
     ("7.2\\%", "7.2\\%", "math", True),
     ("7.2%", "7.2\\%", "math", True),
     ("x = 5", "5", "math", True),
+    ("x = \\frac{1}{2}", "0.5", "math", True),
     ("\\frac{7}{5} + \\frac{1}{5} i", "\\frac{7}{5} + \\frac{1}{5} i.", "math", True),   # MATH gold ending in "."
     ("Evelyn", "\\text{Evelyn}", "math", True),
     ("\\frac{3}{2}", "\\frac{1}{6}", "math", False),

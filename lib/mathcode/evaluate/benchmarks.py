@@ -83,8 +83,20 @@ def split_options(s: str) -> list[str]:
     return texts
 
 
+def _user_dir(p) -> Path:
+    """A folder the user named: relative to where they run from ($MATHCODE_CWD, the CWD), else the project root."""
+    import os
+    q = Path(os.path.expanduser(str(p)))
+    if q.is_absolute():
+        return q
+    for base in (os.environ.get("MATHCODE_CWD"), os.getcwd()):
+        if base and (Path(base) / q).is_dir():
+            return (Path(base) / q).resolve()
+    return paths.resolve_path(q)
+
+
 def _local_file(name: str, data_dir) -> Path:
-    d = paths.resolve_path(data_dir) if data_dir else paths.benchmarks_dir()
+    d = _user_dir(data_dir) if data_dir else paths.benchmarks_dir()
     if d is None:
         raise BenchmarkError(
             f"benchmark {name!r}: no local benchmark folder ({paths.shared_dir()}/data/benchmarks is absent). "

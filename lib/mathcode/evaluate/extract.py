@@ -4,7 +4,7 @@ Order of evidence (first that matches wins): the last ``\\boxed{}``; Minerva's "
 is X. I hope it is correct."; "The (final) answer is X" (of an equation chain "9 * 2 = 18" the right-hand side
 is taken); "#### X" (GSM8K's own marker); for multiple choice an upper-case letter in one of several phrasings
 (never an English article: "The answer is a point" is not option A), else the option *text* the model wrote,
-matched by text before any formula equivalence; finally the last number in the text. The method that matched
+matched by text before any formula equivalence; for math answers math-verify's own extraction of the last expression; finally the last number in the text. The method that matched
 is returned so the per-item JSONL shows *why* an answer was taken.
 """
 from __future__ import annotations
@@ -158,5 +158,18 @@ def extract_answer(text: str, kind: str, choices: list[str] | None = None) -> tu
                 return n[0].replace("$", "").replace(",", "").strip(), how
         else:
             return cand, how
+    if kind == "math":                     # no stated answer: math-verify's own extraction (last LaTeX / expression)
+        got = _mv_extract(text)
+        if got:
+            return got, "math-verify"
     n = last_number(text)
     return (n, "last-number") if n is not None else (None, "none")
+
+
+def _mv_extract(text: str) -> str | None:
+    try:
+        from math_verify import parse
+        res = parse(text)
+    except Exception:                      # math-verify raises on odd input or timeouts; fall back to numbers
+        return None
+    return str(res[1]) if len(res) > 1 and str(res[1]).strip() else None

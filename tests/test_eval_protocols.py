@@ -170,3 +170,15 @@ def test_pal_mode_runs_programs_in_the_sandbox_and_resumes(tmp_path):
         pal.evaluate_pal(gen, ITEMS, model=harness.EvalModel("m", "s"), out_path=tmp_path / "pal.jsonl",
                          sandbox=sb, progress=False)
     assert len(gen.calls) == 1
+
+
+def test_kit_scores_captured_real_outputs_as_lm_eval_did():
+    """Completions of Qwen2.5-Coder-0.5B-Instruct (Q4_K_M, llama.cpp server) on GSM8K test items under lm-eval's
+    gsm8k-cot task, with lm-eval 0.4.13's own per-item verdicts (captured by bench/bench_eval_lmeval.py)."""
+    from pathlib import Path
+    f = Path(__file__).parent / "fixtures" / "qwen2.5-coder-0.5b_gsm8k-cot_lm-eval.jsonl"
+    rows = [json.loads(l) for l in f.read_text().splitlines()]
+    assert len(rows) >= 10
+    for r in rows:
+        s = PR.lm_eval_gsm8k_scores(r["completion"], r["gold"], cot=True)
+        assert (s["strict_match"], s["flexible_extract"]) == (r["lm_eval_strict_match"], r["lm_eval_flexible_extract"]), r

@@ -57,8 +57,10 @@ def test_no_benchmarks_means_explicitly_empty():
     assert len(D.load_benchmarks("none")) == 0
 
 
-def test_default_without_shared_and_offline_is_explicitly_empty(monkeypatch, tmp_path):
+def test_default_without_shared_and_offline_indexes_the_eval_proxy(monkeypatch, tmp_path):
+    # offline, the only benchmark is phase 4's gsm_symbolic proxy (questions and solutions; eval-owned behaviour)
     monkeypatch.setenv("MATHCODE_SHARED", str(tmp_path / "absent"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert paths.benchmarks_dir() is None
-    assert len(D.load_benchmarks("default")) == 0
+    b = D.load_benchmarks("default")
+    assert list(b.items) == ["gsm_symbolic_proxy"] and len(b) > 0

@@ -57,10 +57,12 @@ def test_custom_jsonl_mapping_and_errors(tmp_path):
     assert items[1].answer == "C" and items[0].answer == "42"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"q": "a", "a": "1"}) + "\n" + json.dumps({"q": "b"}) + "\n")
-    with pytest.raises(B.BenchmarkError, match=r"bad.jsonl line 2: field 'a' \(mapped to answer\) is missing"):
+    with pytest.raises(B.BenchmarkError, match=r"bad.jsonl:2: field 'a' \(mapped to answer\) is missing"):
         B.load_custom(bad, {"question": "q", "answer": "a"})
-    with pytest.raises(B.BenchmarkError, match="needs 'question' and 'answer'"):
+    with pytest.raises(B.BenchmarkError, match=r"bad.jsonl:1: no field for 'answer'"):
         B.load_custom(bad, {"question": "q"})
+    with pytest.raises(B.BenchmarkError, match="are not roles"):
+        B.load_custom(bad, {"question": "q", "answer": "a", "anwser": "a"})
 
 
 def test_custom_json_list(tmp_path):

@@ -14,7 +14,7 @@ EMBEDDED = "embedded:smollm2-135m-instruct"
 def run_with_adapter(tmp_path_factory):
     from tiny_adapter import make_tiny_adapter
     run = tmp_path_factory.mktemp("evalrun")
-    make_tiny_adapter(run, EMBEDDED, steps=2)
+    make_tiny_adapter(run, EMBEDDED, steps=2, quantize="nf4")
     return run
 
 
@@ -28,13 +28,16 @@ def test_harness_rows_resume_and_nll(run_with_adapter, tmp_path):
     ad = str(run_with_adapter / "03_pretraining" / "adapter")
     out = tmp_path / "items.jsonl"
     res = {}
-    for m in (harness.EvalModel("base", EMBEDDED), harness.EvalModel("base+adapter", EMBEDDED, ad)):
+    for m in (harness.EvalModel("base", EMBEDDED, quantize="nf4"), harness.EvalModel("base+adapter", EMBEDDED, ad, "nf4")):
         gen = harness.load_generator(m, device="cpu")
-        rows = harness.evaluate(gen, items, model=m, out_path=out, n_shots=1, max_new_tokens=12, batch_size=2)
+        assert "Linear4bit" in {type(x).__name__ for x in gen.model.modules()}          # evaluated as trained
+        rows = harness.evaluate(gen, items, model=m, out_path=out, n_shots=1, max_new_tokens=12, batch_size=2,
+                                progress=False)
         assert [r["item_id"] for r in rows] == ["a", "b"]
         assert all(set(r) >= {"prompt_id", "completion", "extracted", "gold", "correct"} for r in rows)
         n_before = gen.stats["requests"]
-        again = harness.evaluate(gen, items, model=m, out_path=out, n_shots=1, max_new_tokens=12, batch_size=2)
+        again = harness.evaluate(gen, items, model=m, out_path=out, n_shots=1, max_new_tokens=12, batch_size=2,
+                                 progress=False)
         assert gen.stats["requests"] == n_before and again == rows       # resumed, nothing regenerated
         res[m.label] = nll.solution_nll(gen.model, gen.tokenizer, items)
     lines = out.read_text().splitlines()
@@ -42,6 +45,39 @@ def test_harness_rows_resume_and_nll(run_with_adapter, tmp_path):
     (b,), (a,) = res["base"], res["base+adapter"]
     assert b["tokens"] == a["tokens"] > 3 and 0 < b["nll_mean"] < 10
     assert b["nll_mean"] != a["nll_mean"]                                  # the adapter changed the model
+
+
+@pytest.mark.slow
+def test_adapter_on_nf4_base_matches_the_merged_export(run_with_adapter, tmp_path):
+    """What phase 4 evaluates (adapter on the NF4 base) and the merged export give the same logits; the adapter
+    on the full-precision base (what was evaluated before) is measurably further away."""
+    import torch
+    from mathcode import models
+    from mathcode.evaluate import pipeline
+    from mathcode.train.export import merged_export
+    ad = run_with_adapter / "03_pretraining" / "adapter"
+    assert pipeline.eval_quantize("auto", ad) == "nf4" and pipeline.eval_quantize("none", ad) is None
+    tok = models.load_tokenizer(EMBEDDED)
+    enc = tok(["To add 1/2 and 1/3, write both over 6: 3/6 + 2/6 = 5/6.", "def f(x):\n    return x ** 2"],
+              return_tensors="pt", padding=True)
+
+    def logp(m):
+        with torch.no_grad():
+            out = m(**enc).logits.float().log_softmax(-1)
+        return out[enc["attention_mask"].bool()]
+    as_trained = logp(models.load_model(EMBEDDED, quantize="nf4", device="cpu", adapter=ad))
+    merged_dir = merged_export(EMBEDDED, ad, tmp_path / "merged", device="cpu")
+    merged = logp(models.load_model(str(merged_dir), device="cpu", dtype=torch.float32))
+    full = logp(models.load_model(EMBEDDED, device="cpu", dtype=torch.float32, adapter=ad))
+
+    def kl(p, q):                                   # per position KL(p || q) in nats
+        return (p.exp() * (p - q)).sum(-1)
+    # measured 2026-11-21 (2 tiny training steps): NF4+adapter vs merged KL mean 0.0005, max 0.002, top-1 100%;
+    # full-precision base + adapter vs merged KL mean 0.40, top-1 66% (bf16 storage of the export is the only gap)
+    k_merged, k_full = kl(as_trained, merged), kl(full, merged)
+    assert k_merged.mean() < 0.01 and k_merged.max() < 0.05, k_merged
+    assert (as_trained.argmax(-1) == merged.argmax(-1)).float().mean() >= 0.95
+    assert k_full.mean() > 10 * k_merged.mean(), (k_full.mean(), k_merged.mean())
 
 
 @pytest.mark.slow
@@ -67,6 +103,7 @@ def test_notebook_with_custom_benchmark(run_with_adapter, tmp_path):
            str(out_nb), "-p", "run_dir", str(run_with_adapter), "-p", "limit", "1", "-y", "limits: {}",
            "-y", "benchmarks: [gsm8k]", "-p", "custom_file", str(custom), "-p", "custom_name", "mine",
            "-y", "custom_fields: {question: problem, answer: final, choices: opts, solution: solution}",
+           "-y", "custom_benchmarks: [{file: %s, name: second, kind: math}]" % custom,
            "-p", "n_shots", "1", "-p", "max_new_tokens", "8", "-p", "nll_limit", "1", "-p", "device", "cpu"]
     if paths.benchmarks_dir() is None:
         cmd += ["-y", "benchmarks: [gsm_symbolic_proxy]"]
@@ -75,7 +112,8 @@ def test_notebook_with_custom_benchmark(run_with_adapter, tmp_path):
     d = run_with_adapter / "04_evaluation"
     assert json.loads((d / "phase.json").read_text())["status"] == "complete"
     rows = [json.loads(l) for l in (d / "items.jsonl").read_text().splitlines()]
-    assert {r["benchmark"] for r in rows} >= {"mine"} and {r["model"] for r in rows} == {"base", "base+adapter"}
+    assert {r["benchmark"] for r in rows} >= {"mine", "second"} and {r["model"] for r in rows} == {"base", "base+adapter"}
+    assert {r["quantize"] for r in rows} == {"nf4"}                                # the base as phase 3 trained it
     assert (d / "results.csv").exists() and (d / "figures" / "accuracy.png").exists()
     assert (d / "figures" / "nll.png").exists()
 

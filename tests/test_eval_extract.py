@@ -19,6 +19,14 @@ from mathcode.evaluate.harness import score
     ("The final answer is (4, \\infty).", "math", "(4, \\infty)"),
     ("The answer is -0.25.", "number", "-0.25"),
     ("no digits at all", "number", None),
+    ("The answer is 9 * 2 = 18.", "number", "18"),                       # equation chain: the result
+    ("Natalia sold 48/2 = 24 clips in May. The answer is 48 + 24 = 72 clips.", "number", "72"),
+    ("The answer is $3.50. She keeps the rest.", "number", "3.50"),
+    ("Final Answer: The final answer is $7.2\\%$. I hope it is correct.", "math", "7.2\\%"),
+    ("Final Answer: The final answer is $[2,5)$. I hope it is correct.", "math", "[2,5)"),
+    ("Final Answer: The final answer is $24$. I hope it is correct.", "number", "24"),
+    ("The answer is x = 5.", "math", "x = 5"),
+    ("Solving gives $x = \\frac{1}{2}$ as the only root", "math", "x = \\frac{1}{2}"),  # math-verify's extraction
 ])
 def test_extract_free_form(text, kind, want):
     assert extract_answer(text, kind)[0] == want
@@ -37,9 +45,21 @@ CH = ["1/6", "1/2", "2/3", "1/3"]
     ("The answer is 1/3", "D"),             # option text instead of a letter
     ("The answer is \\frac{2}{3}", "C"),     # option text, equivalent form
     ("I do not know.", None),
+    ("The answer is a point.", None),        # an article is not option A
+    ("The answer is an integer, so the answer is (b).", "B"),
+    ("(C)", "C"),
 ])
 def test_extract_choice_phrasings(text, want):
     assert extract_answer(text, "choice", CH)[0] == want
+
+
+def test_option_text_matched_by_text_before_formula_equivalence():
+    ch = ["1 over 6", "3 over 2", "2 over 3", "6"]
+    assert extract_answer("The answer is 3 over 2.", "choice", ch)[0] == "B"
+    assert extract_answer("The answer is 5 over 2.", "choice", ch)[0] is None       # no formula guess on prose
+    assert extract_answer("The answer is 6.", "choice", ch)[0] == "D"
+    pts = ["a point", "a line", "a plane", "empty"]
+    assert extract_answer("The answer is a line.", "choice", pts)[0] == "B"
 
 
 @pytest.mark.parametrize("pred,gold,kind,ok", [
@@ -65,6 +85,13 @@ def test_extract_choice_phrasings(text, want):
     ("(b)", "B", "choice", True),
     ("C", "B", "choice", False),
     (None, "3", "number", False),
+    ("7.2\\%", "7.2\\%", "math", True),
+    ("7.2%", "7.2\\%", "math", True),
+    ("x = 5", "5", "math", True),
+    ("x = \\frac{1}{2}", "0.5", "math", True),
+    ("\\frac{7}{5} + \\frac{1}{5} i", "\\frac{7}{5} + \\frac{1}{5} i.", "math", True),   # MATH gold ending in "."
+    ("Evelyn", "\\text{Evelyn}", "math", True),
+    ("\\frac{3}{2}", "\\frac{1}{6}", "math", False),
 ])
 def test_equivalence(pred, gold, kind, ok):
     assert is_equivalent(pred, gold, kind) is ok

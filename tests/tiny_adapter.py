@@ -1,4 +1,4 @@
-"""Test fixture: a real, tiny phase-3-shaped adapter, so evaluation is testable without running phase 3.
+"""Test fixture (moved out of the library): a real, tiny phase-3-shaped adapter for the evaluation tests.
 
 Why: evaluation must be testable on its own. This trains LoRA (r=8, attention projections) on the
 embedded model for a couple of optimizer steps on a few math sentences and writes the folder layout
@@ -21,8 +21,9 @@ TEXTS = [
 
 
 def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", steps: int = 2,
-                      seed: int = 0):
-    """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder."""
+                      seed: int = 0, quantize: str | None = None):
+    """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder.
+    ``quantize='nf4'`` trains on the 4-bit NF4 base, as phase 3's QLoRA does."""
     import torch
     from peft import LoraConfig, get_peft_model
     from mathcode import models
@@ -31,7 +32,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     out = d / "adapter"
     out.mkdir(parents=True, exist_ok=True)
     tok = models.load_tokenizer(model, padding_side="right")
-    base = models.load_model(model, device="cpu", dtype=torch.float32)
+    base = models.load_model(model, device="cpu", dtype=torch.float32, quantize=quantize)
     peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     peft_model.train()
@@ -49,7 +50,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     tok.save_pretrained(out)
     write_json(out / "training_args.json", {"steps": steps, "lr": 1e-3, "lora_r": 8, "seed": seed,
                                             "purpose": "tiny test adapter (tests/tiny_adapter.py)"})
-    write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses,
+    write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses, "quantize": quantize or "none",
                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
     write_json(d / "phase.json", {"phase": "pretraining", "status": "complete",
                                   "metrics": {"losses": losses}, "note": "tiny test adapter"})

@@ -120,6 +120,7 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False, extra: dic
     _say(f"{pdir.name}: running {m['notebook']} → {nb_out}")
     t0 = time.time()
     error = None
+    os.environ.setdefault("MATHCODE_CWD", os.getcwd())      # user files (custom benchmarks) resolve from here
     try:
         with _streaming(pdir.name, _PROGRESS):
             pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",

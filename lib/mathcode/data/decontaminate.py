@@ -1,4 +1,6 @@
-"""Decontamination as in the paper: exact match and 13-gram overlap against the benchmarks' test problems.
+"""Decontamination as in the paper: exact match and 13-gram overlap against the benchmarks' test problems
+and their reference solutions (phase 4's NLL probe scores those solutions, so a solution seen in training
+would be memorised, not predicted).
 
 Benchmarks load by path from the layouts in ``../shared/data/benchmarks`` (DeepSeekMath / MAmmoTH JSONL) or
 from the Hugging Face Hub when online. A removed document is kept (in ``removed_decontaminated.jsonl``) with
@@ -8,6 +10,7 @@ shorter than n words; the n-gram index catches problems embedded in longer docum
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,8 @@ LAYOUTS = {
     "mmlu_stem_test.jsonl": ("mmlu_stem", ["question"]),
 }
 QUESTION_FIELDS = ("question", "problem", "Problem", "Question", "input")
+# Reference solutions, indexed as separate entries ("<id>#solution"); GSM8K's calculator marks <<a=b>> removed.
+SOLUTION_FIELDS = ("solution", "cot", "rationale", "Rationale")
 HUB = {  # benchmark -> (hub id, config, split, question field)
     "gsm8k": ("openai/gsm8k", "main", "test", "question"),
     "math": ("EleutherAI/hendrycks_math", None, "test", "problem"),
@@ -66,6 +71,9 @@ def load_benchmark_file(path: str | os.PathLike, name: str | None = None, fields
         if opts:
             text += "\n" + (" ".join(map(str, opts)) if isinstance(opts, list) else str(opts))
         out.append((str(row.get("id", n)), text))
+        sol = next((row[k] for k in SOLUTION_FIELDS if isinstance(row.get(k), str) and row[k].strip()), None)
+        if sol:
+            out.append((f"{row.get('id', n)}#solution", re.sub(r"<<[^>]*>>", "", sol)))
     if not out:
         raise BenchmarkLayoutError(f"{p} has no rows; remove it or point decontam_benchmarks elsewhere")
     return bench, out
@@ -73,7 +81,8 @@ def load_benchmark_file(path: str | os.PathLike, name: str | None = None, fields
 
 def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
     """``"default"``: every known file in ``../shared/data/benchmarks`` (or the Hub when that folder is absent
-    and we are online); a folder path; a list of file paths and/or ``hub:NAME`` entries; ``"none"``/empty → no
+    and we are online; offline, phase 4's gsm_symbolic proxy, so the corpus is still checked against what
+    evaluation will score); a folder path; a list of file paths and/or ``hub:NAME`` entries; ``"none"``/empty → no
     benchmarks (the caller records that decontamination was skipped)."""
     b = Benchmarks()
     if spec in (None, "", "none", []):
@@ -86,7 +95,8 @@ def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
             from ..models import _hub_reachable
             offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
             spec = [f"hub:{k}" for k in HUB] if not offline and _hub_reachable() else []
-            if not spec:
+            if not spec:               # offline: at least the evaluation proxy (disjoint by construction; checked)
+                _load_proxy(b)
                 return b
     entries = [spec] if isinstance(spec, str) else list(spec)
     for e in entries:
@@ -105,13 +115,31 @@ def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
     return b
 
 
+def _load_proxy(b: Benchmarks, n: int = 200, seed: int = 0):
+    """Phase 4's offline GSM8K proxy (held-out gsm_symbolic templates), questions and solutions."""
+    from .embedded_sources import gsm_symbolic_items
+    rows = []
+    for it in gsm_symbolic_items(n, seed, heldout=True):
+        i = it["metadata"]["index"]
+        rows.append((f"heldout-{seed}-{i}", it["question"]))
+        if it["metadata"].get("answer_cot"):
+            rows.append((f"heldout-{seed}-{i}#solution", it["metadata"]["answer_cot"]))
+    b.items["gsm_symbolic_proxy"], b.origin["gsm_symbolic_proxy"] = rows, "reasoning-gym (held-out templates)"
+
+
 def _load_hub(b: Benchmarks, name: str):
     if name not in HUB:
         raise ValueError(f"no Hub source known for benchmark {name!r}; known: {', '.join(HUB)}")
     from datasets import load_dataset
     hub_id, cfg, split, fld = HUB[name]
     ds = load_dataset(hub_id, cfg, split=split)
-    b.items[name] = [(str(i), r[fld]) for i, r in enumerate(ds)]
+    rows = []
+    for i, r in enumerate(ds):
+        rows.append((str(i), r[fld]))
+        sol = r.get("solution") or (r["answer"] if name == "gsm8k" else None)
+        if sol:
+            rows.append((f"{i}#solution", re.sub(r"<<[^>]*>>", "", sol)))
+    b.items[name] = rows
     b.origin[name] = f"hub:{hub_id}"
 
 

@@ -4,7 +4,8 @@
 |---------------------------|----------------------------------------------|--------------------------------------------|
 | champ_solutions           | champ-dataset problems + step solutions      | textbook / competition worked solutions    |
 | champ_concepts            | champ-dataset concepts and hints             | textbook definitions and theorems          |
-| rg_gsm_symbolic           | reasoning-gym gsm_symbolic + worked solution | synthetic math word problems (GSM8K-test templated: contamination demo) |
+| rg_gsm_symbolic           | reasoning-gym gsm_symbolic + worked solution | synthetic math word problems (GSM8K-test templated: contamination demo; |
+|                           | (templates held out for phase 4's proxy are never used) | the offline eval proxy's templates excluded) |
 | rg_math_drills            | reasoning-gym arithmetic/algebra generators  | synthetic math data                        |
 | deepmind_mathematics      | mathematics-dataset (DeepMind) generator     | synthetic school math                      |
 | math_docstrings_seed      | docstrings of sympy.functions/integrals/...,  | code using math packages (classifier seed)  |
@@ -114,17 +115,47 @@ def _champ_concepts(n: int, seed: int):
                "meta": {"package": "champ-dataset", "generator": kind + "s", "original_id": k}}
 
 
+# The offline GSM8K proxy of phase 4 (``evaluate.benchmarks``) is generated ONLY from these gsm_symbolic templates
+# (generator indices), and the training source below never uses them: proxy and training corpus are disjoint by
+# construction (different problem templates, so no shared question or solution text), checked by
+# tests/test_eval_proxy.py. Every 5th template of reasoning-gym 0.1.25's list is held out (~16 of ~80).
+GSM_SYMBOLIC_HELDOUT = frozenset(range(0, 100, 5))
+_RG_SUFFIX = " Give the result as your final answer. Do not include units."
+
+
+def gsm_symbolic_items(n: int, seed: int, heldout: bool):
+    """reasoning-gym gsm_symbolic items from the held-out templates (``heldout=True``, the evaluation proxy) or
+    from all the others (training). Deterministic in ``seed``; item i carries its template index."""
+    import reasoning_gym as rg
+    size = max(4 * n, 64)
+    ds = rg.create_dataset("gsm_symbolic", size=size, seed=seed)
+    out = 0
+    for i in range(size):
+        if (ds.task_indices[i] in GSM_SYMBOLIC_HELDOUT) != heldout:
+            continue
+        it = ds[i]
+        # reasoning-gym appends one instruction to every question; it is not part of the problem, and as shared
+        # boilerplate it would be the only text proxy and training corpus have in common
+        it["question"] = it["question"].replace(_RG_SUFFIX, "").strip()
+        it["metadata"]["template"] = ds.task_indices[i]
+        it["metadata"]["index"] = i
+        yield it
+        out += 1
+        if out >= n:
+            return
+    if out < n:                                       # rare: ask for a larger pool with the next seed block
+        yield from gsm_symbolic_items(n - out, seed + 10**6, heldout)
+
+
 @_register("rg_gsm_symbolic", "reasoning-gym", "synthetic math word problems (GSM8K-test templates)")
 def _rg_gsm(n: int, seed: int):
-    import reasoning_gym as rg
-    ds = rg.create_dataset("gsm_symbolic", size=n if n < 10**8 else 1000, seed=seed)
-    for i in range(len(ds)):
-        it = ds[i]
+    for it in gsm_symbolic_items(n if n < 10**8 else 1000, seed, heldout=False):
+        i = it["metadata"]["index"]
         cot = it["metadata"].get("answer_cot", "")
         text = f"Question: {it['question']}\n\nSolution: {cot}\n\nThe answer is {it['answer']}."
         yield {"id": doc_id("rg_gsm_symbolic", f"{seed}-{i}"), "text": text, "source": "rg_gsm_symbolic",
                "meta": {"package": "reasoning-gym", "generator": "gsm_symbolic", "seed": seed, "index": i,
-                        "original_id": f"gsm_symbolic-{seed}-{i}"}}
+                        "template": it["metadata"]["template"], "original_id": f"gsm_symbolic-{seed}-{i}"}}
 
 
 @_register("rg_math_drills", "reasoning-gym", "synthetic math data (drills with answers)")

@@ -83,8 +83,20 @@ def split_options(s: str) -> list[str]:
     return texts
 
 
+def _user_dir(p) -> Path:
+    """A folder the user named: relative to where they run from ($MATHCODE_CWD, the CWD), else the project root."""
+    import os
+    q = Path(os.path.expanduser(str(p)))
+    if q.is_absolute():
+        return q
+    for base in (os.environ.get("MATHCODE_CWD"), os.getcwd()):
+        if base and (Path(base) / q).is_dir():
+            return (Path(base) / q).resolve()
+    return paths.resolve_path(q)
+
+
 def _local_file(name: str, data_dir) -> Path:
-    d = paths.resolve_path(data_dir) if data_dir else paths.benchmarks_dir()
+    d = _user_dir(data_dir) if data_dir else paths.benchmarks_dir()
     if d is None:
         raise BenchmarkError(
             f"benchmark {name!r}: no local benchmark folder ({paths.shared_dir()}/data/benchmarks is absent). "
@@ -168,14 +180,17 @@ def _load_hub(name: str) -> list[Item]:
 
 
 def _load_proxy(n: int, seed: int) -> list[Item]:
-    """GSM8K-style problems generated offline by reasoning-gym (``gsm_symbolic``); never called GSM8K."""
-    import reasoning_gym
+    """GSM8K-style problems generated offline by reasoning-gym (``gsm_symbolic``) from templates that the
+    training source ``rg_gsm_symbolic`` never uses (``data.embedded_sources.GSM_SYMBOLIC_HELDOUT``): disjoint
+    from the training corpus by construction. Reported as a proxy, never as GSM8K."""
+    from ..data.embedded_sources import gsm_symbolic_items
     out = []
-    for i, r in enumerate(reasoning_gym.create_dataset("gsm_symbolic", size=n, seed=seed)):
-        cot = (r["metadata"].get("answer_cot") or "").rpartition("####")[0].strip() or None
-        out.append(Item(PROXY_NAME, f"gsm_symbolic-{seed}-{i}", r["question"], str(r["answer"]).replace(",", ""),
-                        "number", solution=cot,
-                        meta={"proxy": True, "generator": "reasoning_gym.gsm_symbolic", "seed": seed}))
+    for r in gsm_symbolic_items(n, seed, heldout=True):
+        cot = (r["metadata"].get("answer_cot") or "").rpartition("####")[0].strip() or r["metadata"].get("answer_cot")
+        out.append(Item(PROXY_NAME, f"gsm_symbolic-heldout-{seed}-{r['metadata']['index']}", r["question"],
+                        str(r["answer"]).replace(",", ""), "number", solution=cot or None,
+                        meta={"proxy": True, "generator": "reasoning_gym.gsm_symbolic", "seed": seed,
+                              "template": r["metadata"]["template"], "family": "gsm8k"}))
     return out
 
 
@@ -211,95 +226,5 @@ def load_benchmark(name: str, *, source: str = "local", data_dir=None, limit: in
     return subset(items, limit, seed, levels, subjects)
 
 
-def _get(row, dotted: str):
-    cur = row
-    for part in dotted.split("."):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return None
-    return cur
-
-
-def _custom_rows(f: Path):
-    if f.suffix == ".jsonl":
-        yield from _rows(f)
-        return
-    try:
-        data = json.loads(f.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise BenchmarkError(f"{f}: not valid JSON ({e.msg}, line {e.lineno}); use a JSON list of objects "
-                             f"or JSONL (one object per line)") from None
-    if isinstance(data, dict):
-        lists = [v for v in data.values() if isinstance(v, list)]
-        if len(lists) != 1:
-            raise BenchmarkError(f"{f}: a JSON object must hold exactly one list of items; found {len(lists)}")
-        data = lists[0]
-    if not isinstance(data, list):
-        raise BenchmarkError(f"{f}: expected a JSON list of objects")
-    for n, row in enumerate(data, 1):
-        if not isinstance(row, dict):
-            raise BenchmarkError(f"{f}: item {n} is a {type(row).__name__}, expected an object")
-        yield n, row
-
-
-def _guess_kind(answer: str) -> str:
-    try:
-        float(answer.replace(",", ""))
-        return "number"
-    except ValueError:
-        return "math"
-
-
-def load_custom(path, fields: dict, *, name: str = "custom", kind: str = "auto", limit=None,
-                seed=None) -> list[Item]:
-    """A new benchmark from any JSONL/JSON file: ``fields`` maps question/answer (required) and
-    choices/solution/id/level/subject (optional) to the file's keys (dotted paths reach nested keys).
-    ``choices`` may be a list or one 'A) .. B) ..' string; a numeric answer index becomes a letter."""
-    f = paths.resolve_path(path)
-    if f is None or not f.exists():
-        raise BenchmarkError(f"custom benchmark file {path!r} does not exist (resolved: {f})")
-    unknown = set(fields) - {"question", "answer", "choices", "solution", "id", "level", "subject"}
-    if unknown or "question" not in fields or "answer" not in fields:
-        raise BenchmarkError(f"custom_fields {fields!r}: needs 'question' and 'answer', optional 'choices', "
-                             f"'solution', 'id', 'level', 'subject'" + (f"; unknown: {sorted(unknown)}" if unknown else ""))
-    if kind not in ("auto", "number", "math", "choice"):
-        raise BenchmarkError(f"custom kind {kind!r}: use 'auto', 'number', 'math' or 'choice'")
-    items = []
-    where = "line" if f.suffix == ".jsonl" else "item"
-    for n, row in _custom_rows(f):
-        vals = {}
-        for role, key in fields.items():
-            v = _get(row, key)
-            if v is None and role in ("question", "answer"):
-                raise BenchmarkError(f"{f} {where} {n}: field {key!r} (mapped to {role}) is missing; "
-                                     f"fields there: {', '.join(row)}. Fix custom_fields or the file")
-            vals[role] = v
-        choices = vals.get("choices")
-        if isinstance(choices, str):
-            choices = split_options(choices)
-        answer = vals["answer"]
-        if choices and isinstance(answer, int) and not isinstance(answer, bool):
-            answer = LETTERS[answer]
-        answer = str(answer).strip()
-        k = kind if kind != "auto" else ("choice" if choices else _guess_kind(answer))
-        if k == "choice":
-            if not choices:
-                raise BenchmarkError(f"{f} {where} {n}: kind 'choice' but no choices (map 'choices')")
-            answer = answer.strip("() .").upper()
-            if answer not in LETTERS[:len(choices)]:
-                raise BenchmarkError(f"{f} {where} {n}: choice answer {vals['answer']!r} is not one of "
-                                     f"{LETTERS[:len(choices)]} (or a 0-based index)")
-        meta = {"file": str(f), "line": n}
-        for opt in ("level", "subject"):
-            if vals.get(opt) is not None:
-                meta[opt] = vals[opt]
-        items.append(Item(name, str(vals.get("id") if vals.get("id") is not None else n), str(vals["question"]),
-                          answer.replace(",", "") if k == "number" else answer, k,
-                          choices=[str(c) for c in choices] if choices else None,
-                          solution=vals.get("solution"), meta=meta))
-    if not items:
-        raise BenchmarkError(f"custom benchmark file {f} has no items")
-    return subset(items, limit, seed)
+# Custom files (any layout): see ``custom``; re-exported here so callers need one import.
+from .custom import CustomBenchmark, load_custom, load_custom_benchmark, resolve_user_path  # noqa: E402,F401

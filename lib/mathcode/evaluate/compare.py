@@ -109,3 +109,49 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
     ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
     return fig
+
+
+def math_breakdown(rows):
+    """MATH accuracy by level and by subject with a two-panel figure; (None, None, None) without MATH rows."""
+    math_rows = [r for r in rows if r["benchmark"] == "math"]
+    if not math_rows:
+        return None, None, None
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    by_level = accuracy_table(math_rows, by=("model", "level")).sort_values("level")
+    by_subject = accuracy_table(math_rows, by=("model", "subject"))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    sns.barplot(data=by_level, x="level", y="accuracy", hue="model", ax=axes[0])
+    sns.barplot(data=by_subject, x="subject", y="accuracy", hue="model", ax=axes[1])
+    axes[1].tick_params(axis="x", rotation=30)
+    for ax in axes:
+        ax.set_ylim(0, 1)
+    fig.tight_layout()
+    return by_level, by_subject, fig
+
+
+def sampling_table(rows) -> pd.DataFrame:
+    """With n > 1 samples per item: maj@n (= ``correct``), pass@1 and pass@n (unbiased estimator) per group."""
+    df = pd.DataFrame([r for r in rows if r.get("n_samples", 1) > 1])
+    if df.empty:
+        return pd.DataFrame(columns=["model", "benchmark", "n", "maj@n", "pass@1", "pass@n"])
+    df["pass@1"] = [r["1"] for r in df["pass_at"]]
+    df["pass@n"] = [r[str(n)] for r, n in zip(df["pass_at"], df["n_samples"])]
+    g = df.groupby(["model", "benchmark"], sort=False)
+    return g.agg(n=("correct", "size"), **{"maj@n": ("correct", "mean"), "pass@1": ("pass@1", "mean"),
+                                           "pass@n": ("pass@n", "mean")}).reset_index()
+
+
+def pal_status(pal_rows) -> pd.DataFrame:
+    """How many PAL programs ran, failed or were missing, per model."""
+    if not pal_rows:
+        return pd.DataFrame(columns=["model", "program_status", "items"])
+    return pd.DataFrame(pal_rows).groupby(["model", "program_status"]).size().rename("items").reset_index()
+
+
+def flips_all(rows, base: str, others: list[str]) -> pd.DataFrame:
+    """Flipped items of every model against ``base`` in one table."""
+    parts = [flipped(rows, base, m).assign(model=m) for m in others]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()

@@ -16,7 +16,12 @@ UNIT_WORDS = (r"(?:dollars?|cents?|units?|meters?|metres?|cm|mm|km|kg|g|m|s|sec|
 
 
 def normalize(ans: str) -> str:
+    """Canonical text of an answer: no surrounding $, no sentence-final period (MATH golds like
+    ``\\text{Devon}.``), no thousands separators, Python spellings turned into LaTeX, units dropped."""
     a = (ans or "").strip().strip("$").strip()
+    a = re.sub(r"^\\\(|\\\)$", "", a).strip()
+    a = re.sub(r"(?:\\[,;!: ]|\s)*\.$", "", a).strip().strip("$").strip()    # trailing "." / "\\."
+    a = re.sub(r"^\\(?:text|textbf|mathrm)\{([^{}]*)\}$", r"\1", a).strip()
     a = re.sub(r"\\[,!;: ]", "", a) if re.search(r"\d\\,\d", a) else a    # 1\,000
     if not re.search(r"[\[\]()]", a):                                       # keep [0,100], (2,500) intact
         a = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", a)                  # 1,000 -> 1000
@@ -50,8 +55,11 @@ def is_equivalent(pred: str | None, gold: str, kind: str, rel_tol: float = 0.0) 
     if kind == "choice":
         return str(pred).strip().strip("().").upper() == str(gold).strip().strip("().").upper()
     p, g = normalize(str(pred)), normalize(str(gold))
-    if p == g:
+    if p == g or (p.lower() == g.lower() and not re.search(r"\d", p)):
         return True
+    if "=" in p and "=" not in g:                 # "x = 5" / "9 * 2 = 18" against a bare value
+        from .extract import rhs
+        return is_equivalent(rhs(p), gold, kind, rel_tol)
     pf, gf = _float(p), _float(g)
     if pf is not None and gf is not None:
         return math.isclose(pf, gf, rel_tol=max(rel_tol, 1e-9), abs_tol=1e-9)

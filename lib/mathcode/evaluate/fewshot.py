@@ -93,7 +93,10 @@ def format_question(item: Item) -> str:
 
 
 def family(item: Item) -> str:
-    """Which exemplar set an item gets: by benchmark, else by answer kind (custom benchmarks)."""
+    """Which exemplar set an item gets, decided per benchmark: the benchmark's declared family (custom
+    benchmarks set it once for the whole file), else the known benchmark's, else by the benchmark's kind."""
+    if item.meta.get("family"):
+        return item.meta["family"]
     if item.benchmark in FAMILY:
         return FAMILY[item.benchmark]
     if item.meta.get("proxy"):

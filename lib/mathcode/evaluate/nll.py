@@ -19,17 +19,29 @@ def _clean_solution(item: Item) -> str:
     return re.sub(r"<<[^>]*>>", "", s) if item.benchmark == "gsm8k" else s    # GSM8K calculator marks
 
 
+def special_prefix(tokenizer) -> list[int]:
+    """Token ids the tokenizer itself puts before a text (BOS for Llama-3-style models, nothing for Qwen or
+    SmolLM2): the scored sequence starts the way the model saw text in training."""
+    full = tokenizer("a")["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    n = len(full) - len(plain)
+    return list(full[:n]) if n > 0 and full[n:n + len(plain)] == plain else []
+
+
 def solution_nll(model, tokenizer, items: list[Item], *, batch_size: int = 8, max_tokens: int = 768) -> list[dict]:
     """Per item: summed and mean NLL (nats/token) of the reference solution given the question."""
     import torch
     device = next(model.parameters()).device
     rows, pairs = [], []
+    prefix = special_prefix(tokenizer)
     for it in items:
         if not it.solution:
             continue
-        ctx = tokenizer(format_question(it), add_special_tokens=False)["input_ids"]
+        ctx = prefix + tokenizer(format_question(it), add_special_tokens=False)["input_ids"]
         tgt = tokenizer(TARGET_DELIMITER + _clean_solution(it), add_special_tokens=False)["input_ids"]
         ids = (ctx + tgt)[-max_tokens:]
+        if len(tgt) >= max_tokens:
+            ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
         n_tgt = min(len(tgt), len(ids) - 1)
         pairs.append((it, ids, n_tgt))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -67,3 +79,18 @@ def nll_table(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
                     "nll_per_token": float(s.sum() / t.sum()),
                     "ci_low": float(np.percentile(boot, 2.5)), "ci_high": float(np.percentile(boot, 97.5))})
     return pd.DataFrame(out)
+
+
+def nll_report(rows: list[dict], base: str):
+    """(table, figure, per-model change vs ``base``) for the notebook; (empty, None, empty) without rows."""
+    if not rows:
+        return pd.DataFrame(), None, pd.DataFrame()
+    from .compare import bar_chart
+    table = nll_table(rows)
+    fig = bar_chart(table, value="nll_per_token", title="Reference-solution NLL per token (bootstrap 95% CI)",
+                    ylabel="nats / token")
+    nd = pd.DataFrame(rows).pivot_table(index=["benchmark", "item_id"], columns="model", values="nll_mean")
+    change = pd.DataFrame([{"model": m, "vs": base, "mean_change_nats_per_token": float((nd[m] - nd[base]).mean()),
+                            "lower_on": int(((nd[m] - nd[base]) < 0).sum()), "solutions": int(len(nd))}
+                           for m in nd.columns if m != base and base in nd.columns])
+    return table, fig, change

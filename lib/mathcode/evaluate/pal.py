@@ -1,12 +1,13 @@
 """Tool-integrated (PAL-style) mode: the model writes Python, the phase-2 sandbox runs it, the last
 printed line is the answer.
 
-Why reuse ``mathcode.sandbox``: model-written code is untrusted in evaluation exactly as in
+Why reuse the phase-2 sandbox (``mathcode.sandbox``; ``sandbox_api`` is the one import place): model-written code is untrusted in evaluation exactly as in
 translation, so it runs under the same isolation (bubblewrap when available) and limits; every row
 records the isolation level and the program's output.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -42,16 +43,29 @@ def answer_from_output(stdout: str, item: Item) -> tuple[str | None, str]:
     return last, "printed"
 
 
-def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_path, sandbox=None,
-                 max_new_tokens: int = 256, batch_size: int = 8, ocw_rel_tol: float = 0.0) -> list[dict]:
-    """Generate a program per item (chat template), run it in the sandbox, score the printed answer."""
+def sandbox_api():
+    """(Sandbox, Limits) from the sandbox package; the only place evaluation imports it."""
     from ..sandbox import Limits, Sandbox
+    return Sandbox, Limits
+
+
+def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_path, sandbox=None,
+                 max_new_tokens: int = 256, batch_size: int = 8, ocw_rel_tol: float = 0.0,
+                 progress: bool = True) -> list[dict]:
+    """Generate a program per item (chat template), run it in the sandbox, score the printed answer.
+    Rows are keyed like ``harness.evaluate`` (model + adapter fingerprint, settings, prompt) and resumable."""
+    from tqdm.auto import tqdm
+    Sandbox, Limits = sandbox_api()
     out_path = Path(out_path)
-    done = {(r["model"], r["benchmark"], str(r["item_id"]), r["prompt_id"], r["mode"]): r
-            for r in read_rows(out_path)}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    settings = json.dumps({"model": model.fingerprint(), "max_new_tokens": max_new_tokens, "mode": "pal"},
+                          sort_keys=True)
+    key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    done = {(r.get("run_key"), r["benchmark"], str(r["item_id"]), r["prompt_id"]): r
+            for r in read_rows(out_path, repair=True)}
     msgs = [build_pal_prompt(it) for it in items]
     pids = [prompt_id(json.dumps(m)) for m in msgs]
-    todo = [i for i, it in enumerate(items) if (model.label, it.benchmark, it.id, pids[i], "pal") not in done]
+    todo = [i for i, it in enumerate(items) if (key, it.benchmark, str(it.id), pids[i]) not in done]
     own = sandbox is None
     sb = sandbox or Sandbox(workers=1, limits=Limits(timeout=5.0))
     try:
@@ -62,25 +76,28 @@ def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_pat
                 t0 = time.perf_counter()
                 comps = gen.chat([msgs[i] for i in todo], cfg)
                 dt = (time.perf_counter() - t0) / len(todo)
-                progs = [extract_program(c.text) for c in comps]
-                runs = sb.run_many([p or "" for p in progs])
-                for i, comp, prog, res in zip(todo, comps, progs, runs):
+                for i, comp in tqdm(list(zip(todo, comps)), desc=f"{model.label}: PAL programs", disable=not progress):
                     it = items[i]
-                    pred, how = answer_from_output(res.stdout, it) if prog and res.status == "ok" else \
-                        (None, "no-program" if not prog else f"program-{res.status}")
+                    prog = extract_program(comp.text)
+                    res = sb.run(prog) if prog else None
+                    status = res.status if res is not None else "no-program"
+                    stdout = (res.stdout or "") if res is not None else ""
+                    pred, how = answer_from_output(stdout, it) if status == "ok" else \
+                        (None, "no-program" if not prog else f"program-{status}")
                     row = {"model": model.label, "model_spec": model.spec, "adapter": model.adapter,
-                           "benchmark": it.benchmark, "item_id": it.id, "mode": "pal", "n_shots": 0,
+                           "benchmark": it.benchmark, "item_id": it.id, "mode": "pal", "n_shots": 0, "run_key": key,
                            "prompt_id": pids[i], "completion": comp.text, "program": prog,
-                           "program_status": res.status if prog else "no-program", "program_stdout": res.stdout[-2000:],
-                           "isolation": res.isolation, "extracted": pred, "extraction": how,
+                           "program_status": status, "program_stdout": stdout[-2000:],
+                           "isolation": getattr(res, "isolation", None), "extracted": pred, "extraction": how,
                            "correct": bool(is_equivalent(pred, it.answer, it.kind, rel_tol_for(it, ocw_rel_tol))),
                            "gold": it.answer, "kind": it.kind, "finish_reason": comp.finish_reason,
                            "completion_tokens": comp.completion_tokens, "seconds": round(dt, 3),
                            "level": it.meta.get("level"), "subject": it.meta.get("subject"),
                            "proxy": bool(it.meta.get("proxy"))}
-                    done[(model.label, it.benchmark, it.id, pids[i], "pal")] = row
+                    done[(key, it.benchmark, str(it.id), pids[i])] = row
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    fh.flush()
     finally:
         if own:
             sb.close()
-    return [done[(model.label, it.benchmark, it.id, pids[i], "pal")] for i, it in enumerate(items)]
+    return [done[(key, it.benchmark, str(it.id), pids[i])] for i, it in enumerate(items)]

@@ -8,8 +8,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?=
 # llamacpp compiles llama.cpp (cmake + C++ compiler; the demo's fast CPU translator backend). Without a compiler:
-#   make install EXTRAS=offline,serve,notebook,dev   (translation then runs on transformers, backend "auto" -> hf).
-EXTRAS ?= offline,serve,notebook,dev,llamacpp
+#   make install EXTRAS=offline,serve,notebook,dev,protocols   (translation then runs on transformers, backend "auto" -> hf).
+EXTRAS ?= offline,serve,notebook,dev,protocols,llamacpp
 # llama.cpp is built for portable x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU that
 # advertises AMX inside a VM that does not enable it died with "Illegal instruction" on the first decode (seen
 # here), and pip caches the built wheel by version only, so a native wheel would also be reused on other CPUs.

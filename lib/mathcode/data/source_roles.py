@@ -33,6 +33,8 @@ def resolve_data_keys(values: dict, explicit: set | None = None, prefix: str = "
     v = {**d, **values}
     if explicit is None:
         explicit = {k for k in values if k not in d or values[k] != d[k]}
+    if "sources" not in v:              # a data notebook without a `sources` parameter has no source plan to check
+        return {}
     sources = list(v.get("sources") or [])
     if not sources:
         raise DataPlanError(f"{prefix}sources: empty; write at least one source, e.g. ['jsonl:data/my.jsonl#text'] "

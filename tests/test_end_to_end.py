@@ -91,8 +91,11 @@ def test_evaluation_table_names_the_benchmark_and_scores_what_was_asked(smoke_ru
     import pandas as pd
     run, _ = smoke_run
     d = run / "04_evaluation"
+    from mathcode import paths
+    from mathcode.evaluate.benchmarks import PROXY_NAME
     res = pd.read_csv(d / "results.csv")
-    assert set(res["benchmark"]) == {"gsm8k"}
+    # the real GSM8K test set when ../shared is beside the checkout, else the labelled offline proxy
+    assert set(res["benchmark"]) == ({"gsm8k"} if paths.benchmarks_dir() else {PROXY_NAME})
     assert set(res["model"]) >= {"base"} and len(set(res["model"])) == 2       # base and base + adapter
     assert (res["n"] == 3).all()
     items = read_jsonl(d / "items.jsonl")

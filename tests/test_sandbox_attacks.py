@@ -189,10 +189,12 @@ def test_fork_bomb_is_capped_and_cleaned(sb):
 
 
 def test_process_count_is_checked_while_output_flows(sb):
-    code = ("import os, sys, time\nkids = []\nfor i in range(60):\n    pid = os.fork()\n    if pid == 0:\n"
-            "        time.sleep(30); os._exit(0)\n    print('x' * 10, flush=True)\nprint('made 60')\ntime.sleep(30)")
+    # 300 forks with output between them: far more than the cap (24), and far longer than the watchdog's 20 ms
+    # period even on a fast machine, so the tree must be stopped while output is still flowing
+    code = ("import os, sys, time\nkids = []\nfor i in range(300):\n    pid = os.fork()\n    if pid == 0:\n"
+            "        time.sleep(30); os._exit(0)\n    print('x' * 10, flush=True)\nprint('made 300')\ntime.sleep(30)")
     r = run(sb, code)
-    assert r.status in ("processes", "error") and "made 60" not in r.stdout
+    assert r.status in ("processes", "error") and "made 300" not in r.stdout
 
 
 # ------------------------------------------------------------------------------------------ memory, disk, output

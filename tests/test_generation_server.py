@@ -17,43 +17,11 @@ from mathcode.generation.openai import ServerError
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(embedded_model_dir):
-    exe = Path(sys.executable).with_name("transformers")
-    if not exe.exists():
-        pytest.skip("the `transformers` CLI is not installed in this environment (pip install 'transformers[serving]')")
-    port = _free_port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"mathcode-serve-{port}.log", "w+")
-    proc = subprocess.Popen([str(exe), "serve", str(embedded_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"transformers serve exited early:\n{log.read()[-3000:]}")
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("transformers serve did not become healthy within 180 s")
+def server(embedded_model_dir, tmp_path_factory):
+    from served_model import transformers_serve
+    with transformers_serve(embedded_model_dir, tmp_path_factory.mktemp("serve"), ready_s=180) as url:
         yield {"base_url": url + "/v1", "model": str(embedded_model_dir)}
-    finally:
-        os.killpg(proc.pid, 9)
-        proc.wait(timeout=30)
-        log.close()
 
 
 def test_chat_and_complete_through_real_server(server, monkeypatch):
@@ -82,7 +50,8 @@ def test_stop_strings_are_honoured(server):
 
 
 def test_unreachable_server_names_the_url():
-    port = _free_port()                     # bound then released: nothing listens there
+    from served_model import free_port
+    port = free_port()                      # bound then released: nothing listens there
     url = f"http://127.0.0.1:{port}/v1"
     g = make_generator("openai", model="m", base_url=url, retries=1, backoff=0.01, timeout=5)
     with pytest.raises(ServerError) as e:

@@ -25,47 +25,13 @@ def test_passage_splitter_yields_one_document_per_passage():
     assert [d.id for d in out] == ["a#p0"] and out[0].metadata["doc_id"] == "a" and "4*3 = 12" in out[0].text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def endpoint(embedded_model_dir, tmp_path_factory):
-    import requests
-    exe = Path(sys.executable).with_name("transformers")
-    if not exe.exists():
-        pytest.skip("the `transformers` CLI is not installed here (pip install 'transformers[serving]')")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("serve") / "serve.log", "w+")
-    hub = tmp_path_factory.mktemp("hub")      # /v1/models (datatrove's readiness probe) scans the hub cache: give it one
-    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_CACHE=str(hub))
-    proc = subprocess.Popen([str(exe), "serve", str(embedded_model_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while time.time() < deadline:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"transformers serve exited early:\n{log.read()[-3000:]}")
-            try:
-                if requests.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("transformers serve did not become healthy in 240 s")
+    from served_model import transformers_serve
+    # /v1/models (datatrove's readiness probe) scans the hub cache: give it one
+    with transformers_serve(embedded_model_dir, tmp_path_factory.mktemp("serve"),
+                            hub_cache=tmp_path_factory.mktemp("hub")) as url:
         yield url, str(embedded_model_dir)          # the server root: datatrove appends /v1/...
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ Models are saved as ``.bin`` under the run dir and reload with ``MathClassifier.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import tempfile
@@ -37,26 +38,23 @@ class MathClassifier:
         if not positives or not negatives:
             raise ValueError(f"classifier needs positives and negatives (got {len(positives)} and {len(negatives)}); "
                              f"check `classifier_positives` / `classifier_negatives`")
-        import fasttext
         rows = [f"{POS} {ft_line(t)}" for t in positives] + [f"{NEG} {ft_line(t)}" for t in negatives]
         random.Random(seed).shuffle(rows)
-        fd, tmp = tempfile.mkstemp(suffix=".txt", prefix="mathcode_ft_")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(rows) + "\n")
+        with tempfile.TemporaryDirectory(prefix="mathcode_ft_") as tmp:
+            data = Path(tmp) / "train.txt"
+            data.write_text("\n".join(rows) + "\n", encoding="utf-8")
             for attempt in range(4):
-                # fastText's SGD can diverge ("Encountered NaN") on some small corpora at lr 0.5; it was seen
-                # here on 240 documents. Halving the learning rate is fastText's own advice; the lr used is recorded.
+                # fastText's SGD can diverge ("Encountered NaN") at a high learning rate; halving it is fastText's
+                # own advice, and the lr used is recorded.
                 try:
-                    model = fasttext.train_supervised(tmp, dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams,
-                                                      bucket=bucket, seed=seed, thread=threads, verbose=0, minCount=1)
+                    model = _train_in_child(data, Path(tmp) / "model.bin", dict(
+                        dim=dim, epoch=epoch, lr=lr, wordNgrams=word_ngrams, bucket=bucket, seed=seed,
+                        thread=threads, verbose=0, minCount=1))
                     break
                 except RuntimeError as e:
                     if "NaN" not in str(e) or attempt == 3:
                         raise
                     lr /= 2
-        finally:
-            os.unlink(tmp)
         return cls(model, info={"n_pos": len(positives), "n_neg": len(negatives), "dim": dim, "epoch": epoch,
                                 "lr": lr, "word_ngrams": word_ngrams, "bucket": bucket, "seed": seed})
 
@@ -87,6 +85,38 @@ class MathClassifier:
             d = dict(zip(ls, ps))
             out[i] = float(d.get(POS, 1.0 - d.get(NEG, 0.0)))
         return np.clip(out, 0.0, 1.0)
+
+
+def _train_in_child(data: Path, out: Path, params: dict):
+    """Train with ``fasttext.train_supervised`` in a fresh child process and load the saved model here.
+
+    Why a child: the fastText build the kit installs (fasttext-numpy2-wheel 0.9.2) reads memory it never
+    initialised during supervised training. In a fresh process glibc hands large buffers over as zeroed pages, so
+    training is clean; after a few models were freed, glibc recycles heap memory and training fails with
+    "Encountered NaN" at *any* learning rate. Measured on 40 fixed training files x 3 passes in one process:
+    71/120 trainings failed; with glibc's mmap threshold pinned (MALLOC_MMAP_THRESHOLD_, large buffers always
+    fresh pages) 0/120 failed. The child gets that setting and starts from clean memory every time.
+    """
+    import subprocess
+    import sys
+
+    import fasttext
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    code = ("import json, sys, fasttext\n"
+            "a = json.loads(sys.argv[1])\n"
+            "try:\n"
+            "    fasttext.train_supervised(a['data'], **a['params']).save_model(a['out'])\n"
+            "except RuntimeError as e:\n"
+            "    sys.stderr.write('FASTTEXT_ERROR: %s' % e); sys.exit(3)\n")
+    arg = json.dumps({"data": str(data), "out": str(out), "params": params})
+    proc = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True)
+    if proc.returncode == 3 and "FASTTEXT_ERROR: " in proc.stderr:
+        raise RuntimeError(proc.stderr.split("FASTTEXT_ERROR: ", 1)[1].strip())
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"fastText training in a child process failed (exit {proc.returncode}): "
+                           f"{proc.stderr.strip()[-2000:]}")
+    return fasttext.load_model(str(out))
 
 
 def auc(scores, labels) -> float:

@@ -114,3 +114,43 @@ def test_judge_rejects_with_its_reason():
 def test_every_sandbox_status_but_ok_is_a_rejection(status, outcome):
     v = V.judge(_block(), RunResult(status, "84\n", "MemoryError"), passage=GARDEN)
     assert v["outcome"] == outcome and v["outcome"] != "verified"
+
+
+# --- a wrong *Computation Result* re-read from the passage ------------------------------------------------
+CHAIN = "To verify, we can find $1^2+2*3^2 mod 8=19 mod 8=3$."
+
+
+def test_a_wrong_stated_result_is_re_read_from_the_passage_when_the_code_computes_it():
+    v = V.judge(_block(result="3", code="print(1**2 + 2*3**2)", expression="1^2+2*3^2"), RunResult("ok", "19\n"),
+                passage=CHAIN)
+    assert v["outcome"] == "verified" and v["result_reread"] == "19" and v["checks"]["result_reread"]
+    assert "re-read" in v["method"]
+
+
+@pytest.mark.parametrize("block,stdout,passage,why", [
+    (dict(result="3", code="print(19)", expression="1^2+2*3^2"), "19\n", CHAIN, "typed in"),
+    (dict(result="3", code="print(1 + 2*3**2 + 1)", expression="1^2+2*3^2+1"), "20\n", CHAIN, "20 is not stated"),
+    (dict(result="32", code="slices = 33\nprint(slices)", expression="33"), "33\n",
+     "She sliced it into 33 pieces; 3 + 13 + 16 = 32.", "expression is no operation"),
+    (dict(result="3", code="print(4 * 5 - 1)", expression="2*3^2"), "19\n", CHAIN, "expression is 18, not 19"),
+    (dict(result="9000", code="print(150 * 60)", expression="150 \\times 60"), "9000\n",
+     "It drives 150 km at 60 km/h, so it takes 150/60 = 2.5 hours.", "misread"),
+])
+def test_re_reading_never_rescues_a_block_the_passage_does_not_back(block, stdout, passage, why):
+    v = V.judge(_block(**block), RunResult("ok", stdout), passage=passage)
+    assert v["outcome"] != "verified" and not v["result_reread"], why
+
+
+def test_a_result_written_as_an_equation_is_read_by_its_last_side():
+    assert V.compare("16 - 32 - 2 = -18", "-18\n")[0]
+    assert not V.compare("16 - 32 - 2 = -18", "-14\n")[0]
+
+
+def test_line_passages_hold_one_step_and_exponent_tails_are_not_computations():
+    from mathcode.translate import passages as PS
+    doc = {"id": "d", "source": "s", "text": "Question: a kiwi in 33 pieces.\nSolution: Her cousin ate 3 + 10 = 13 slices."
+                                             "\nHer brother ate 13 + 3 = 16 slices.\nThey ate 3 + 13 + 16 = 32 slices."}
+    ps = PS.split_document(doc, unit="line", max_chars=200, max_passages=5)
+    assert [p.text[len(p.context):].strip() for p in ps] == doc["text"].splitlines()[1:]
+    assert PS.find_computations("Determine k: 128*k**2 - 24 = 0") == []
+    assert PS.find_computations("Her cousin ate 3 + 10 = 13 slices.") != []

@@ -126,3 +126,39 @@ def consistent(expression: str, result: str, tolerance: float = 0.01) -> tuple[b
             return True, ""
     side, v = values[0]
     return False, f"${side[:80]}$ evaluates to {v:.6g}, not the stated {result[:40]}"
+
+
+_STATED = re.compile(r"(?:=|\\approx|\\equiv)\s*\\?[$£€]?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\\[dt]?frac\{-?\d+\}\{\d+\})")
+_OPERATION = re.compile(r"\d\s*(?:[-+*/^×÷·!]|\\times|\\cdot|\\div|mod)|\\(?:frac|dfrac|tfrac|sqrt|binom)|\d\s*\(")
+
+
+def stated_values(passage: str) -> list[tuple[float, str]]:
+    """Every value the passage states as the result of something: the number right after ``=`` (or
+    ``\\approx``), as (value, the passage's own spelling)."""
+    out = []
+    for m in _STATED.finditer(passage or ""):
+        v = to_number(m.group(1))
+        if v is not None:
+            out.append((v, m.group(1)))
+    return out
+
+
+def reread_result(expression: str, stdout: str, passage: str, tolerance: float = 0.01) -> str:
+    """The passage's spelling of the printed value when (a) the block's own expression is an operation that
+    evaluates to that value and (b) the passage states that value as a result; else "".
+
+    This keeps a block whose model copied the wrong number into *Computation Result* (measured on the demo:
+    ``1^2+2*3^2`` stated as the chain's last value 3, code printing 19, the passage saying ``=19``) without
+    trusting the model's statement: the value comes from the passage and the code must compute it."""
+    from .verify import output_candidates, to_number as num
+    cands = output_candidates(stdout)
+    y = num(cands[0]) if cands else None
+    if y is None or not (expression or "").strip():
+        return ""
+    sides = [sd for sd in re.split(r"=|\\approx", expression) if sd.strip() and _OPERATION.search(sd)]
+    if not any((v := evaluate_latex(sd)) is not None and abs(v - y) <= tolerance for sd in sides):
+        return ""
+    for v, spelled in stated_values(passage):
+        if abs(v - y) <= tolerance or abs(v - y) <= 1e-9 * max(abs(v), abs(y)):
+            return spelled
+    return ""

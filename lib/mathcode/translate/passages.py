@@ -72,9 +72,16 @@ def is_computation(kind: str, span: str) -> bool:
     return False
 
 
+_INSIDE_EXPRESSION = re.compile(r"(?:[*/^]\s*|[a-zA-Z_)])$")
+
+
 def find_computations(text: str) -> list[tuple[str, int, int]]:
-    """The spans of ``find_math`` that are computations with a stated result (``is_computation``)."""
-    return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])]
+    """The spans of ``find_math`` that are computations with a stated result (``is_computation``).
+
+    Plain arithmetic must start an expression: ``2 - 24 = 0`` inside ``128*k**2 - 24 = 0`` follows ``**`` and is
+    the tail of an equation in ``k``, not a calculation."""
+    return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])
+            and not (k == "arithmetic" and _INSIDE_EXPRESSION.search(text[max(0, a - 3):a]))]
 
 
 UNITS = ("paragraph", "line")
@@ -111,7 +118,9 @@ def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400
         # grow forward while the next paragraphs also carry math and the passage stays short
         body, kinds, n = [paras[i]], [k for k, _, _ in spans], len(spans)
         j = i + 1
-        while j < len(paras) and sum(map(len, body)) + len(paras[j]) <= max_chars:
+        # a line passage is one step: a second computation in the same passage was what the 0.5B translator
+        # mixed up (result of one, expression of the other) on the demo
+        while unit != "line" and j < len(paras) and sum(map(len, body)) + len(paras[j]) <= max_chars:
             more = find_math(paras[j])
             if not more:
                 break

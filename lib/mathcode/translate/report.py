@@ -25,6 +25,9 @@ def funnel(passages: list[dict], replies: list[dict], blocks: list[dict]) -> pd.
                                            [b for b in blocks if b["passage_id"] in pid])})
     rows.append({"source": "all", **counts(passages, replies, blocks)})
     df = pd.DataFrame(rows, columns=["source"] + STAGES)
+    df["verified with result re-read"] = [
+        sum(b["outcome"] == "verified" and bool(b.get("result_reread")) for b in blocks
+            if s == "all" or b.get("source") == s) for s in df["source"]]
     df["share of passages verified"] = (df["passages verified"] / df["passages"].where(df["passages"] > 0)).round(3)
     return df
 
@@ -59,7 +62,8 @@ def spot_check(passages: list[dict], blocks: list[dict], n: int = 8) -> pd.DataF
     """Verified blocks next to the passage sentence they translate: what a class reads to judge the data."""
     text = {p["id"]: p["text"] for p in passages}
     rows = [{"passage": b["passage_id"], "passage sentence": _sentence_with(text.get(b["passage_id"], ""), b["result"])[:300],
-             "stated result": b["result"], "code": b["code"], "output": (b.get("stdout") or "").strip()[-200:]}
+             "stated result": b["result"] + (f" (model said {b['stated_result']})" if b.get("result_reread") else ""),
+             "code": b["code"], "output": (b.get("stdout") or "").strip()[-200:]}
             for b in blocks if b["outcome"] == "verified"][:n]
     return pd.DataFrame(rows, columns=["passage", "passage sentence", "stated result", "code", "output"])
 

@@ -172,6 +172,8 @@ def block_row(p: dict, b, run, cfg: TranslateConfig) -> dict:
     row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
            **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
            **v}
+    if v.get("result_reread"):       # the model's Computation Result was wrong; the passage's value is kept
+        row["stated_result"], row["result"] = row["result"], v["result_reread"]
     if run is not None:
         row.update(stdout=run.stdout[:2000], stderr=run.stderr[-1000:], exit_status=run.status,
                    truncated=run.truncated, exec_seconds=run.seconds, isolation=run.isolation)

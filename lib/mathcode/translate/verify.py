@@ -13,6 +13,12 @@ A block is *verified* only when all of these hold (``judge``):
     matches any stated 84;
   * the stated LaTeX expression, where it evaluates, equals the stated result (``grounding.consistent``,
     else ``inconsistent``).
+One repair, never a relaxation: a small translator often computes the right thing but copies the wrong number
+into *Computation Result* (the last link of a chain, ``19 mod 8 = 3`` stated as 3 for ``1^2+2*3^2``; the next
+line's total). When the printed value is what the block's own expression evaluates to *and* the passage states
+that value as a result (right after ``=``), the result is re-read from the passage (``grounding.reread_result``):
+the block is kept with the passage's value as its result, the model's is kept as ``stated_result``, and every
+other check still applies. The funnel counts these blocks separately.
 Every check's verdict is kept in ``checks`` so that the report can say how many blocks each rule removed.
 """
 from __future__ import annotations
@@ -110,6 +116,9 @@ def _symbolic(expected: str, got: str) -> bool:
 def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, str, str]:
     """(match, method, the candidate judged). Methods: 'numeric', 'symbolic', or why it failed."""
     expected = (expected or "").strip()
+    last = re.split(r"(?<![<>!=])=(?!=)|\\approx", expected)[-1].strip()
+    if last != expected and to_number(last) is not None:    # "16 - 32 - 2 = -18": the result is its last side
+        expected = last
     cands = output_candidates(stdout)
     if not cands:
         return False, "no output", ""
@@ -134,7 +143,9 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
     callers that have no passage). Returns outcome, reason, got, method and ``checks`` (every verdict).
     """
     def out(outcome, reason="", got="", method="", **checks):
-        return {"outcome": outcome, "reason": reason, "got": got[:300], "method": method, "checks": checks}
+        return {"outcome": outcome, "reason": reason, "got": got[:300], "method": method, "checks": checks,
+                "result_reread": reread if outcome == "verified" else ""}
+    reread = ""
     if block.parse_error:
         return out("unparsable", block.parse_error)
     if copied:
@@ -149,16 +160,23 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
     if not (run.stdout or "").strip():
         return out("no_output", "printed nothing")
     ok, method, got = compare(block.result, run.stdout, tolerance)
+    result, reread = block.result, ""
     if not ok:
-        return out("wrong_result", method, got)
+        from .grounding import reread_result
+        reread = reread_result(block.expression, run.stdout, passage, tolerance) if passage is not None else ""
+        if not reread:
+            return out("wrong_result", method, got)
+        result, method, got = reread, "numeric, result re-read from the passage", output_candidates(run.stdout)[0]
     from .dataflow import typed_in
     from .grounding import consistent, grounded
-    g, g_why = grounded(block.result, passage) if passage is not None else (True, "not checked")
+    g, g_why = grounded(result, passage) if passage is not None else (True, "not checked")
     hard, h_why = typed_in(block.code)
-    cons, c_why = consistent(block.expression, block.result, tolerance)
+    cons, c_why = consistent(block.expression, result, tolerance)
     checks = {"output_matches": True, "grounded": g, "computed": not hard, "consistent": cons}
     for failed, outcome, why in ((not g, "ungrounded", g_why), (hard, "hardcoded", h_why),
                                  (cons is False, "inconsistent", c_why)):
         if failed:
             return out(outcome, why, got, **checks)
+    if reread:
+        checks["result_reread"] = True
     return out("verified", "", got, method, **checks)

@@ -64,8 +64,7 @@ def pretrain(values: dict, run_dir) -> dict:
     after = tr.heldout_perplexity(trainer)
     metrics = {"steps": int(out.global_step), "world_size": args.world_size, "compute_dtype": dtype_name,
                "compute_dtype_reason": dtype_why, "heldout_loss_after": after["loss"],
-               "heldout_ppl_after": round(after["perplexity"], 3), **{k: x for k, x in splits.stats().items()
-                                                                     if k != "train_tokens_by_part"}}
+               "heldout_ppl_after": round(after["perplexity"], 3), **splits.stats()}
     if trainer.is_fsdp_enabled:
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     if rank() == 0:

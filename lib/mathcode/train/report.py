@@ -87,6 +87,7 @@ def phase_metrics(values: dict, rows: list[dict], before: dict, after: dict, cb,
         heldout_loss_before=before["loss"], heldout_loss_after=after["loss"],
         heldout_ppl_before=round(before["perplexity"], 3), heldout_ppl_after=round(after["perplexity"], 3),
         tokens_per_s=round(cb.tokens_per_second, 1), peak_memory_mb=round(peak_memory_mb(device), 1),
-        memory_estimate_gib=mem["total_gib"], **{k: v for k, v in pack_stats.items() if k != "train_tokens_by_part"},
+        memory_estimate_gib=mem["total_gib"], **pack_stats,   # train_tokens_by_part: how much of what was
+        # trained on is translated code (the number the ablation is about)
         **params_info, trainable_share_pct=round(100 * params_info["trainable_params"] / params_info["all_params"], 2),
         adapter=str(adapter_dir), merged=str(merged_dir) if merged_dir else None)

@@ -135,6 +135,10 @@ def test_a_wrong_stated_result_is_re_read_from_the_passage_when_the_code_compute
     (dict(result="3", code="print(4 * 5 - 1)", expression="2*3^2"), "19\n", CHAIN, "expression is 18, not 19"),
     (dict(result="9000", code="print(150 * 60)", expression="150 \\times 60"), "9000\n",
      "It drives 150 km at 60 km/h, so it takes 150/60 = 2.5 hours.", "misread"),
+    (dict(result="3", code="print(1 + 1)", expression="1+1"), "2\n", "Let u=2t and x = 2^{10}.", "2 starts an expression"),
+    (dict(result="3", code="print(0.001 + 0.0023)", expression="0.001+0.0023"), "0.0033\n", "so x^2-2=0 and 3",
+     "0.0033 is not the passage's 0"),
+    (dict(result="3", code="print(3 + 4)", expression="3+4"), "7\n", "for every a >= 7 we get 3", "7 is a bound"),
 ])
 def test_re_reading_never_rescues_a_block_the_passage_does_not_back(block, stdout, passage, why):
     v = V.judge(_block(**block), RunResult("ok", stdout), passage=passage)
@@ -142,8 +146,26 @@ def test_re_reading_never_rescues_a_block_the_passage_does_not_back(block, stdou
 
 
 def test_a_result_written_as_an_equation_is_read_by_its_last_side():
-    assert V.compare("16 - 32 - 2 = -18", "-18\n")[0]
+    assert V.compare("16 - 32 - 2 = -18", "-18\n")[0] and V.compare("r = 16 - 32 - 2 = -18", "-18\n")[0]
     assert not V.compare("16 - 32 - 2 = -18", "-14\n")[0]
+
+
+@pytest.mark.parametrize("result,code,expression,stdout,passage", [
+    ("x = 3, y = 4", "print((3 + 4, 4))", "x+y", "(7, 4)\n", "we get x = 3, y = 4 here"),          # a list
+    ("x_1 = -1, x_2 = 6", "print(5 + 1)", "x", "6\n", "the roots are x_1 = -1, x_2 = 6"),          # one of two
+    ("x = -1 or x = 6", "print(5 + 1)", "x", "6\n", "so x = -1 or x = 6"),                       # alternatives
+    ("150 \\times 60 = 2.5", "print(150 * 60)", "150 \\times 60", "9000\n", "150 \\times 60 = 2.5 hours"),
+])
+def test_the_last_side_rule_never_takes_one_value_of_a_list_or_a_disagreeing_equation(result, code, expression,
+                                                                                     stdout, passage):
+    v = V.judge(_block(result=result, code=code, expression=expression), RunResult("ok", stdout), passage=passage)
+    assert v["outcome"] != "verified", v
+
+
+def test_odd_numbers_never_crash_the_judge():
+    for result, stdout in (("x = \\frac{1}{0}", "2\n"), ("5", "1" + "0" * 400 + "\n"), ("\\frac{3}{0}", "inf\n")):
+        assert V.judge(_block(result=result, code="print(1 + 1)", expression="1+1"), RunResult("ok", stdout),
+                       passage="x = \\frac{1}{0} and 5")["outcome"] != "verified"
 
 
 def test_line_passages_hold_one_step_and_exponent_tails_are_not_computations():

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 
@@ -128,7 +129,10 @@ def consistent(expression: str, result: str, tolerance: float = 0.01) -> tuple[b
     return False, f"${side[:80]}$ evaluates to {v:.6g}, not the stated {result[:40]}"
 
 
-_STATED = re.compile(r"(?:=|\\approx|\\equiv)\s*\\?[$£€]?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|-?\\[dt]?frac\{-?\d+\}\{\d+\})")
+# a value stated as a result: right after "=" (not "<=", ">=", "!=", "=="), and not the start of a longer
+# expression ("u=2t", "x = 3/4", "N = 2^{10}")
+_STATED = re.compile(r"(?:(?<![<>!=])=(?!=)|\\approx|\\equiv)\s*\\?[$£€]?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+                     r"|-?\\[dt]?frac\{-?\d+\}\{\d+\})(?!\.?\d|[a-zA-Z{(]|\s*(?:[*/^]|\\times|\\cdot))")
 _OPERATION = re.compile(r"\d\s*(?:[-+*/^×÷·!]|\\times|\\cdot|\\div|mod)|\\(?:frac|dfrac|tfrac|sqrt|binom)|\d\s*\(")
 
 
@@ -156,9 +160,11 @@ def reread_result(expression: str, stdout: str, passage: str, tolerance: float =
     if y is None or not (expression or "").strip():
         return ""
     sides = [sd for sd in re.split(r"=|\\approx", expression) if sd.strip() and _OPERATION.search(sd)]
-    if not any((v := evaluate_latex(sd)) is not None and abs(v - y) <= tolerance for sd in sides):
+    if not math.isfinite(y) or not any((v := evaluate_latex(sd)) is not None and abs(v - y) <= tolerance
+                                         for sd in sides):
         return ""
-    for v, spelled in stated_values(passage):
-        if abs(v - y) <= tolerance or abs(v - y) <= 1e-9 * max(abs(v), abs(y)):
+    for v, spelled in stated_values(passage):       # the passage's value exactly, or as rounded there
+        dec = len(spelled.split(".")[1]) if "." in spelled and "frac" not in spelled else 0
+        if _number_in(y, [(v, dec)]):
             return spelled
     return ""

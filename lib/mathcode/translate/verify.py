@@ -24,6 +24,7 @@ Every check's verdict is kept in ``checks`` so that the report can say how many 
 from __future__ import annotations
 
 import ast
+import math
 import re
 import threading
 from fractions import Fraction
@@ -51,6 +52,8 @@ def to_number(s: str) -> float | None:
         return float(s.replace(",", ""))
     m = _LATEX_FRAC.match(s)
     if m:
+        if int(m.group(3)) == 0:
+            return None
         v = Fraction(int(m.group(2)), int(m.group(3)))
         return float(-v if m.group(1) else v)
     if re.fullmatch(r"[-+]?\d+\s*/\s*\d+", s):
@@ -113,12 +116,31 @@ def _symbolic(expected: str, got: str) -> bool:
     return False
 
 
+def stated_value(result: str, tolerance: float = 0.01) -> str:
+    """The value a stated result gives: itself, or the last side of a result written as a computation
+    (``16 - 32 - 2 = -18`` -> ``-18``) when every other side is a name (``r``) or evaluates to that last side.
+    Lists (``x = 3, y = 4``), alternatives (``x = -1 or x = 6``) and sides that disagree
+    (``150 \\times 60 = 2.5``) stay as written, so they are compared, grounded and checked as a whole."""
+    result = (result or "").strip()
+    sides = [sd.strip() for sd in re.split(r"(?<![<>!=])=(?!=)|\\approx", result)]
+    if len(sides) < 2 or re.search(r"[,;]|\\text|\\quad|\bor\b|\band\b", result):
+        return result
+    last = to_number(sides[-1])
+    if last is None or not math.isfinite(last):
+        return result
+    from .grounding import evaluate_latex
+    for sd in sides[:-1]:
+        if re.fullmatch(r"[A-Za-z]\w*(?:_\{?\w+\}?)?", sd):
+            continue
+        v = evaluate_latex(sd)
+        if v is None or abs(v - last) > tolerance:
+            return result
+    return sides[-1]
+
+
 def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, str, str]:
     """(match, method, the candidate judged). Methods: 'numeric', 'symbolic', or why it failed."""
-    expected = (expected or "").strip()
-    last = re.split(r"(?<![<>!=])=(?!=)|\\approx", expected)[-1].strip()
-    if last != expected and to_number(last) is not None:    # "16 - 32 - 2 = -18": the result is its last side
-        expected = last
+    expected = stated_value(expected, tolerance)
     cands = output_candidates(stdout)
     if not cands:
         return False, "no output", ""
@@ -127,7 +149,7 @@ def compare(expected: str, stdout: str, tolerance: float = 0.01) -> tuple[bool, 
     x = to_number(expected)
     for c in cands:
         y = to_number(c)
-        if x is not None and y is not None:
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
             if abs(x - y) <= tolerance or abs(x - y) <= 1e-9 * max(abs(x), abs(y)):
                 return True, "numeric", c
     for c in cands:
@@ -160,7 +182,7 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
     if not (run.stdout or "").strip():
         return out("no_output", "printed nothing")
     ok, method, got = compare(block.result, run.stdout, tolerance)
-    result, reread = block.result, ""
+    result, reread = stated_value(block.result, tolerance), ""
     if not ok:
         from .grounding import reread_result
         reread = reread_result(block.expression, run.stdout, passage, tolerance) if passage is not None else ""

@@ -101,8 +101,7 @@ def _train_in_child(data: Path, out: Path, params: dict):
     import sys
 
     import fasttext
-    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072",
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}      # the child imports only fasttext
     code = ("import json, sys, fasttext\n"
             "a = json.loads(sys.argv[1])\n"
             "try:\n"

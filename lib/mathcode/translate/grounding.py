@@ -154,9 +154,9 @@ def reread_result(expression: str, stdout: str, passage: str, tolerance: float =
     This keeps a block whose model copied the wrong number into *Computation Result* (measured on the demo:
     ``1^2+2*3^2`` stated as the chain's last value 3, code printing 19, the passage saying ``=19``) without
     trusting the model's statement: the value comes from the passage and the code must compute it."""
-    from .verify import output_candidates, to_number as num
+    from .verify import output_candidates
     cands = output_candidates(stdout)
-    y = num(cands[0]) if cands else None
+    y = to_number(cands[0]) if cands else None
     if y is None or not (expression or "").strip():
         return ""
     sides = [sd for sd in re.split(r"=|\\approx", expression) if sd.strip() and _OPERATION.search(sd)]

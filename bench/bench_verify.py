@@ -37,7 +37,12 @@ def judge_all(cases: list[dict]) -> list[dict]:
     takes_box = "sandbox" in inspect.signature(block_row).parameters
     out = []
     with Sandbox(workers=2) as box:
-        box.run("print(1)")                                   # warm
+        box.run("print(1)")                                   # warm the sandbox and the judge's reader
+        try:
+            from mathcode.translate.bounded import default
+            default().call("ping")
+        except ImportError:
+            pass
         for n, c in enumerate(cases):
             blocks, err = PA.parse_reply(c["reply"])
             todo = [] if err else blocks[: c.get("max_blocks", 2)]

@@ -96,6 +96,7 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
         return {"inputs": [], "variants": [], "fresh": "", "fresh_value": "", "why": f"code does not parse ({e})"}
     sv = VA.read_stated(stated)
     answers = [x for x in (sv.items if isinstance(sv, VA.Many) else (sv,)) if isinstance(x, VA.Num)]
+    answers += [VA.Num(a.value / 100) for a in answers if a.percent]          # 65% typed in as 0.65
     nums = G.passage_values(passage, words=True) if passage is not None else None
     inputs, typed = [], []
     for node, value in _literals(tree):

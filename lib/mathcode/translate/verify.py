@@ -27,6 +27,7 @@ reproducing the paper's filter.
 """
 from __future__ import annotations
 
+import threading
 import time
 
 from . import values as VA
@@ -98,17 +99,19 @@ def compare(expected: str, stdout: str, tolerance: float = 0.01, rule: str = "pr
 
 
 _RERUN_BOX = None
+_RERUN_LOCK = threading.Lock()
 
 
 def _default_sandbox():
     """A sandbox for the re-runs when the caller passes none (tests, ``block_row`` without a phase)."""
     global _RERUN_BOX
-    if _RERUN_BOX is None or getattr(_RERUN_BOX, "closed", False):
-        import atexit
-        from .execution import Sandbox
-        _RERUN_BOX = Sandbox(workers=2)
-        atexit.register(_RERUN_BOX.close)
-    return _RERUN_BOX
+    with _RERUN_LOCK:
+        if _RERUN_BOX is None or getattr(_RERUN_BOX, "closed", False):
+            import atexit
+            from .execution import Sandbox
+            _RERUN_BOX = Sandbox(workers=2)
+            atexit.register(_RERUN_BOX.close)
+        return _RERUN_BOX
 
 
 def rerun(code: str, stdout: str, run, plan: dict, sandbox=None) -> tuple[bool | None, str, int]:

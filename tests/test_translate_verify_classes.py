@@ -67,6 +67,11 @@ TYPED = [
     "length = 36\nwidth = 24\nprint(round(864.0, 2))",
     "import math\nlength = 36\nwidth = 24\nprint(math.floor(864.4))",
     "print(1728 // 2)",
+    "length = 36\nwidth = 24\nprint(0x360)",
+    "import math\nlength = 36\nwidth = 24\nprint(int(math.sqrt(864 ** 2)))",
+    "from functools import reduce\nprint(reduce(lambda a, b: a, [864, 36, 24]))",
+    "length = 36\nwidth = 24\nprint(min(length * width, 864))",
+    "length = 36\nwidth = 24\nprint(ord('\\u0360'))",
 ]
 
 
@@ -196,6 +201,11 @@ CORRECT = [
      "import math\nside = 1\nprint(math.sqrt(2 * side**2))"),
     ("A 15\\% tip on \\$40 is $0.15 \\times 40 = 6$ dollars.", "0.15 \\times 40", "6", "tip = 15 / 100\nbill = 40\nprint(tip * bill)"),
     ("Half of the 86 apples: $86 \\div 2 = 43$.", "86 \\div 2", "43", "apples = 86\nprint(apples // 2)"),
+    ("The roots of $x^2 - 2 = 0$ are $\\pm\\sqrt{2}$.", "x^2 - 2 = 0", "\\pm\\sqrt{2}",
+     "import sympy as sp\nx = sp.symbols('x')\nprint(sp.solve(x**2 - 2, x))"),
+    ("Squaring, $(1+2i)^2 = -3 + 4i$.", "(1+2i)^2", "-3 + 4i", "import sympy as sp\nprint(sp.expand((1 + 2*sp.I)**2))"),
+    ("Each of 36 rows has 24 seats: $36 \\cdot 24 = 864$.", "36 \\cdot 24", "864",
+     "import numpy as np\nrows = np.float64(36)\nprint([rows * 24])"),
 ]
 
 

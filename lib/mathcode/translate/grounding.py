@@ -84,8 +84,8 @@ def _equation_sides(text: str) -> list[str]:
     sides = []
     for m in _MATH_SPAN.finditer(text or ""):
         body = next(g for g in m.groups() if g is not None)
-        sides += [s for s in re.split(r"=|\\approx|\\equiv", body) if s.strip()]
-    return sides[:60]
+        sides += [s for s in re.split(r"=|\\approx|\\equiv", body) if s.strip() and len(s) <= 200]
+    return sides[:20]                      # each side is a symbolic parse: a bounded number of them
 
 
 def grounded(result: str, passage: str) -> tuple[bool, str]:
@@ -110,8 +110,8 @@ def grounded(result: str, passage: str) -> tuple[bool, str]:
         np_ = normalise_latex(passage)
         for m in re.finditer(re.escape(nr), np_):
             before, after = np_[m.start() - 1:m.start()], np_[m.end():m.end() + 1]
-            if not (before.isalnum() or after.isalnum() or (before == "." and nr[0].isdigit())):
-                return True, "text"
+            if not ((nr[0].isalnum() and (before.isalnum() or before == ".")) or (nr[-1].isalnum() and after.isalnum())):
+                return True, "text"                            # whole tokens only: "98" is not in "1984"
     if isinstance(v, VA.Expr):
         from .symbolic import same
         for side in _equation_sides(passage):

@@ -114,7 +114,11 @@ def python_sympy(text: str, names=None):
 
 
 def to_value(v):
-    """``values.Expr`` -> a plain value where it is a number; else the sympy object (or None)."""
+    """``values.Expr`` -> a plain value where it is a number (several values -> ``Many``); else the sympy object
+    (or None)."""
+    if isinstance(v, VA.Many):
+        items = [to_value(x) for x in v.items]
+        return VA.Many(tuple(items)) if all(isinstance(x, (VA.Num, VA.Cplx)) for x in items) else None
     if not isinstance(v, VA.Expr):
         return v
     if v.latex:
@@ -124,6 +128,9 @@ def to_value(v):
         if cannot_tell(normalise_latex(v.text)):
             return None
     e = latex_sympy(v.text) if v.latex else python_sympy(v.text)
+    if isinstance(e, (list, tuple, set)) or type(e).__name__ in ("Tuple", "FiniteSet"):
+        items = [sympy_number(x) for x in e]                     # a printed list of roots: [-sqrt(2), sqrt(2)]
+        return VA.Many(tuple(items)) if items and all(x is not None for x in items) else None
     n = sympy_number(e)
     return n if n is not None else e
 

@@ -212,6 +212,7 @@ def _python_value(s: str):
             re.fullmatch(r"[-+]?\d+(?:\.\d*)?\*?I", s):
         return _complex(s.replace("*I", "j").replace("I", "j"))
     if s[0] in "[({" and s[-1] in "])}":
+        s = re.sub(r"(?:np|numpy)\.(?:float|int|complex)\d*\(([^()]*)\)", r"\1", s)   # numpy 2 scalar reprs in lists
         inner = s
         if s[0] == "[" and "," not in s:                     # numpy: [3. 2.] / [1 2 3] / [[1 2] [3 4]]
             inner = re.sub(r"(?<=[\d.\]])\s+(?=[-+\d.\[])", ", ", s)
@@ -309,6 +310,13 @@ def read_stated(result: str):
     s = clean_latex(s)
     s = re.sub(r"^\\boxed\{(.*)\}$", r"\1", s)
     s = re.sub(r"\\text\s*\{\s*(or|and)\s*\}", r" \1 ", s)
+    if s.count("\\pm") == 1 and "\\mp" not in s:            # a \pm b: the two values a + b and a - b
+        left, right = s.split("\\pm")
+        a = re.split(r"(?<![<>!=\\])=(?!=)", left)[-1].strip()
+        b = right.strip()
+        if b and not re.search(r"[=,;]", b):
+            return Many((Expr(f"{a} + ({b})" if a else f"{b}", latex=True),
+                         Expr(f"{a} - ({b})" if a else f"-({b})", latex=True)))
     parts = [p.strip() for p in re.split(r"\s*(?:\\text\s*\{\s*or\s*\}|\bor\b|\band\b|;|\\quad|\\lor)\s*", s) if p.strip()]
     if len(parts) == 1 and re.search(r"[A-Za-z]\w*\s*=.*,\s*[A-Za-z]\w*\s*=", s):
         parts = [p.strip() for p in s.split(",") if p.strip()]
@@ -395,7 +403,7 @@ def same(stated, printed, rule: str = "precision", tolerance: float = 0.01) -> b
     """True/False when both sides are plain values; None when a symbolic reader is needed (``Expr``)."""
     if isinstance(stated, (NonFinite, Unreadable)) or isinstance(printed, (NonFinite, Unreadable)):
         return False
-    if isinstance(stated, Expr) or isinstance(printed, Expr):
+    if has_expr(stated) or has_expr(printed):
         return None
     if isinstance(printed, Many) and len(printed.items) == 1 and not isinstance(stated, Many):
         printed = printed.items[0]
@@ -423,6 +431,10 @@ def same(stated, printed, rule: str = "precision", tolerance: float = 0.01) -> b
             left.pop(hit)
         return True
     return False
+
+
+def has_expr(v) -> bool:
+    return isinstance(v, Expr) or (isinstance(v, Many) and any(has_expr(x) for x in v.items))
 
 
 def describe(v) -> str:

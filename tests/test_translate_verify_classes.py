@@ -239,25 +239,30 @@ def test_numbered_condition_lines_stay_conditions(box):
 
 # --- a judge that untrusted text cannot hang -------------------------------------------------------------
 HOSTILE = ["9**9**9", "10**10**10", "factorial(10**8)", "expand((x+1)**100000)", "(x+1)**100000",
-           "2**2**2**2**2**2", "9" * 5000, "[" * 3000 + "]" * 3000, "x" * 100000]
+           "2**2**2**2**2**2", "9" * 5000, "[" * 3000 + "]" * 3000, "x" * 100000,
+           "expand((x+1)**999)", "factorial(999)**999"]       # the last two pass the guards: killed at the deadline
 
 
 @pytest.mark.parametrize("out", HOSTILE)
 def test_outputs_that_would_hang_sympy_are_judged_quickly(box, out):
+    from mathcode.translate.bounded import default
     b = PA.Block(index=0, result="864", expression="36 \\times 24", code="print(36*24)")
+    default().call("ping")                      # a worker replaced after an earlier kill is warm again
     t0 = time.perf_counter()
     v = V.judge(b, RunResult("ok", out + "\n"), passage=GARDEN, sandbox=box)
-    assert time.perf_counter() - t0 < 4.0
+    assert time.perf_counter() - t0 < 2.5
     assert v["outcome"] in ("wrong_result", "unjudgeable"), v
 
 
 @pytest.mark.parametrize("stated,expression", [("9^{9^{9}}", "9^{9^{9}}"), ("10^{10^{10}}", "10^{10^{10}}"),
                                                ("864", "(x+1)^{100000}"), ("100000!", "100000!")])
 def test_hostile_model_latex_is_bounded(box, stated, expression):
+    from mathcode.translate.bounded import default
     b = PA.Block(index=0, result=stated, expression=expression, code="print(36*24)")
+    default().call("ping")
     t0 = time.perf_counter()
     v = V.judge(b, RunResult("ok", "864\n"), passage=GARDEN, sandbox=box)
-    assert time.perf_counter() - t0 < 4.0 and v["outcome"] in V.OUTCOMES
+    assert time.perf_counter() - t0 < 2.5 and v["outcome"] in V.OUTCOMES
     if stated != "864":
         assert v["outcome"] != "verified"
 
@@ -267,14 +272,15 @@ def test_the_bounded_judge_works_from_any_thread_and_recovers(box):
     res = {}
 
     def work():
-        res["hostile"] = V.judge(b, RunResult("ok", "expand((x+1)**100000)\n"), passage=GARDEN, sandbox=box)
+        # passes the cheap size guards, then takes minutes in sympy: the worker is killed at its deadline
+        res["hostile"] = V.judge(b, RunResult("ok", "expand((x+1)**999)\n"), passage=GARDEN, sandbox=box)
         res["after"] = V.judge(b, RunResult("ok", "864\n"), passage=GARDEN, sandbox=box)
     t = threading.Thread(target=work)
     t0 = time.perf_counter()
     t.start()
     t.join(60)
     assert not t.is_alive() and time.perf_counter() - t0 < 60
-    assert res["hostile"]["outcome"] in ("wrong_result", "unjudgeable")
+    assert res["hostile"]["outcome"] == "unjudgeable" and res["hostile"]["judge_seconds"] < 2.5
     assert res["after"]["outcome"] == "verified"                   # the worker was replaced, the phase goes on
 
 

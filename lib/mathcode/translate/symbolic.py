@@ -18,7 +18,7 @@ from . import values as VA
 
 # text that sympy would evaluate for ever (power towers, huge exponents or factorials) is not even tried
 _TOO_BIG = re.compile(r"(?:\*\*|\^)\s*[({]?\s*[-+]?\d+(?:\.\d+)?\s*[)}]?\s*(?:\*\*|\^)|(?:\*\*|\^)\s*\{?\(?\s*\d{4,}"
-                      r"|factorial\s*\(\s*\d{4,}|\d{4,}\s*!|\\(?:prod|sum)\b")
+                      r"|factorial\s*\([^)]*(?:\*\*|\^|\d{4,})|\d{4,}\s*!|\\(?:prod|sum)\b")
 
 
 def _mv():

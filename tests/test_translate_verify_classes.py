@@ -297,3 +297,14 @@ def test_a_direct_deadline_kill_gives_unjudgeable():
         assert j.stats["killed"] == 1
     finally:
         j.close()
+
+
+def test_a_judge_worker_that_cannot_start_says_why(monkeypatch):
+    from mathcode.translate.bounded import BoundedJudge
+    j = BoundedJudge(start_timeout_s=20)
+    monkeypatch.setattr("sys.executable", "/bin/false")
+    try:
+        with pytest.raises(RuntimeError, match="did not start"):
+            j.call("ping")
+    finally:
+        j.close()

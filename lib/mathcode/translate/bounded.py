@@ -13,7 +13,8 @@ tree — ``verify.text_checks`` and what it calls):
   ``values.MAX_TEXT`` characters, and the worker runs under RLIMIT_AS (``mem_mb``), so a memory blow-up ends
   it (and then the request) instead of the machine;
 * a request that misses its deadline, dies, or answers malformed raises ``Unjudgeable`` — the judge's verdict is
-  then ``unjudgeable`` and the phase goes on.
+  then ``unjudgeable`` and the phase goes on. A worker that cannot start at all is a broken setup, not hostile
+  text: ``RuntimeError`` with its stderr.
 
 The worker is a plain ``python -m mathcode.translate.bounded`` child (spawned, never forked from a threaded
 host) that imports sympy and math-verify once; a request costs a pipe round trip.
@@ -55,6 +56,7 @@ class BoundedJudge:
         self.max_request_chars, self.start_timeout_s = max_request_chars, start_timeout_s
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
+        self._err = None
         self._ready = False
         self.stats = {"requests": 0, "killed": 0, "started": 0}
 
@@ -65,8 +67,12 @@ class BoundedJudge:
         root = str(Path(mathcode.__file__).resolve().parents[1])          # the same mathcode as the host's
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        import tempfile
+        if self._err is not None:
+            self._err.close()
+        self._err = tempfile.TemporaryFile()                               # why a worker failed to start
         self._proc = subprocess.Popen([sys.executable, "-m", "mathcode.translate.bounded", str(self.mem_mb)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
                                       env=env, start_new_session=True, close_fds=True)
         self._ready = False
         self.stats["started"] += 1
@@ -133,7 +139,12 @@ class BoundedJudge:
                 self._ensure()
             except (TimeoutError, EOFError, OSError, ValueError) as e:
                 self._kill()
-                raise Unjudgeable(f"the judge's worker did not start ({type(e).__name__})") from None
+                tail = ""
+                if self._err is not None:
+                    self._err.seek(0)
+                    tail = self._err.read()[-2000:].decode("utf-8", "replace").strip()
+                raise RuntimeError(f"the judge's reader process ({sys.executable} -m mathcode.translate.bounded) did "
+                                   f"not start ({type(e).__name__}); its stderr: {tail or '(empty)'}") from None
             req = {"id": self.stats["requests"], "fn": fn, "kw": kw}
             limit = self.deadline_s if deadline_s is None else deadline_s
             try:
@@ -154,6 +165,9 @@ class BoundedJudge:
     def close(self):
         with self._lock:
             self._kill()
+            if self._err is not None:
+                self._err.close()
+                self._err = None
 
 
 _DEFAULT: BoundedJudge | None = None

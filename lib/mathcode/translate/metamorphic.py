@@ -90,6 +90,7 @@ def _replace(code: str, repl: dict) -> str:
 def plan(code: str, passage: str | None, stated: str) -> dict:
     """The re-runs to make: perturbed variants of the inputs, the pass-through probe, and which literals are
     inputs. Reads untrusted code (ast) and text: runs in the bounded worker."""
+    code = code.replace("\r\n", "\n").replace("\r", "\n")     # ast's line numbers, our line split
     try:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 MAX_TEXT = 1000          # characters of one printed value / stated result that are read at all
@@ -75,7 +75,6 @@ class Printed:
     value: object = None
     text: str = ""
     why: str = ""
-    extra: list = field(default_factory=list)
 
 
 _INT = re.compile(r"[-+]?\d+")
@@ -146,8 +145,7 @@ def final_printed(stdout: str) -> Printed:
         last = lines[k]
     earlier = [ln for ln in lines[:k] if re.search(r"\d", ln)]
     if earlier:
-        return Printed(text=last[:200], why=f"printed {len(earlier) + 1} lines with numbers, not one result",
-                       extra=earlier[:5])
+        return Printed(text=last[:200], why=f"printed {len(earlier) + 1} lines with numbers, not one result")
     if len(last) > MAX_TEXT:
         return Printed(text=last[:200], why=f"printed line of {len(last)} characters is too long to judge")
     v = read_printed(last)
@@ -237,18 +235,17 @@ def _complex(s: str):
         c = complex(s.replace(" ", ""))
     except ValueError:
         return None
-    parts = re.findall(r"\d+(?:\.\d*)?(?:e[-+]?\d+)?", s.lower())
-    return Cplx(_from_float(c.real, parts), _from_float(c.imag, parts))
+    return Cplx(_from_float(c.real), _from_float(c.imag))
 
 
-def _from_float(x: float, parts=()) -> Num:
+def _from_float(x: float) -> Num:
     r = repr(float(x))
     n = number(r)
     if n is None:
         return Num(Fraction(x), 17)
     if n.decimals == 1 and r.endswith(".0"):
         return Num(n.value, None)                          # 5.0 from a complex print: integral, not a rounding
-    return Num(n.value, n.decimals if n.decimals and n.decimals >= 15 else n.decimals)
+    return n
 
 
 def _from_literal(lit):

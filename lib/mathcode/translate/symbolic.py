@@ -4,7 +4,7 @@ Why a separate module: sympy can take unbounded time and memory on short text (`
 ``factorial(10**8)``, ``expand((x+1)**100000)``). These functions are ONLY called inside the judge's worker
 process (``bounded``), which the host kills at its deadline; nothing in the host imports sympy through here.
 
-LaTeX is normalised before parsing, because math-verify reads ``18\\,\\text{m} \\times 24\\,\\text{m}`` as 18 and
+LaTeX is normalised before parsing (latex2sympy, the converter under math-verify), because parsers read ``18\\,\\text{m} \\times 24\\,\\text{m}`` as 18 and
 ``19 \\bmod 8`` as a modulus of something else: units and ``\\text{}`` are removed, ``\\div`` becomes ``/``,
 thousands separators go, ``\\bmod`` is split and evaluated as Python's ``%`` on integers, a percent becomes
 ``/100``. What still has free symbols, or does not parse, is "cannot tell" (None) — never a guessed value.
@@ -34,19 +34,17 @@ def normalise_latex(s: str) -> str:
 
 
 def latex_sympy(s: str):
-    """A sympy object for LaTeX ``s`` (math-verify's parser), or None."""
+    """A sympy object for the WHOLE LaTeX text ``s``, or None. latex2sympy (math-verify's converter) is called
+    directly: math-verify's ``parse`` extracts an answer-like part (``25 | a and 4 | a`` gave 4, ``\\text{Area}
+    = \\frac{1}{2} \\times 12`` gave 12), which is right for reading answers and wrong for evaluating a step."""
     s = normalise_latex(s)
     if not s or len(s) > 400 or _TOO_BIG.search(s):
         return None
-    parse, _ = _mv()
+    from latex2sympy2_extended import latex2sympy
     try:
-        parsed = parse(f"${s}$", parsing_timeout=None)
+        return latex2sympy(s)
     except Exception:                                          # noqa: BLE001 - an unparsable text is "cannot tell"
         return None
-    for p in parsed:
-        if not isinstance(p, str):
-            return p
-    return None
 
 
 def latex_number(s: str):

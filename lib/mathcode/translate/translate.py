@@ -143,14 +143,16 @@ _EXAMPLE_BLOCKS = None
 
 
 def copied_from_example(b, passage: str) -> bool:
-    """A block that repeats the worked example's expression or code (small models do) is not a translation."""
+    """A block that repeats the worked example's conditions, expression or code (small models do) is not a
+    translation (measured: the 0.5B kept the example's "The garden is 12 m long and 7 m wide." as conditions)."""
     global _EXAMPLE_BLOCKS
     if _EXAMPLE_BLOCKS is None:
         _EXAMPLE_BLOCKS = _parse.parse_reply(_prompt.EXAMPLE_REPLY)[0]
     for e in _EXAMPLE_BLOCKS:
         same_expr = _norm(b.expression) and _norm(b.expression) == _norm(e.expression)
         same_code = _norm(b.code) and _norm(b.code) == _norm(e.code)
-        if (same_expr or same_code) and _norm(e.expression) not in _norm(passage):
+        same_cond = _norm(b.conditions) and _norm(b.conditions) == _norm(e.conditions)
+        if (same_expr or same_code or same_cond) and _norm(e.expression) not in _norm(passage):
             return True
     return False
 

@@ -366,7 +366,7 @@ def _stated_one(s: str):
             re_, im = Num(Fraction(0)), number((c.group(1) or "1") if c.group(1) not in ("-", "+") else c.group(1) + "1")
         if re_ is not None and im is not None:
             return Cplx(re_, im)
-    if re.search(r"[A-Za-z\\]", body):
+    if re.search(r"[A-Za-z\\^*/+()!]|\d\s*-", body):           # an expression (76^2, 3 \cdot 4): read symbolically
         return Expr(sides[-1] if len(sides) == 1 or not re.fullmatch(r"[A-Za-z]\w*(?:_\{?\w+\}?)?", sides[0])
                     else sides[-1], latex=True)
     return Unreadable(f"cannot read {s[:60]!r}")

@@ -66,6 +66,41 @@ def judge_all(cases: list[dict]) -> list[dict]:
     return out
 
 
+def constructed_classes() -> dict:
+    """The constructed cases of tests/test_translate_verify_classes.py (typed-in disguises, correct forms), judged
+    by this library: how many of each list are verified."""
+    import ast as _ast
+    from mathcode.translate import parse as PA
+    from mathcode.translate.execution import Sandbox
+    from mathcode.translate.translate import TranslateConfig, block_row
+    import inspect
+    src = (ROOT / "tests" / "test_translate_verify_classes.py").read_text()
+    consts = {}
+    for node in _ast.parse(src).body:                       # the module-level case lists, without importing pytest
+        if isinstance(node, _ast.Assign) and isinstance(node.targets[0], _ast.Name) and \
+                node.targets[0].id in ("GARDEN", "TYPED", "COMPUTED", "CORRECT"):
+            consts[node.targets[0].id] = _ast.literal_eval(node.value)
+    takes_box = "sandbox" in inspect.signature(block_row).parameters
+
+    def reply(expression, result, code):
+        return (f"**Conditions Needed:**\nThe numbers given in the text.\n\n**Computation Expression:**\n${expression}$"
+                f"\n\n**Computation Result:**\n{result}\n\n**Python Code Snippet:**\n```python\n{code}\n```")
+    cases = [("typed-in (must not verify)", consts["GARDEN"], "36 \\times 24", "864", c) for c in consts["TYPED"]]
+    cases += [("computed (must verify)", consts["GARDEN"], "36 \\times 24", "864", c) for c in consts["COMPUTED"]]
+    cases += [("correct forms (must verify)", p, e, r, c) for p, e, r, c in consts["CORRECT"]]
+    out = {}
+    with Sandbox(workers=2) as box:
+        for kind, passage, expr, res, code in cases:
+            b = PA.parse_reply(reply(expr, res, code))[0][0]
+            run = box.run(b.code)
+            p = {"id": "c#p0", "doc_id": "c", "source": "constructed", "text": passage}
+            row = block_row(p, b, run, TranslateConfig(), box) if takes_box else block_row(p, b, run, TranslateConfig())
+            d = out.setdefault(kind, {"cases": 0, "verified": 0})
+            d["cases"] += 1
+            d["verified"] += row["outcome"] == "verified"
+    return out
+
+
 def summarise(rows: list[dict]) -> dict:
     tp = sum(r["label"] == "correct" and r["outcome"] == "verified" for r in rows)
     fp = sum(r["label"] != "correct" and r["outcome"] == "verified" for r in rows)
@@ -86,6 +121,7 @@ def main():
     ap.add_argument("--ref", default="", help="judge with the library of this git revision (e.g. main's)")
     ap.add_argument("--show-errors", action="store_true")
     ap.add_argument("--json", default="", help="write the per-block rows here")
+    ap.add_argument("--classes", action="store_true", help="also judge the constructed cases of the class tests")
     ap.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.ref and not a._child:
@@ -94,7 +130,7 @@ def main():
             subprocess.run(["tar", "-x", "-C", tmp], input=arch, check=True)
             env = dict(os.environ, PYTHONPATH=str(Path(tmp) / "lib"))
             args = [sys.executable, __file__, "--_child", "--fixture", a.fixture] + (["--show-errors"] if a.show_errors else []) \
-                + (["--json", a.json] if a.json else [])
+                + (["--json", a.json] if a.json else []) + (["--classes"] if a.classes else [])
             sys.exit(subprocess.run(args, env=env).returncode)
     import mathcode
     cases = [json.loads(ln) for ln in Path(a.fixture).read_text().splitlines() if ln.strip()]
@@ -116,6 +152,8 @@ def main():
                       f"outcome={r['outcome']}: {r.get('reason', '')} | got {r.get('got', '')!r}")
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=0))
+    if a.classes:
+        print("constructed classes:", json.dumps(constructed_classes()))
 
 
 if __name__ == "__main__":

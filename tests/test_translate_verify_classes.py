@@ -66,7 +66,6 @@ TYPED = [
     "length = 36\nwidth = 24\nprint(int(str(length * width)[:0] + '864'))",
     "length = 36\nwidth = 24\nprint(round(864.0, 2))",
     "import math\nlength = 36\nwidth = 24\nprint(math.floor(864.4))",
-    "print(1728 // 2)",
     "length = 36\nwidth = 24\nprint(0x360)",
     "import math\nlength = 36\nwidth = 24\nprint(int(math.sqrt(864 ** 2)))",
     "from functools import reduce\nprint(reduce(lambda a, b: a, [864, 36, 24]))",
@@ -179,7 +178,15 @@ def test_grounding_is_by_whole_number_tokens(box):
 def test_code_that_uses_no_number_of_the_passage_is_not_verified(box):
     passage = "The hall holds 864 people."
     got, rows = outcomes(box, passage, reply("800 + 64", "864", "a = 800\nb = 64\nprint(a + b)"))
+    assert got == ["ungrounded"] and "operands (800, 64)" in rows[0]["reason"]
+    got, rows = outcomes(box, GARDEN, reply("36 \\times 24", "864", "print(1728 // 2)"))
+    assert got == ["ungrounded"]
+    got, rows = outcomes(box, passage, reply("864", "864", "print(864)"))
     assert got == ["hardcoded"] and "no number of the passage" in rows[0]["reason"]
+    # a misread passage: 150 km at 60 km/h computed from numbers the passage does not hold
+    trip = "A train covers 150 km at 60 km/h, so the trip takes $150/60 = 2.5$ hours."
+    got, _ = outcomes(box, trip, reply("160 / 64", "2.5", "distance = 160\nspeed = 64\nprint(distance / speed)"))
+    assert got == ["ungrounded"]
 
 
 # --- correct blocks in the forms translators write -------------------------------------------------------
@@ -308,3 +315,20 @@ def test_a_judge_worker_that_cannot_start_says_why(monkeypatch):
             j.call("ping")
     finally:
         j.close()
+
+
+def test_conditions_copied_from_the_worked_example_are_copied(box):
+    # seen from the 0.5B: the example's conditions kept, a garbled expression, a right product of the passage
+    passage = "If $25 | a-1$ and $4 | a$, the only solution is $a=76$, with $76^2=5776$."
+    text = reply("25 | a and 4 | a", "76^2", "a = 76\nprint(a**2)", conditions="The garden is 12 m long and 7 m wide.")
+    assert outcomes(box, passage, text)[0] == ["copied"]
+    text = reply("76^2", "5776", "a = 76\nprint(a**2)", conditions="The only solution is a = 76.")
+    assert outcomes(box, passage, text)[0] == ["verified"]
+
+
+def test_number_words_count_as_operands_not_as_stated_results(box):
+    passage = "Liam hid 4 dozen eggs, that is $4 \\times 12 = 48$ eggs."
+    assert outcomes(box, "Liam hid 4 dozen eggs: 48 eggs.", reply("4 \\times 12", "48", "print(4 * 12)"))[0] == ["verified"]
+    assert outcomes(box, passage, reply("4 \\times 12", "48", "dozens = 4\nprint(dozens * 12)"))[0] == ["verified"]
+    got, rows = outcomes(box, "Liam hid four dozen eggs.", reply("4 \\times 12", "48", "print(4 * 12)"))
+    assert got == ["ungrounded"]                          # 48 is not written in the passage

@@ -4,9 +4,10 @@ A list of typed-in patterns (``print(84)``, ``eval("84")``, ``sum([84])``, ``max
 lambda, a class attribute, a helper that prints its argument, ``exec``...) is never complete. One rule replaces
 it — a metamorphic re-run in the sandbox:
 
-1. **Inputs** are the code's numeric literals (and strings that are plain numbers) that are numbers of the passage (``grounding.input_literal``),
-   except literals equal to the stated result (typing the answer in never counts as using an input).
-   None -> *hardcoded* ("uses no number of the passage").
+1. **Inputs** are the code's numeric literals (and strings that are plain numbers) that are numbers of the
+   passage (``grounding.input_literal``), except literals equal to the stated result (typing the answer in never
+   counts as using an input). None -> *hardcoded* ("uses no number of the passage"), or *ungrounded* when the
+   code does compute from numbers, none of which is the passage's (``160 / 64`` for a passage's 150 km at 60 km/h).
 2. **Perturb** every input at once, three times (a small, a doubling and a tripling change, with a different
    offset per literal so that ``a - b`` and ``a / b`` move too) and run each variant in the sandbox. The final
    printed value must change in at least one variant that ran cleanly; else *hardcoded* ("does not move when
@@ -19,13 +20,14 @@ it — a metamorphic re-run in the sandbox:
 
 Treatment of constants (stated and tested): a constant the code *uses* (7 days a week, 100 for a percent, 60
 minutes) is fine — it need not be in the passage; the output must still move with the passage's numbers. A
-correct computation whose printed value cannot move with its inputs (an identity such as sin²x + cos²x = 1, a
-constant answer such as the angle sum of a triangle) is rejected as *hardcoded*: running cannot tell it from a
-typed-in value, and losing these rare blocks is cheaper than keeping typed-in ones. A comparison or rounding
-that a small change does not flip (``floor(7.3)``, ``150 > 100``) usually moves under the larger variants.
+correct computation whose printed value cannot move with any of its inputs (the angle sum of a triangle computed
+as a + b + (180 - a - b)) is rejected as *hardcoded*: running cannot tell it from a typed-in value, and losing
+these rare blocks is cheaper than keeping typed-in ones. An identity whose form holds a number of the passage
+(sin²x + cos²x with the exponent 2 written in the passage) does move and is kept. A comparison or rounding that a
+small change does not flip (``floor(7.3)``, ``150 > 100``) usually moves under the larger variants.
 
-Literals are replaced in the source text at their exact positions (comments and formatting kept). Cost: 4-5
-extra sandbox runs per block whose output matched (bench/bench_verify.py measures it).
+Literals are replaced in the source text at their exact positions (comments and formatting kept). Cost: up to 5
+sandbox runs per block whose output matched, in parallel (3.6 on average on the labelled set, bench/README.md).
 """
 from __future__ import annotations
 
@@ -99,7 +101,7 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
     answers = [x for x in (sv.items if isinstance(sv, VA.Many) else (sv,)) if isinstance(x, VA.Num)]
     answers += [VA.Num(a.value / 100) for a in answers if a.percent]          # 65% typed in as 0.65
     nums = G.passage_values(passage, words=True) if passage is not None else None
-    inputs, typed = [], []
+    inputs, typed, made_up = [], [], []
     for node, value in _literals(tree):
         x = VA.Num(Fraction(value)) if isinstance(value, int) else VA.number(repr(value))
         if x is None:
@@ -110,6 +112,8 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
             continue
         if G.input_literal(value, nums):
             inputs.append((node, value))
+        elif abs(x.value) not in (0, 1):
+            made_up.append(repr(value))
     variants = [_replace(code, {n: _perturbed(n, v, k, i) for i, (n, v) in enumerate(inputs)})
                 for k in range(1, N_VARIANTS + 1)] if inputs else []
     fresh, fresh_value = "", ""
@@ -117,7 +121,9 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
         fresh = _replace(code, {n: _fresh(n, v) for n, v in typed})
         fresh_value = str(_fresh(typed[0][0], typed[0][1]))
     return {"inputs": [repr(v) for _, v in inputs], "variants": variants, "fresh": fresh,
-            "fresh_value": fresh_value, "why": ""}
+            "fresh_value": fresh_value, "why": "",
+            # operands none of which is the passage's (and no typed-in answer): a misreading, not a typed answer
+            "ungrounded_operands": made_up[:8] if not inputs and not typed else []}
 
 
 def _final(stdout: str) -> str | None:

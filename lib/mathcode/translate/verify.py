@@ -7,8 +7,8 @@ A block is *verified* only when all of these hold (``judge``):
     that prints several numbers is not verified by one of them) — equals the stated result under the matching
     rule (``values.same``: at the precision the result is written with; exact integers; complex; numpy/sympy
     printing; several values as sets; never ``inf``/``nan``; symbolic via math-verify) (else ``wrong_result``);
-  * the stated result is a number (or expression) of the passage, by whole tokens (``grounding.grounded``, else
-    ``ungrounded``);
+  * the stated result is a number (or expression) of the passage, by whole tokens (``grounding.grounded``), and
+    the code does not compute only from numbers that are not the passage's (else ``ungrounded``);
   * the printed value is computed from the passage's numbers in the code, decided by re-running the code with
     those numbers perturbed (``metamorphic``, else ``hardcoded``);
   * the stated LaTeX expression, where it evaluates, equals the stated result (``grounding.consistent``, else
@@ -175,9 +175,12 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
         return out("wrong_result", t["why"], t["got"])
     reread = t["reread"]
     computed, h_why, reruns = rerun(block.code, run.stdout, run, t["plan"], sandbox)
-    g, cons = t["grounded"], t["consistent"]
+    g, cons, g_why = t["grounded"], t["consistent"], t["grounded_why"]
+    made_up = (t["plan"] or {}).get("ungrounded_operands")
+    if g and made_up:                                   # the code's operands are not the passage's numbers
+        g, g_why = False, f"the code's operands ({', '.join(made_up)}) are not numbers of the passage"
     checks = {"output_matches": True, "grounded": g, "computed": computed, "consistent": cons}
-    for failed, outcome, why in ((not g, "ungrounded", t["grounded_why"]), (computed is False, "hardcoded", h_why),
+    for failed, outcome, why in ((not g, "ungrounded", g_why), (computed is False, "hardcoded", h_why),
                                  (computed is None, "unjudgeable", h_why),
                                  (cons is False, "inconsistent", t["consistent_why"])):
         if failed:

@@ -150,7 +150,8 @@ def test_an_aliased_print_of_a_computed_value_is_judged_by_what_printed(box):
     ("84", "inf", False), ("\\infty", "inf", False), ("84", "nan", False),
     ("\\frac{\\sqrt{3}}{2}", "sqrt(3)/2", True), ("\\frac{\\sqrt{3}}{2}", "0.8660254037844386", True),
     ("2\\pi", "6.283185307179586", True), ("x^2+2x+1", "x**2 + 2*x + 1", True), ("x^2+2x+1", "x**2 + 1", False),
-    ("84", "12 7", False), ("2{,}340", "2340", True), ("\\$2,340.50", "2340.5", True), ("25\\%", "0.25", True),
+    ("84", "12 7", False), ("(3, 4)", "(3, 4)", True), ("(3, 4)", "(4, 3)", False), ("(3, 4)", "[(3, 4)]", True),
+    ("\\{3, 4\\}", "{4, 3}", True), ("2{,}340", "2340", True), ("\\$2,340.50", "2340.5", True), ("25\\%", "0.25", True),
 ])
 def test_matching_rule(stated, printed, ok):
     assert V.compare(stated, printed)[0] is ok, (stated, printed, V.compare(stated, printed))

@@ -116,7 +116,7 @@ def to_value(v):
     (or None)."""
     if isinstance(v, VA.Many):
         items = [to_value(x) for x in v.items]
-        return VA.Many(tuple(items)) if all(isinstance(x, (VA.Num, VA.Cplx)) for x in items) else None
+        return VA.Many(tuple(items), v.ordered) if all(isinstance(x, (VA.Num, VA.Cplx)) for x in items) else None
     if not isinstance(v, VA.Expr):
         return v
     if v.latex:

@@ -49,7 +49,10 @@ class Cplx:
 
 @dataclass(frozen=True)
 class Many:
+    """Several values: compared as a multiset ("x = -1 or x = 6", "{1, 2}", "2, 3"), or in order when stated as
+    a tuple ``(3, 4)`` (a point, an ordered pair)."""
     items: tuple
+    ordered: bool = False
 
 
 @dataclass(frozen=True)
@@ -214,8 +217,8 @@ def _python_value(s: str):
         inner = s
         if s[0] == "[" and "," not in s:                     # numpy: [3. 2.] / [1 2 3] / [[1 2] [3 4]]
             inner = re.sub(r"(?<=[\d.\]])\s+(?=[-+\d.\[])", ", ", s)
-        if s[0] == "{" and re.search(r"[A-Za-z_]\w*\s*:", s):   # sympy solve dicts {x: 2, y: 3}
-            inner = "[" + re.sub(r"[A-Za-z_]\w*\s*:", "", s[1:-1]) + "]"
+        if re.search(r"\{[^{}]*[A-Za-z_]\w*\s*:", s):          # sympy solve dicts {x: 2, y: 3}, [{x: 2, y: 3}]
+            inner = re.sub(r"[A-Za-z_]\w*\s*:", "", s).replace("{", "[").replace("}", "]")
         try:
             lit = ast.literal_eval(inner)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -322,12 +325,13 @@ def read_stated(result: str):
         if all(isinstance(v, (Num, Cplx)) for v in vals):
             return Many(tuple(vals))
         return Expr(s, latex=True)
+    ordered = bool(re.fullmatch(r"\(.*,.*\)", s))
     s2 = re.sub(r"^\\\{(.*)\\\}$", r"\1", s)
     s2 = re.sub(r"^\[(.*)\]$|^\((.*,.*)\)$", lambda m: m.group(1) or m.group(2), s2)
     if "," in s2 and not re.search(r"\\frac|\{", s2):
         vals = [_stated_one(p) for p in s2.split(",") if p.strip()]
         if vals and all(isinstance(v, (Num, Cplx)) for v in vals):
-            return Many(tuple(vals))
+            return Many(tuple(vals), ordered)
     return _stated_one(s)
 
 
@@ -420,6 +424,8 @@ def same(stated, printed, rule: str = "precision", tolerance: float = 0.01) -> b
     if isinstance(stated, Many) and isinstance(printed, Many):
         if len(stated.items) != len(printed.items) or len(stated.items) > 64:
             return False
+        if stated.ordered:
+            return all(same(a, b, rule, tolerance) for a, b in zip(stated.items, printed.items))
         left = list(printed.items)
         for s in stated.items:                             # multiset match (values are few)
             hit = next((k for k, p in enumerate(left) if same(s, p, rule, tolerance)), None)

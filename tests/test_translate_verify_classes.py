@@ -258,7 +258,8 @@ def test_outputs_that_would_hang_sympy_are_judged_quickly(box, out):
     default().call("ping")                      # a worker replaced after an earlier kill is warm again
     t0 = time.perf_counter()
     v = V.judge(b, RunResult("ok", out + "\n"), passage=GARDEN, sandbox=box)
-    assert time.perf_counter() - t0 < 2.5
+    # 1.5 s of the reader's CPU time; never more than its 6 s wall cap (this machine is shared and loaded)
+    assert time.perf_counter() - t0 < 7.0
     assert v["outcome"] in ("wrong_result", "unjudgeable"), v
 
 
@@ -270,7 +271,7 @@ def test_hostile_model_latex_is_bounded(box, stated, expression):
     default().call("ping")
     t0 = time.perf_counter()
     v = V.judge(b, RunResult("ok", "864\n"), passage=GARDEN, sandbox=box)
-    assert time.perf_counter() - t0 < 2.5 and v["outcome"] in V.OUTCOMES
+    assert time.perf_counter() - t0 < 7.0 and v["outcome"] in V.OUTCOMES
     if stated != "864":
         assert v["outcome"] != "verified"
 
@@ -281,21 +282,23 @@ def test_the_bounded_judge_works_from_any_thread_and_recovers(box):
 
     def work():
         # passes the cheap size guards, then takes minutes in sympy: the worker is killed at its deadline
-        res["hostile"] = V.judge(b, RunResult("ok", "expand((x+1)**999)\n"), passage=GARDEN, sandbox=box)
+        hostile = PA.Block(index=0, result="x^2 + 1", expression="x^2 + 1", code=b.code)
+        res["hostile"] = V.judge(hostile, RunResult("ok", "expand((x+1)**999)\n"), passage=GARDEN, sandbox=box)
         res["after"] = V.judge(b, RunResult("ok", "864\n"), passage=GARDEN, sandbox=box)
     t = threading.Thread(target=work)
     t0 = time.perf_counter()
     t.start()
     t.join(60)
     assert not t.is_alive() and time.perf_counter() - t0 < 60
-    assert res["hostile"]["outcome"] == "unjudgeable" and res["hostile"]["judge_seconds"] < 2.5
+    assert res["hostile"]["outcome"] == "unjudgeable" and res["hostile"]["judge_seconds"] < 7.0
     assert res["after"]["outcome"] == "verified"                   # the worker was replaced, the phase goes on
 
 
 def test_a_direct_deadline_kill_gives_unjudgeable():
     from mathcode.translate.bounded import BoundedJudge, Unjudgeable
-    j = BoundedJudge(deadline_s=0.5)
+    j = BoundedJudge(deadline_s=0.5, wall_cap_s=1.0)        # the hard wall cap, whatever the CPU share
     try:
+        j.call("ping")
         t0 = time.perf_counter()
         with pytest.raises(Unjudgeable, match="longer than"):
             # the symbolic reader is guarded against power towers; an unguarded size still hits the deadline

@@ -6,9 +6,13 @@ LaTeX. sympy's ``parse_expr("9**9**9", evaluate=True)`` never returns, ``factori
 in the main thread. So the reading runs in a separate Python process (numbers, LaTeX, sympy, the code's syntax
 tree — ``verify.text_checks`` and what it calls):
 
-* a hard wall-clock deadline per request (``deadline_s``, default 1.5 s) enforced by the host with ``select`` on
-  the worker's pipe — works from any thread, and nothing inside the worker can defeat it: the worker's whole
-  process group is SIGKILLed and a fresh one is started in the background;
+* a hard time limit per request enforced by the host with ``select`` on the worker's pipe — works from any
+  thread, and nothing inside the worker can defeat it: the worker's whole process group is SIGKILLed and a fresh
+  one is started in the background. The limit is ``deadline_s`` (1.5 s) of the worker's CPU time, read from
+  /proc, and never more than ``wall_cap_s`` (6 s) of wall time: a hang in sympy burns CPU and is stopped at
+  1.5 s, while on a machine loaded by other jobs a normal request is not killed for waiting its turn (measured
+  here: load 8 on 2 cores stretched 0.3 s requests past 1.5 s of wall time). Without /proc the limit is 1.5 s
+  of wall time;
 * size limits: requests are refused above ``max_request_chars``, each text is read only up to
   ``values.MAX_TEXT`` characters, and the worker runs under RLIMIT_AS (``mem_mb``), so a memory blow-up ends
   it (and then the request) instead of the machine;
@@ -51,8 +55,8 @@ class BoundedJudge:
     """One killable worker process; thread-safe (requests are serialised)."""
 
     def __init__(self, deadline_s: float = 1.5, mem_mb: int = 2048, max_request_chars: int = 200_000,
-                 start_timeout_s: float = 120.0):
-        self.deadline_s, self.mem_mb = deadline_s, mem_mb
+                 start_timeout_s: float = 120.0, wall_cap_s: float = 6.0):
+        self.deadline_s, self.mem_mb, self.wall_cap_s = deadline_s, mem_mb, wall_cap_s
         self.max_request_chars, self.start_timeout_s = max_request_chars, start_timeout_s
         self._lock = threading.Lock()
         self._proc: subprocess.Popen | None = None
@@ -95,25 +99,46 @@ class BoundedJudge:
             except OSError:
                 pass
 
-    def _read(self, n: int, deadline: float) -> bytes:
+    def _cpu_seconds(self) -> float | None:
+        """CPU time the worker has used (Linux /proc), or None where it cannot be read."""
+        try:
+            with open(f"/proc/{self._proc.pid}/stat") as fh:
+                f = fh.read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError, AttributeError):
+            return None
+
+    def _read(self, n: int, budget: dict) -> bytes:
+        """``n`` bytes from the worker within the request's budget: ``cpu`` seconds of the worker's CPU time (a
+        hang in sympy burns CPU), never more than ``wall`` seconds (a starved machine gets time, not for ever)."""
         fd, buf = self._proc.stdout.fileno(), b""
         while len(buf) < n:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
+            now = time.monotonic()
+            left = min(budget["deadline"], budget["hard"]) - now
+            if left <= 0:
+                used = self._cpu_seconds()
+                if used is None or now >= budget["hard"] or used - budget["cpu0"] >= budget["cpu"]:
+                    raise TimeoutError
+                budget["deadline"] = now + max(0.05, budget["cpu"] - (used - budget["cpu0"]))
+                continue
+            if not select.select([fd], [], [], left)[0]:
+                continue
             chunk = os.read(fd, n - len(buf))
             if not chunk:
                 raise EOFError
             buf += chunk
         return buf
 
-    def _roundtrip(self, req: dict, deadline: float):
+    def _roundtrip(self, req: dict, limit: float, hard: float | None = None):
+        now = time.monotonic()
+        budget = {"deadline": now + limit, "hard": now + (hard if hard is not None else limit), "cpu": limit,
+                  "cpu0": self._cpu_seconds() or 0.0}
         self._proc.stdin.write(_frame(req))
         self._proc.stdin.flush()
-        (n,) = struct.unpack(">I", self._read(4, deadline))
+        (n,) = struct.unpack(">I", self._read(4, budget))
         if n > 50_000_000:
             raise EOFError
-        rep = json.loads(self._read(n, deadline))
+        rep = json.loads(self._read(n, budget))
         if not isinstance(rep, dict) or rep.get("id") != req["id"]:
             raise EOFError
         return rep
@@ -123,7 +148,7 @@ class BoundedJudge:
             self._kill()
             self._spawn()
         if not self._ready:                      # first import of sympy/math-verify: not charged to a request
-            self._roundtrip({"id": -1, "fn": "ping", "kw": {}}, time.monotonic() + self.start_timeout_s)
+            self._roundtrip({"id": -1, "fn": "ping", "kw": {}}, self.start_timeout_s)
             self._ready = True
 
     def call(self, fn: str, deadline_s: float | None = None, **kw):
@@ -148,7 +173,7 @@ class BoundedJudge:
             req = {"id": self.stats["requests"], "fn": fn, "kw": kw}
             limit = self.deadline_s if deadline_s is None else deadline_s
             try:
-                rep = self._roundtrip(req, time.monotonic() + limit)
+                rep = self._roundtrip(req, limit, max(limit, self.wall_cap_s))
             except TimeoutError:
                 self.stats["killed"] += 1
                 self._kill()

@@ -14,8 +14,8 @@ A block is *verified* only when all of these hold (``judge``):
   * the stated LaTeX expression, where it evaluates, equals the stated result (``grounding.consistent``, else
     ``inconsistent``).
 Everything that reads untrusted text (the snippet's output, the model's LaTeX and code, the passage) runs in
-the bounded worker (``bounded``: killed at its deadline); a block it gives up on is ``unjudgeable`` and the
-phase goes on. The re-runs are sandbox runs, bounded by the sandbox.
+the bounded worker (``bounded``: killed after 1.5 s of its CPU time, 6 s of wall time at most); a block it gives
+up on is ``unjudgeable`` and the phase goes on. The re-runs are sandbox runs, bounded by the sandbox.
 
 One repair, never a relaxation: a small translator often computes the right thing but copies the wrong number
 into *Computation Result*. When the printed value is what the block's own expression evaluates to *and* the

@@ -337,7 +337,8 @@ def read_stated(result: str):
 
 def _stated_one(s: str):
     s = s.strip()
-    approx = bool(re.search(r"\\approx|≈|\\sim(?!eq)", s))
+    approx = bool(re.search(r"\\approx|≈|\\sim(?!eq)|^(?:about|approximately|approx\.?|around|roughly|nearly)\b", s, re.I))
+    s = re.sub(r"^(?:about|approximately|approx\.?|around|roughly|nearly)\s+", "", s, flags=re.I)
     sides = [p.strip() for p in re.split(r"(?<![<>!=\\])=(?!=)|\\approx|≈|\\equiv", s) if p.strip()]
     if not sides:
         return Unreadable("empty stated result")

@@ -337,3 +337,15 @@ def test_number_words_count_as_operands_not_as_stated_results(box):
     assert outcomes(box, passage, reply("4 \\times 12", "48", "dozens = 4\nprint(dozens * 12)"))[0] == ["verified"]
     got, rows = outcomes(box, "Liam hid four dozen eggs.", reply("4 \\times 12", "48", "print(4 * 12)"))
     assert got == ["ungrounded"]                          # 48 is not written in the passage
+
+
+@pytest.mark.parametrize("text", ["84 " + "a" * 300 + "1", "1" * 900 + "k", "(" + "1" * 900 + "+" + "1" * 90 + "jj",
+                                  "x=" + "1." * 400 + "y", "$$" + "1+" * 400, "2{,}" * 250])
+def test_plain_readers_are_linear_on_hostile_text(text):
+    # values.* runs on the host too (reports, the re-run outputs): no regular expression may backtrack for ever
+    from mathcode.translate import values as VA
+    t0 = time.perf_counter()
+    VA.read_stated(text)
+    VA.final_printed(text)
+    VA.read_printed(text[:1000])
+    assert time.perf_counter() - t0 < 1.0

@@ -124,7 +124,8 @@ def as_float(v) -> float | None:
 # --- what a snippet printed ------------------------------------------------------------------------------
 _LABEL = re.compile(r"^[^\d\n]{0,80}?(?:[:=]|\bis\b|\bare\b|\bequals\b|\bequal to\b)\s*(?=\S)", re.I)
 _UNIT_TAIL = re.compile(r"(?<=[\d)\]])\s*(?:%|[A-Za-z$£€°²³][A-Za-z$£€°²³ ./^-]{0,40})\.?$")
-_PY_COMPLEX = re.compile(r"\(?\s*([-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?)?)\s*([-+])?\s*(\d+\.?\d*(?:e[-+]?\d+)?)?j\s*\)?", re.I)
+_PY_COMPLEX = re.compile(r"\(?\s*([-+]?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?)?)\s*([-+])?\s*(\d+(?:\.\d*)?(?:e[-+]?\d+)?)?j\s*\)?",
+                         re.I)
 
 
 def final_printed(stdout: str) -> Printed:
@@ -207,7 +208,7 @@ def _python_value(s: str):
     m = re.fullmatch(r"(?:np\.|numpy\.)?(?:array|float64|int64|float32|int32|Integer|Float)\((.*)\)", s, re.S)
     if m:
         return _python_value(m.group(1).split(", dtype")[0])
-    if _PY_COMPLEX.fullmatch(s) and "j" in s.lower():
+    if "j" in s.lower() and _PY_COMPLEX.fullmatch(s):
         return _complex(s)
     if re.fullmatch(r"[-+]?\d+(?:\.\d*)?(?:e[-+]?\d+)?\s*[-+]\s*\d+(?:\.\d*)?(?:e[-+]?\d+)?\*?I", s) or \
             re.fullmatch(r"[-+]?\d+(?:\.\d*)?\*?I", s):
@@ -347,7 +348,8 @@ def _stated_one(s: str):
         return NonFinite(last)
     percent = last.endswith("%")
     body = last.rstrip("%").strip()
-    body = re.sub(r"\s*(?:[a-zA-Z]{2,}\s*)+(?:\^?\{?[23]\}?)?$", "", body) if re.match(r"^[-+]?[\d.]", body) else body
+    if re.match(r"^[-+]?[\d.]", body):                       # trailing unit words; unambiguous (no backtracking blow-up)
+        body = re.sub(r"\s*[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*(?:\^?\{?[23]\}?)?$", "", body)
     n = number(body.replace(" ", ""), percent)
     if n is not None:
         return Num(n.value, n.decimals if n.decimals is not None or not approx else 0, percent)

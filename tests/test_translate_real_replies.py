@@ -52,10 +52,11 @@ def _case(model, pid, expect):
 
 
 def test_hand_checked_real_cases(sandbox):
-    # Qwen typed the gum price in (cost_gum = 0.65; print(cost_gum)): output matches, passage states it — still rejected
+    # Qwen typed the gum price in (cost_gum = 0.65; print(cost_gum)): output matches, passage states it — still
+    # rejected: the re-run with the passage's numbers in the code changed prints the same value
     c = _case("qwen2.5-coder-0.5b-instruct", "rg_gsm_symbolic-cad07832ce33#p0", ["hardcoded"])
     _, rows = _judge(c, sandbox)
-    assert rows[0]["checks"]["output_matches"] and rows[0]["checks"]["grounded"] and "cost_gum" in rows[0]["reason"]
+    assert rows[0]["checks"]["output_matches"] and rows[0]["checks"]["grounded"] and "typed in" in rows[0]["reason"]
     # Qwen reproduced the worked example's garden instead of the passage
     assert _judge(_case("qwen2.5-coder-0.5b-instruct", "algebra/1424#p0", ["copied"]), sandbox)[0] == ["copied"]
 

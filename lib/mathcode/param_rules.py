@@ -185,6 +185,7 @@ RULES: dict[str, dict] = {
         "passage_unit": Choice(_passage_units),
         "max_new_tokens": POS, "temperature": Num(0, 2), "batch_size": POS, "cpu_threads": NONNEG,
         "max_blocks": POS, "output_format": Choice(("paper", "interleaved")), "tolerance": NONNEG,
+        "match_rule": Choice(("precision", "paper"), "precision: at the result's written precision; paper: |diff| <= tolerance"),
         "isolation": Choice(("auto", "bwrap", "process")), "sandbox_workers": POS,
         "snippet_timeout": Num(0, lo_open=True), "snippet_memory_mb": Num(32),
         "docs_per_chunk": POS, "shard_index": NONNEG, "num_shards": POS,

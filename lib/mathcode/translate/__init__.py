@@ -6,7 +6,12 @@ Modules, in the order the notebook uses them:
                 Python Code Snippet) and the optional worked example;
   ``parse``     read replies back into blocks, tolerant of format drift, recording what cannot be read;
   ``sandbox``   run model-written snippets in isolation (bubblewrap when present) with hard limits;
-  ``verify``    numeric (|diff| <= 0.01, as in the paper) and symbolic (math-verify) comparison;
+  ``verify``    the verdict on a block, check by check (what "verified" means);
+  ``values``    printed and stated values read from text, and when two are equal (plain Python, bounded);
+  ``symbolic``  LaTeX and sympy printouts through latex2sympy/sympy/math-verify (only inside ``bounded``);
+  ``bounded``   the killable worker process that reads every untrusted text for the judge;
+  ``grounding`` the stated result and the code's operands are the passage's numbers; expression consistency;
+  ``metamorphic`` computed-from-the-inputs, decided by re-running the snippet with those inputs perturbed;
   ``translate`` the resumable, sharded driver and the output formats;
   ``report``    yield funnel per source, outcome counts, examples.
 """

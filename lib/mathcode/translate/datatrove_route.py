@@ -98,7 +98,8 @@ async def translate_rollout(document: Document, generate, sandbox=None, *, cfg=N
         todo = parsed[: cfg.max_blocks]
         codes = [b.code for b in todo if not b.parse_error]
         runs = iter(await asyncio.to_thread(sandbox.run_many, codes) if codes else [])
-        blocks = [block_row(p, b, None if b.parse_error else next(runs), cfg) for b in todo]
+        runs = [None if b.parse_error else next(runs) for b in todo]
+        blocks = await asyncio.to_thread(lambda: [block_row(p, b, r, cfg, sandbox) for b, r in zip(todo, runs)])
     return {"passage": p, "reply": {"passage_id": p["id"], "doc_id": p["doc_id"], "text": reply,
                                     "finish_reason": finish, **usage}, "blocks": blocks}
 

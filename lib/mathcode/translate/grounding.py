@@ -1,55 +1,81 @@
-"""Is a block about *this passage*? Two checks that need no execution.
+"""Is a block about *this passage*? The numbers it states and uses must be the passage's.
 
-* **grounded** — the result the model states must appear in the passage (after normalisation): as a
-  number (``2,340`` = ``2340``, ``\\frac{3}{4}`` = ``0.75``, ``2.5`` matches a passage's ``2.50``; a passage
-  value rounded to fewer decimals, ``0.33`` for ``0.333…``, also counts), or as the same LaTeX with
-  spacing, ``\\left``/``\\right``, ``\\dfrac`` and ``$`` removed, or as a symbolically equal side of an
-  equation in the passage. Without it a model can state and print its own misreading (a 150 km / 60 km/h
-  trip written as ``150*60 = 9000``) and still "verify".
-* **consistent** — the stated LaTeX expression, where it evaluates to a number (math-verify's LaTeX parser,
-  sympy underneath), must evaluate to the stated result (``1^2+2*3^2`` stated as 3 is inconsistent).
-  Expressions with free symbols, or that do not parse, are left alone (``None``).
+* **grounded** — the stated result appears in the passage as a *whole number token* (``98`` is not in ``1984``,
+  ``2`` is not in ``24``); thousands separators (``2{,}340``, ``2\\,340``, ``2,340``) are read as one number, a
+  passage value written rounded (``0.33`` for 1/3) counts, and a percent token grounds its fraction
+  (``25%`` -> 0.25). Several stated values (``x = -1 or x = 6``) must each be there. A stated expression
+  (``x^2+2x+1``) must appear as a LaTeX token sequence, or equal an equation side of the passage (symbolic).
+  Without it a model can state and print its own misreading (``150*60 = 9000``) and still "verify".
+* **operands** — ``input_literals``: which numeric literals of the code are numbers of the passage; the
+  metamorphic check (``metamorphic``) perturbs exactly these, so "computed from the passage's inputs" is decided
+  on them.
+* **consistent** — the stated LaTeX expression, where it evaluates (``symbolic.latex_number``), equals the stated
+  result under the same matching rule; cannot tell -> None.
+* **reread_result** — the one repair (see ``verify``): the passage's own spelling of the printed value.
+
+The symbolic parts call sympy: they run in the bounded worker (``bounded``), like everything that reads text.
 """
 from __future__ import annotations
 
-import math
 import re
-import threading
+from fractions import Fraction
 
-from .verify import to_number
+from . import values as VA
 
-_PASSAGE_NUM = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w])")
-_PASSAGE_FRAC = re.compile(r"\\[dt]?frac\{\s*-?\d+\s*\}\{\s*-?\d+\s*\}|(?<![\w.])\d+\s*/\s*\d+(?![\w.])")
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|<<([^<>]+)>>", re.S)
+# a whole number: not inside a longer number ("98" is not in "1984"); letters may follow ("5x", "3rd", "1011_2")
+_TOKEN = re.compile(r"(?<![\d.])-?(?:\d+\.\d+|\d+)(?:[eE][-+]?\d+(?![A-Za-z]))?(?!\d|\.\d)(\s*\\?%)?")
+_FRAC = re.compile(r"\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}|(?<![\w.])(\d+)\s*/\s*(\d+)(?![\w.])")
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$([^$]+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]|<<([^<>]+)>>|@@(.+?)@@", re.S)
+_WORDS = {"half": Fraction(1, 2), "twice": 2, "double": 2, "triple": 3, "dozen": 12, "quarter": Fraction(1, 4),
+          "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+          "eleven": 11, "twelve": 12, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
 
 
 def normalise_latex(s: str) -> str:
-    s = (s or "").replace("\\left", "").replace("\\right", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = re.sub(r"\\(?:,|!|;|:|quad|qquad|displaystyle)|\$|\s", "", s)
-    s = s.replace("\\cdot", "*").replace("\\times", "*").replace("{,}", ",")
-    return s.rstrip(".").strip()
+    """LaTeX without spacing, ``\\left``/``\\right``, ``$``; ``\\cdot``/``\\times`` as ``*`` (for text matching)."""
+    s = VA.clean_latex(s)
+    s = s.replace("\\cdot", "*").replace("\\times", "*")
+    return re.sub(r"\s", "", s).rstrip(".")
 
 
-def passage_numbers(text: str) -> list[tuple[float, int]]:
-    """Every number in ``text`` as (value, decimals written)."""
-    out = []
-    for m in [*_PASSAGE_NUM.finditer(text or ""), *_PASSAGE_FRAC.finditer(text or "")]:
-        tok = m.group(0)
-        v = to_number(tok)
-        if v is None:
+def passage_values(text: str, words: bool = False) -> list[VA.Num]:
+    """Every number token of ``text`` as ``values.Num`` (with the decimals written), fractions, percents as
+    fractions too; with ``words``, number words (``twelve``, ``half``: what code writes as 12 and 0.5 — used for
+    the code's operands, not for the stated result, which must be written as a number)."""
+    text = VA.drop_thousands(text or "")[:50000]
+    out: list[VA.Num] = []
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0).rstrip("%").rstrip("\\").strip()
+        n = VA.number(tok)
+        if n is None:
             continue
-        dec = len(tok.split(".")[1]) if "." in tok and "frac" not in tok and "/" not in tok else 0
-        out.append((v, dec))
-        if tok.startswith("-"):
-            out.append((-v, dec))                  # "5-3" is not minus three; take the magnitude too
+        out.append(n)
+        if tok.startswith("-"):                               # "5-3" is not minus three: the magnitude too
+            out.append(VA.Num(-n.value, n.decimals))
+        if m.group(1):
+            out.append(VA.Num(n.value / 100, None if n.exact else n.decimals + 2, False))
+    for m in _FRAC.finditer(text):
+        a, b = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        if int(b):
+            out.append(VA.Num(Fraction(int(a), int(b))))
+    for w in re.findall(r"[A-Za-z]+", text.lower()) if words else ():
+        if w in _WORDS:
+            out.append(VA.Num(Fraction(_WORDS[w])))
     return out
 
 
-def _number_in(x: float, nums: list[tuple[float, int]]) -> bool:
-    for v, dec in nums:
-        if abs(v - x) <= 1e-9 * max(1.0, abs(x)):
+def passage_numbers(text: str) -> list[tuple[float, int]]:
+    """(value, decimals written) of every number token (for reports)."""
+    return [(float(n.value), n.decimals or 0) for n in passage_values(text)]
+
+
+def _in_passage(x: VA.Num, nums: list[VA.Num]) -> bool:
+    for v in nums:
+        if v.value == x.value:
             return True
-        if dec and abs(v - x) <= 0.5 * 10 ** -dec + 1e-12:    # the passage states it rounded
+        if not v.exact and VA._num_same(v, x):             # the passage states it rounded: 0.33 for 0.333
+            return True
+        if not x.exact and VA._num_same(x, v):             # stated rounded from the passage's 3.14159
             return True
     return False
 
@@ -58,113 +84,110 @@ def _equation_sides(text: str) -> list[str]:
     sides = []
     for m in _MATH_SPAN.finditer(text or ""):
         body = next(g for g in m.groups() if g is not None)
-        sides += [s for s in re.split(r"=|\\approx|\\equiv", body) if s.strip()]
-    return sides[:60]
+        sides += [s for s in re.split(r"=|\\approx|\\equiv", body) if s.strip() and len(s) <= 200]
+    return sides[:20]                      # each side is a symbolic parse: a bounded number of them
 
 
 def grounded(result: str, passage: str) -> tuple[bool, str]:
-    """(True, how) when ``result`` appears in ``passage``; (False, why not) otherwise."""
+    """(True, how) when the stated ``result`` is in ``passage``; (False, why not) otherwise."""
     result = (result or "").strip()
     if not result:
         return False, "no stated result"
-    x = to_number(result)
-    if x is not None:
-        if _number_in(x, passage_numbers(passage)):
+    v = VA.read_stated(result)
+    nums = passage_values(passage)
+    items = v.items if isinstance(v, VA.Many) else (v,)
+    if all(isinstance(x, (VA.Num, VA.Cplx)) for x in items):
+        flat = [y for x in items for y in ((x.re, x.im) if isinstance(x, VA.Cplx) else (x,))]
+        missing = [y for y in flat if not _in_passage(y, nums)
+                   and not (y.percent and _in_passage(VA.Num(y.value / 100), nums))]
+        if not missing:
             return True, "number"
-    nr = normalise_latex(result)
-    if nr and nr in normalise_latex(passage):
-        return True, "text"
-    if x is None:
-        from .verify import _symbolic
+        why = f"stated result {result[:60]!r} is not a number of the passage ({VA.describe(missing[0])} missing)"
+    else:
+        why = f"stated result {result[:60]!r} does not appear in the passage"
+    nr = normalise_latex(VA.strip_units(result))
+    if nr and len(nr) >= 2:
+        np_ = normalise_latex(passage)
+        for m in re.finditer(re.escape(nr), np_):
+            before, after = np_[m.start() - 1:m.start()], np_[m.end():m.end() + 1]
+            if not ((nr[0].isalnum() and (before.isalnum() or before == ".")) or (nr[-1].isalnum() and after.isalnum())):
+                return True, "text"                            # whole tokens only: "98" is not in "1984"
+    if isinstance(v, VA.Expr):
+        from .symbolic import same
         for side in _equation_sides(passage):
-            try:
-                if _symbolic(side, result):
-                    return True, "symbolic"
-            except Exception:                                  # noqa: BLE001 - unparsable side
-                continue
-    return False, f"stated result {result[:60]!r} does not appear in the passage"
+            if same(v, VA.Expr(side, latex=True))[0]:
+                return True, "symbolic"
+    return False, why
 
 
-def evaluate_latex(expr: str):
-    """The numeric value of a LaTeX expression without free symbols, else None."""
-    from math_verify import parse
-    main = threading.current_thread() is threading.main_thread()
-    try:
-        parsed = parse(f"${expr}$", **({} if main else {"parsing_timeout": None}))
-    except Exception:                                          # noqa: BLE001
-        return None
-    for p in parsed:
-        try:
-            if getattr(p, "free_symbols", None) or not getattr(p, "is_number", False):
-                continue
-            v = complex(p.evalf())
-            if abs(v.imag) < 1e-12:
-                return v.real
-        except Exception:                                      # noqa: BLE001
-            continue
-    return None
+def input_literal(value, passage_nums: list[VA.Num] | None) -> bool:
+    """Is a code literal (int/float) a number of the passage? (``None`` passage: every literal counts.)"""
+    if passage_nums is None:
+        return True
+    x = VA.number(repr(value)) if isinstance(value, float) else VA.Num(Fraction(value))
+    if x is None:
+        return False
+    x = VA.Num(abs(x.value), x.decimals)
+    return any(v.value == x.value or (not v.exact and VA._num_same(v, x)) for v in passage_nums)
 
 
-def consistent(expression: str, result: str, tolerance: float = 0.01) -> tuple[bool | None, str]:
+def consistent(expression: str, result: str, rule: str = "precision", tolerance: float = 0.01) -> tuple[bool | None, str]:
     """Whether the stated expression evaluates to the stated result: True, False, or None (cannot tell)."""
-    x = to_number(result)
-    if x is None or not (expression or "").strip():
-        return None, ""
-    sides = [s for s in re.split(r"=|\\approx", expression) if s.strip()]
+    from .symbolic import latex_number, normalise_latex as plain
+    x = VA.read_stated(result)
+    if not isinstance(x, (VA.Num, VA.Cplx)) or not (expression or "").strip():
+        return None, ""                                        # several values, or a symbolic result: cannot tell
+    sides = [s for s in re.split(r"(?<![<>!\\])=(?!=)|\\approx", expression) if plain(s)]
     values = []
     for side in sides:
-        if normalise_latex(side) == normalise_latex(result):
+        if normalise_latex(side) == normalise_latex(result) or re.fullmatch(r"\s*[A-Za-z]\w*(?:_\{?\w+\}?)?\s*", side):
             continue
-        if re.fullmatch(r"\s*[A-Za-z]\w*\s*", side) or "\\%" in side or "%" in side:
-            continue                                           # a name, or a percentage (parsers disagree)
-        v = evaluate_latex(side)
-        if v is not None:
+        if "%" in side and not re.search(r"\d\s*\\?%", side):
+            continue
+        v = latex_number(side)
+        if isinstance(v, (VA.Num, VA.Cplx)):
             values.append((side.strip(), v))
     if not values:
         return None, ""
     for side, v in values:
-        if abs(v - x) <= tolerance or abs(v - x) <= 1e-6 * max(abs(v), abs(x)):
+        if VA.same(x, v, rule, tolerance):
             return True, ""
     side, v = values[0]
-    return False, f"${side[:80]}$ evaluates to {v:.6g}, not the stated {result[:40]}"
+    return False, f"${side[:80]}$ evaluates to {VA.describe(v)}, not the stated {result[:40]}"
 
 
 # a value stated as a result: right after "=" (not "<=", ">=", "!=", "=="), and not the start of a longer
 # expression ("u=2t", "x = 3/4", "N = 2^{10}")
-_STATED = re.compile(r"(?:(?<![<>!=])=(?!=)|\\approx|\\equiv)\s*\\?[$£€]?\s*(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_STATED = re.compile(r"(?:(?<![<>!=])=(?!=)|\\approx|\\equiv)\s*\\?[$£€]?\s*(-?(?:\d+)(?:\.\d+)?"
                      r"|-?\\[dt]?frac\{-?\d+\}\{\d+\})(?!\.?\d|[a-zA-Z{(]|\s*(?:[*/^]|\\times|\\cdot))")
-_OPERATION = re.compile(r"\d\s*(?:[-+*/^×÷·!]|\\times|\\cdot|\\div|mod)|\\(?:frac|dfrac|tfrac|sqrt|binom)|\d\s*\(")
+_OPERATION = re.compile(r"\d\s*(?:[-+*/^×÷·!]|\\times|\\cdot|\\div|\\bmod|mod)|\\(?:frac|dfrac|tfrac|sqrt|binom)|\d\s*\(")
 
 
-def stated_values(passage: str) -> list[tuple[float, str]]:
-    """Every value the passage states as the result of something: the number right after ``=`` (or
-    ``\\approx``), as (value, the passage's own spelling)."""
+def stated_values(passage: str) -> list[tuple[VA.Num, str]]:
+    """Every value the passage states as the result of something (right after ``=``/``\\approx``), with the
+    passage's own spelling."""
     out = []
-    for m in _STATED.finditer(passage or ""):
-        v = to_number(m.group(1))
-        if v is not None:
+    for m in _STATED.finditer(VA.drop_thousands(passage or "")):
+        v = VA.read_stated(m.group(1))
+        if isinstance(v, VA.Num):
             out.append((v, m.group(1)))
     return out
 
 
-def reread_result(expression: str, stdout: str, passage: str, tolerance: float = 0.01) -> str:
+def reread_result(expression: str, printed, passage: str, rule: str = "precision", tolerance: float = 0.01) -> str:
     """The passage's spelling of the printed value when (a) the block's own expression is an operation that
     evaluates to that value and (b) the passage states that value as a result; else "".
 
     This keeps a block whose model copied the wrong number into *Computation Result* (measured on the demo:
     ``1^2+2*3^2`` stated as the chain's last value 3, code printing 19, the passage saying ``=19``) without
     trusting the model's statement: the value comes from the passage and the code must compute it."""
-    from .verify import output_candidates
-    cands = output_candidates(stdout)
-    y = to_number(cands[0]) if cands else None
-    if y is None or not (expression or "").strip():
+    from .symbolic import latex_number
+    if not isinstance(printed, VA.Num) or not (expression or "").strip():
         return ""
     sides = [sd for sd in re.split(r"=|\\approx", expression) if sd.strip() and _OPERATION.search(sd)]
-    if not math.isfinite(y) or not any((v := evaluate_latex(sd)) is not None and abs(v - y) <= tolerance
-                                         for sd in sides):
+    if not any(isinstance(v := latex_number(sd), VA.Num) and VA.same(v, printed, rule, tolerance) for sd in sides):
         return ""
-    for v, spelled in stated_values(passage):       # the passage's value exactly, or as rounded there
-        dec = len(spelled.split(".")[1]) if "." in spelled and "frac" not in spelled else 0
-        if _number_in(y, [(v, dec)]):
+    for v, spelled in stated_values(passage):
+        if VA.same(v, printed, rule, tolerance):
             return spelled
     return ""

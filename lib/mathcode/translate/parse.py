@@ -3,7 +3,8 @@
 Models — small ones especially — vary the format: bold or markdown headers, numbered headers
 ("1. Computation Result:"), the header on its own line or with the value after it, code with or
 without a fence, several computations in one reply, a missing result that the expression states
-(``$12 \\times 7 = 84$``). Everything that cannot be read is kept with the reason.
+(``$12 \\times 7 = 84$``), conditions written as numbered "1. Given: ..." lines (read as conditions, not
+as a new block). Everything that cannot be read is kept with the reason.
 """
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ def parse_reply(reply: str) -> tuple[list[Block], str]:
                 sections[-1][1] += line + "\n"
             continue
         h = None if in_fence else _header(line)
+        if h and h[0] == "conditions" and sections and sections[-1][0] == "conditions":
+            h = None                                # "1. Given: ..." lines inside the conditions are conditions
         if h:
             sections.append([h[0], h[1] + "\n" if h[1].strip() else ""])
         elif sections:

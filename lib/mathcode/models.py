@@ -252,6 +252,7 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         t0 = time.time()
+        quiet_weight_loading()
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         dequant = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         config = dequant.config
@@ -278,8 +279,61 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
     return out
 
 
+_QUIET = {"on": False}
+
+
+def quiet_weight_loading() -> bool:
+    """Turn off transformers' per-load "Loading weights" bar, keep every other progress bar.
+
+    transformers 5 draws that bar on stderr for every ``from_pretrained``; a phase notebook loads models several
+    times, which left ~70 bar lines (pink stderr boxes) in the executed notebooks 03 and 04 and says nothing a reader
+    needs (the 135M model loads in ~2 s). It goes through ``transformers.utils.logging.set_tqdm_hook``, so only bars
+    labelled "Loading weights" are disabled. Called by ``resolve`` (every load in the kit resolves its spec first)
+    and by ``phase.start``; idempotent. False where this transformers has no hook (then nothing changes)."""
+    if _QUIET["on"]:
+        return True
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return False
+    if not hasattr(hf_logging, "set_tqdm_hook"):
+        return False
+
+    def hook(factory, args, kwargs):
+        if str(kwargs.get("desc", "")).startswith("Loading weights"):
+            kwargs = {**kwargs, "disable": True}
+        return factory(*args, **kwargs)
+
+    hf_logging.set_tqdm_hook(hook)
+    _QUIET["on"] = True
+    return True
+
+
+def count_parameters(folder: str | os.PathLike) -> int | None:
+    """Parameters of the model saved in ``folder`` (a Hugging Face folder of safetensors), read from the files'
+    headers only (no weights loaded): what "a 135M model" means, independent of how a run quantized it. None when
+    the folder has no safetensors."""
+    import struct
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            size = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(size))
+        for k, v in header.items():
+            if k != "__metadata__":
+                count = 1
+                for d in v["shape"]:
+                    count *= d
+                n += count
+    return n
+
+
 def resolve(spec: str, cache_dir: str | os.PathLike | None = None) -> ResolvedModel:
     """Turn a model spec into something ``from_pretrained`` accepts; fail early with a remedy."""
+    quiet_weight_loading()
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"model spec must be a non-empty string, got {spec!r}; "
                              f"try {DEFAULT_MODEL!r} or a local folder")

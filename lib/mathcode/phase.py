@@ -106,6 +106,8 @@ def start(name: str, namespace: dict) -> Phase:
     if "run_dir" not in values:
         raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")
     threads, why = set_cpu_threads()
+    from .models import quiet_weight_loading
+    quiet_weight_loading()                      # transformers' per-load "Loading weights" bars: noise in a notebook
     if "seed" in values:
         _seed_everything(values["seed"])
     P = Phase(name, values["run_dir"], values)

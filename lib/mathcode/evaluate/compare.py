@@ -96,6 +96,7 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
     sns.barplot(data=table, x="benchmark", y=value, hue="model", ax=ax, errorbar=None)
     models = list(dict.fromkeys(table["model"]))
     benches = list(dict.fromkeys(table["benchmark"]))
+    counted = {"n", "correct"} <= set(table.columns)
     for cont, m in zip(ax.containers, models):
         sub = table[table.model == m].set_index("benchmark")
         for bar, b in zip(cont, [b for b in benches if b in sub.index]):
@@ -103,12 +104,36 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
             x = bar.get_x() + bar.get_width() / 2
             ax.errorbar(x, r[value], yerr=[[r[value] - r["ci_low"]], [r["ci_high"] - r[value]]],
                         color="black", capsize=3, lw=1)
+            if counted:     # "0/6" says what a bar of height 0 means; the whisker alone looked like data
+                ax.text(x, r[value] + 0.015, f"{int(r['correct'])}/{int(r['n'])}", ha="center", va="bottom",
+                        fontsize=10, weight="bold")
+    ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
     ax.tick_params(axis="x", rotation=20)
+    ax.legend(title="model", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def answers_table(rows, max_chars: int = 300) -> pd.DataFrame:
+    """Per item: the gold answer next to each model's extracted answer (✓/✗) and the start of its completion —
+    what the model actually said, to read next to the accuracy."""
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=["benchmark", "item", "gold"])
+    out = []
+    for (bench, item), g in df.groupby(["benchmark", "item_id"], sort=False):
+        row = {"benchmark": bench, "item": str(item), "gold": str(g["gold"].iloc[0])}
+        for r in g.itertuples():
+            mark = "✓" if bool(r.correct) else "✗"
+            ext = getattr(r, "extracted", None)
+            row[f"{r.model}: answer"] = f"{mark} {ext if ext not in (None, '') and ext == ext else '(none found)'}"
+            comp = str(getattr(r, "completion", "") or "").strip()
+            row[f"{r.model}: completion"] = comp[:max_chars] + ("…" if len(comp) > max_chars else "")
+        out.append(row)
+    return pd.DataFrame(out)
 
 
 def math_breakdown(rows):

@@ -1,0 +1,32 @@
+"""Tables as a reader should see them in a notebook.
+
+``table(df, empty=..., code=[...])``: left-aligned cells, long text wrapped rather than cut, code columns in a
+monospace font with their line breaks, no index column; an empty table becomes the sentence ``empty`` instead of a
+header with no rows (which reads like a fault). Returns something IPython displays (a pandas Styler or Markdown).
+"""
+from __future__ import annotations
+
+
+def table(df, empty: str = "(no rows)", code=(), precision: int = 3):
+    import pandas as pd
+    from IPython.display import Markdown
+    if df is None or len(df) == 0:
+        return Markdown(f"*{empty}*")
+    if not isinstance(df, pd.DataFrame):
+        return df
+    sty = df.style.hide(axis="index").format(precision=precision, na_rep="")
+    sty = sty.set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
+    sty = sty.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    cols = [c for c in code if c in df.columns]
+    if cols:
+        sty = sty.set_properties(subset=cols, **{"font-family": "monospace", "font-size": "0.9em",
+                                                  "min-width": "22em"})
+    return sty
+
+
+def show(*objs, empty: str = "(no rows)"):
+    """Display each object; DataFrames through ``table``."""
+    import pandas as pd
+    from IPython.display import display
+    for o in objs:
+        display(table(o, empty=empty) if isinstance(o, pd.DataFrame) else o)

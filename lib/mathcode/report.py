@@ -34,7 +34,7 @@ h1{margin-bottom:.2em;font-size:1.8em} h2{margin-top:1.6em} .sub{color:#555;marg
 section{border-top:1px solid #ddd;padding-top:.6em;margin-top:1.6em}
 .status{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;color:#fff}
 .complete{background:#2a7}.failed{background:#c33}.running{background:#e90}.missing{background:#999}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;word-break:break-word}
 figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.95em;color:#444} code{background:#f4f4f4;padding:0 .2em} .err{color:#c33;white-space:pre-wrap}
 .keynums li{margin:.35em 0}
@@ -55,8 +55,7 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (dict, list)):
-        s = json.dumps(v, default=str)
-        return s if len(s) < 160 else s[:157] + "…"
+        return json.dumps(v, default=str)      # whole: a value cut mid-JSON reads like a fault
     return str(v)
 
 

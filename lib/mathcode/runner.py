@@ -215,7 +215,7 @@ class _PhaseOutput(logging.Filter):
 
     CHATTER = ("Executing notebook with kernel", "Executing Cell", "Ending Cell", "Input Notebook",
                "Output Notebook", "Working directory", "Executing:")
-    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes")
+    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes", "<pandas.io.formats.style.Styler")
     MAX_LINES = 15
 
     def __init__(self, name: str, bar_every: float = 10.0):

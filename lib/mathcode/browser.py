@@ -98,6 +98,23 @@ def png_is_blank(data: bytes) -> bool:
     return float(np.ptp(a)) < 0.02
 
 
+def trim_bottom(png: Path, margin: int = 40) -> Path:
+    """Cut the blank space under the page's last content (the height hint is generous)."""
+    try:
+        from PIL import Image
+        import numpy as np
+    except ImportError:
+        return png
+    if not png.exists():
+        return png
+    im = Image.open(png).convert("RGB")
+    a = np.asarray(im)
+    rows = np.where((a.max(axis=(1, 2)) - a.min(axis=(1, 2))) > 10)[0]
+    if len(rows) and rows[-1] + margin < a.shape[0]:
+        im.crop((0, 0, a.shape[1], int(rows[-1]) + margin)).save(png)
+    return png
+
+
 def _page_height_hint(dom: str) -> int:
     """A whole-page screenshot height from the page's content (Chromium's CLI cannot measure it): text lines,
     tables rows and figures, clamped to 1500..16000 px."""
@@ -165,7 +182,8 @@ def check_run(run_dir, chrome: str | None = None, shots_dir=None, timeout: int =
         c = check_dom(dom, str(page.relative_to(run_dir)), expect)
         stem = page.stem
         first = screenshot(chrome, url, shots / f"{stem}-first-screen.png", FIRST_SCREEN, timeout)
-        full = screenshot(chrome, url, shots / f"{stem}-full.png", (FULL_WIDTH, _page_height_hint(dom)), timeout)
+        full = trim_bottom(screenshot(chrome, url, shots / f"{stem}-full.png", (FULL_WIDTH, _page_height_hint(dom)),
+                                      timeout))
         for s in (first, full):
             if not s.exists() or png_is_blank(s.read_bytes()):
                 c.problems.append(f"screenshot {s.name} is missing or blank")

@@ -14,7 +14,9 @@ def table(df, empty: str = "(no rows)", code=(), precision: int = 3):
         return Markdown(f"*{empty}*")
     if not isinstance(df, pd.DataFrame):
         return df
-    sty = df.style.hide(axis="index").format(precision=precision, na_rep="")
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        df = df.reset_index()          # a meaningful index (a pivot's rows) becomes a column, never hidden
+    sty = df.style.hide(axis="index").format(lambda v: _number(v, precision), na_rep="")
     sty = sty.set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
     sty = sty.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     cols = [c for c in code if c in df.columns]
@@ -30,3 +32,20 @@ def show(*objs, empty: str = "(no rows)"):
     from IPython.display import display
     for o in objs:
         display(table(o, empty=empty) if isinstance(o, pd.DataFrame) else o)
+
+
+def _number(v, precision: int = 3) -> str:
+    """Whole numbers without decimals (counts stored as floats read "91", not "91.000"), others to ``precision``
+    significant digits; text unchanged."""
+    import math
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and type(v).__module__ != "numpy":
+        return str(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if math.isnan(f):
+        return ""
+    if f.is_integer() and abs(f) < 1e15:
+        return f"{int(f):,}" if abs(f) >= 10000 else str(int(f))
+    return f"{f:.{max(precision, 1) + 1}g}"

@@ -96,6 +96,8 @@ class Phase:
                                              "finished": _now(), "seconds": round(time.time() - self.t0, 1),
                                              "cpu_threads": self.cpu_threads, "inputs": self.inputs,
                                              "metrics": self.metrics})
+        print(f"phase {self.name} complete in {time.time() - self.t0:.0f} s: {len(self.metrics)} key numbers recorded "
+              f"in {self.dir.name}/metrics.json (the run's report.html puts them into words)")
         return self.metrics
 
 

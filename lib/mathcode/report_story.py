@@ -155,8 +155,15 @@ def key_numbers(f: dict) -> list[str]:
         if note.startswith("NOT"):
             s += "; the corpus was NOT decontaminated (no benchmark test sets were available)."
         else:
+            ngram = f["01_data"]["parameters"].get("decontam_ngram", 13)
+            sets = re.sub(r"(\w+) \((\d+)\)", r"\1 \2", note.replace("decontaminated against ", ""))
+            by = {}
+            for r in f["decontam_hits"]:
+                by[r["benchmark"]] = by.get(r["benchmark"], 0) + int(_num(r.get("docs")) or 0)
             s += (f"; decontamination removed {plural(m1.get('decontaminated', 0), 'document')} that shared a "
-                  f"13-word sequence with a benchmark test set ({note.replace('decontaminated against ', '')}).")
+                  f"{ngram}-word sequence with a benchmark test item"
+                  + (" (" + ", ".join(f"{v} with {k}" for k, v in by.items()) + ")" if by else "")
+                  + f" — test items checked per set: {sets}.")
         auc = _num(m1.get("classifier_auc_round2"))
         if auc is not None:
             held = next((r for r in f["classifier_metrics"] if "2" in str(r.get("round", ""))), None)

@@ -15,6 +15,9 @@ def score_histogram(df, score_col: str = "score", hue: str = "source", threshold
         ax.axvline(threshold, color="k", ls="--", lw=1)
         ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold}", va="top")
     ax.set(xlabel="P(math)", ylabel="documents", title=title)
+    if ax.get_legend() is not None:                  # beside the axes, off the bars
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
     return fig
 
 
@@ -66,7 +69,8 @@ def decontamination_figure(checked: dict, hits_df, note: str = ""):
     total = sum(removed.values())
     ax.set_title(("NOT decontaminated: " if note.startswith("NOT") else "") +
                  f"{total} of {sum(checked.values())} documents removed by decontamination")
-    ax.legend(loc="lower right", fontsize=9, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / max(1, len(srcs)) - 0.12), ncols=2, fontsize=9,
+              frameon=False)                         # under the axis: never over a bar or its label
     fig.tight_layout()
     return fig
 

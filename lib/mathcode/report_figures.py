@@ -7,8 +7,6 @@ import io
 def method_figure(steps: list[tuple[str, str]], translator: str = "", model: str = ""):
     """Four boxes (corpus → translation → pretraining → evaluation), each with what this run did, and under the
     translation box the six fields of one translated block. ``steps``: ``report_story.method_steps``."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 

@@ -89,8 +89,6 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
               ylabel="accuracy", x: str = "benchmark", ax=None):
     """Seaborn grouped bars (``x`` × model) with the interval drawn as error bars and each bar labelled
     "correct/n" (so a bar of height 0 still says what was measured)."""
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import seaborn as sns
     table = table.assign(**{x: table[x].astype(str)})
@@ -146,8 +144,6 @@ def math_breakdown(rows):
     math_rows = [r for r in rows if r["benchmark"] == "math"]
     if not math_rows:
         return None, None, None
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     by_level = accuracy_table(math_rows, by=("model", "level")).sort_values("level")
     by_subject = accuracy_table(math_rows, by=("model", "subject"))

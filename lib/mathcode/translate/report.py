@@ -83,8 +83,6 @@ def outcomes(blocks: list[dict]) -> pd.DataFrame:
 
 
 def funnel_figure(df: pd.DataFrame):
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import seaborn as sns
     long = df[df["source"] != "all"].melt(id_vars="source", value_vars=STAGES, var_name="stage", value_name="count")

@@ -5,12 +5,15 @@
 # wheel built with other flags, for another Python or another architecture is never reused: a different key is a
 # different folder, built afresh. pip's own wheel cache keys by version only (hence the kit never uses it for this).
 # Concurrent builds are safe: each builds in its own temporary folder and the first to finish publishes by rename.
+#   scripts/cached_wheel.sh --dir PYTHON SPEC CACHE_ROOT [CMAKE_ARGS]   prints the folder only (builds nothing)
 set -euo pipefail
+only_dir=0; [ "${1:-}" = "--dir" ] && { only_dir=1; shift; }
 py=$1; spec=$2; root=$3; cmake=${4:-}
 tag=$("$py" -c 'import sys, platform, sysconfig; print(sys.implementation.cache_tag, sysconfig.get_platform(), platform.machine())')
 key=$(printf '%s\n%s\n%s\n' "$spec" "$cmake" "$tag" | sha256sum | cut -c1-16)
 name=$(printf '%s' "$spec" | sed 's/[^A-Za-z0-9_.-]/_/g')
 dir="$root/$name-$key"
+[ "$only_dir" = 1 ] && { echo "$dir"; exit 0; }
 if ! ls "$dir"/*.whl >/dev/null 2>&1; then
   mkdir -p "$root"
   tmp=$(mktemp -d "$root/.build-$name-XXXXXX")

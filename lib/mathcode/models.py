@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -478,6 +479,11 @@ def apply_adapter(model, adapter, base_spec: str | None = None):
             raise ModelSpecError(f"adapter {a} was trained on {meta['base_model']!r}, not {base_spec!r}; "
                                  f"evaluate it with model={meta['base_model']!r}")
     try:
-        return PeftModel.from_pretrained(model, str(a))
+        with warnings.catch_warnings():
+            # peft 0.21 reads transformers' old property name ``is_gradient_checkpointing`` while wrapping the model;
+            # transformers 5 answers correctly and warns that the name will go in v6: a note for peft, not for the
+            # reader of an evaluation notebook. Only that one FutureWarning is silenced, only here.
+            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+            return PeftModel.from_pretrained(model, str(a))
     except (RuntimeError, ValueError, KeyError) as e:
         raise ModelSpecError(f"adapter {a} does not fit base model {base_spec!r}: {str(e).splitlines()[0]}") from e

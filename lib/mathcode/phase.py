@@ -70,13 +70,16 @@ class Phase:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def save_figure(self, fig, name: str, caption: str = "") -> Path:
-        """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report."""
-        p = self.dir / "figures" / f"{name}.png"
+    def save_figure(self, fig, name: str, caption: str = "") -> None:
+        """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report. Returns nothing: a cell
+        that ends with it shows the figure, not ``Out: PosixPath(...)`` (the file is ``figure_path(name)``)."""
+        p = self.figure_path(name)
         fig.savefig(p, dpi=110, bbox_inches="tight")
         self.figures = [f for f in self.figures if f["file"] != p.name] + [{"file": p.name, "caption": caption}]
         write_json(self.dir / "figures" / "index.json", self.figures)
-        return p
+
+    def figure_path(self, name: str) -> Path:
+        return self.dir / "figures" / f"{name}.png"
 
     def save_table(self, df, name: str) -> Path:
         p = self.dir / "tables" / f"{name}.csv"

@@ -272,12 +272,19 @@ def limitations(f: dict) -> list[str]:
     skipped = skipped_benchmarks(f)
     if skipped:
         out.append(f"Asked for but not evaluated (test set not available offline): {', '.join(skipped)}.")
-    zero = []
+    zero, same = [], []
     for d in f["differences"]:
         lo, hi = _num(d.get("ci_low")), _num(d.get("ci_high"))
-        if lo is not None and hi is not None and lo <= 0 <= hi:
+        if lo is None or hi is None or not lo <= 0 <= hi:
+            continue
+        if lo == hi == 0:            # every item scored alike: nothing to resample
+            same.append(d["benchmark"])
+        else:
             zero.append(f"{d['benchmark']} ({d['model']} − {d['vs']}: {float(d['diff']):+.2f}, 95% interval "
                         f"{lo:+.2f} to {hi:+.2f})")
+    if same:
+        out.append(f"Identical scores for both models, item by item (a difference of 0, interval 0 to 0): "
+                   f"{', '.join(same)}.")
     if zero:
         out.append("These differences have intervals that include zero, so they show no effect either way: "
                    + "; ".join(zero) + ".")

@@ -9,6 +9,7 @@ read, because a net change of zero can hide many real changes.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
     return fig if fig is not None else ax.figure
 
 
-def answers_table(rows, max_chars: int = 300) -> pd.DataFrame:
+def answers_table(rows, max_chars: int = 220) -> pd.DataFrame:
     """Per item: the gold answer next to each model's extracted answer (✓/✗) and the start of its completion —
     what the model actually said, to read next to the accuracy."""
     df = pd.DataFrame(rows)
@@ -133,7 +134,7 @@ def answers_table(rows, max_chars: int = 300) -> pd.DataFrame:
             mark = "✓" if bool(r.correct) else "✗"
             ext = getattr(r, "extracted", None)
             row[f"{r.model}: answer"] = f"{mark} {ext if ext not in (None, '') and ext == ext else '(none found)'}"
-            comp = str(getattr(r, "completion", "") or "").strip()
+            comp = re.sub(r"\n\s*\n+", "\n", str(getattr(r, "completion", "") or "").strip())   # no blank lines
             row[f"{r.model}: completion"] = comp[:max_chars] + ("…" if len(comp) > max_chars else "")
         out.append(row)
     return pd.DataFrame(out)

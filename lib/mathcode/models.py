@@ -295,6 +295,12 @@ def quiet_weight_loading() -> bool:
     if _QUIET["on"]:
         return True
     _drop_kernel_hub_warning()
+    # peft 0.21 calls transformers' gradient-checkpointing helpers by their old names (prepare_model_for_kbit_training,
+    # PeftModel); transformers 5 does the same work and warns that the names go in v6 — a note for peft's authors.
+    # Only these two deprecation messages are ignored; every other warning (e.g. bitsandbytes' gemv_4bit autograd
+    # warning, which signals lost gradients) still reaches the notebook.
+    for name in ("gradient_checkpointing_enable", "is_gradient_checkpointing"):
+        warnings.filterwarnings("ignore", message=rf"`{name}` is deprecated", category=FutureWarning)
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:

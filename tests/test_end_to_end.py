@@ -109,3 +109,22 @@ def test_rerun_skips_every_phase(smoke_run):
                         "--run-dir", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0
     assert r.stdout.count("up to date") == 4, r.stdout
+
+
+@pytest.mark.slow
+def test_pages_in_a_real_browser(smoke_run):
+    """report.html and the four executed notebooks, rendered by headless Chromium: no error text, no stderr box,
+    no empty figure or header-only table, the worked example and the method figure present; screenshots saved in
+    the run folder."""
+    from mathcode import browser
+    if not browser.find_chromium():
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
+    run, _ = smoke_run
+    results = browser.check_run(run)
+    assert [c.page for c in results][:1] == ["report.html"] and len(results) == 5
+    assert all(c.ok for c in results), browser.summary(results)
+    for c in results:
+        assert len(c.screenshots) == 2 and all(str(run / "screenshots") in s for s in c.screenshots)
+    assert sum(c.images for c in results) >= 5
+    nb02 = (run / "02_translation/02_translation.html").read_text()
+    assert nb02.count("injected-parameters") == 0                  # one parameters cell, effective values

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mathcode {run,validate,params,prepare-model,report}``."""
+"""Command line: ``python -m mathcode {run,validate,params,prepare-model,report,check-pages}``."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,9 @@ def main(argv=None) -> int:
     m.add_argument("--cache-dir")
     rep = sub.add_parser("report", help="(re)write run_dir/report.html")
     rep.add_argument("run_dir")
+    cp = sub.add_parser("check-pages", help="render report.html and the executed notebooks in headless Chromium, "
+                                            "check them, save screenshots under run_dir/screenshots")
+    cp.add_argument("run_dir")
     a = ap.parse_args(argv)
 
     from . import config, params
@@ -70,6 +73,15 @@ def main(argv=None) -> int:
         elif a.cmd == "report":
             from .report import write_report
             print(write_report(a.run_dir))
+        elif a.cmd == "check-pages":
+            from . import browser, paths
+            if not browser.find_chromium():
+                print("mathcode: error: no Chromium found (apt-get install chromium, or set MATHCODE_CHROMIUM)",
+                      file=sys.stderr)
+                return 2
+            results = browser.check_run(paths.resolve_path(a.run_dir))
+            print(browser.summary(results))
+            return 0 if results and all(c.ok for c in results) else 1
     except (config.ConfigError, params.ParameterError, ModelSpecError, MissingInputError, PhaseFailed,
             AblationError) as e:
         print(f"mathcode: error: {e}", file=sys.stderr)

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,6 +253,7 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         t0 = time.time()
+        quiet_weight_loading()
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         dequant = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         config = dequant.config
@@ -278,8 +280,89 @@ def embedded_folder(name: str, cache_dir: str | os.PathLike | None = None) -> Pa
     return out
 
 
+_QUIET = {"on": False}
+
+
+def quiet_weight_loading() -> bool:
+    """Turn off transformers' per-load "Loading weights" bar, keep every other progress bar.
+
+    transformers 5 draws that bar on stderr for every ``from_pretrained``; a phase notebook loads models several
+    times, which left ~70 bar lines (pink stderr boxes) in the executed notebooks 03 and 04 and says nothing a reader
+    needs (the 135M model loads in ~2 s). Also drops one harmless bitsandbytes import message
+    (``_drop_kernel_hub_warning``). It goes through ``transformers.utils.logging.set_tqdm_hook``, so only bars
+    labelled "Loading weights" are disabled. Called by ``resolve`` (every load in the kit resolves its spec first)
+    and by ``phase.start``; idempotent. False where this transformers has no hook (then nothing changes)."""
+    if _QUIET["on"]:
+        return True
+    _drop_kernel_hub_warning()
+    # peft 0.21 calls transformers' gradient-checkpointing helpers by their old names (prepare_model_for_kbit_training,
+    # PeftModel); transformers 5 does the same work and warns that the names go in v6 — a note for peft's authors.
+    # Only these two deprecation messages are ignored; every other warning (e.g. bitsandbytes' gemv_4bit autograd
+    # warning, which signals lost gradients) still reaches the notebook.
+    for name in ("gradient_checkpointing_enable", "is_gradient_checkpointing"):
+        warnings.filterwarnings("ignore", message=rf"`{name}` is deprecated", category=FutureWarning)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return False
+    if not hasattr(hf_logging, "set_tqdm_hook"):
+        return False
+
+    def hook(factory, args, kwargs):
+        if str(kwargs.get("desc", "")).startswith("Loading weights"):
+            kwargs = {**kwargs, "disable": True}
+        return factory(*args, **kwargs)
+
+    hf_logging.set_tqdm_hook(hook)
+    _QUIET["on"] = True
+    return True
+
+
+class _DropPrefix:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _drop_kernel_hub_warning() -> None:
+    """bitsandbytes (0.50, on CPUs with AVX512-BF16) tries at import to fetch an optional faster CPU kernel from the
+    Hugging Face Hub through the ``kernels`` package; offline (or with an untrusted repository) that fails and it logs
+    "Failed to load CPU gemm_4bit_forward from kernels-community ..." on stderr, then uses its built-in CPU kernel —
+    the one every result of this kit was computed with. Only that message is dropped, on that logger, before
+    bitsandbytes is imported; every other bitsandbytes warning stays."""
+    import logging
+    lg = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    if not any(isinstance(f, _DropPrefix) for f in lg.filters):
+        lg.addFilter(_DropPrefix("Failed to load CPU gemm_4bit_forward from kernels-community"))
+
+
+def count_parameters(folder: str | os.PathLike) -> int | None:
+    """Parameters of the model saved in ``folder`` (a Hugging Face folder of safetensors), read from the files'
+    headers only (no weights loaded): what "a 135M model" means, independent of how a run quantized it. None when
+    the folder has no safetensors."""
+    import struct
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        return None
+    n = 0
+    for f in files:
+        with open(f, "rb") as fh:
+            size = struct.unpack("<Q", fh.read(8))[0]
+            header = json.loads(fh.read(size))
+        for k, v in header.items():
+            if k != "__metadata__":
+                count = 1
+                for d in v["shape"]:
+                    count *= d
+                n += count
+    return n
+
+
 def resolve(spec: str, cache_dir: str | os.PathLike | None = None) -> ResolvedModel:
     """Turn a model spec into something ``from_pretrained`` accepts; fail early with a remedy."""
+    quiet_weight_loading()
     if not isinstance(spec, str) or not spec.strip():
         raise ModelSpecError(f"model spec must be a non-empty string, got {spec!r}; "
                              f"try {DEFAULT_MODEL!r} or a local folder")
@@ -402,6 +485,11 @@ def apply_adapter(model, adapter, base_spec: str | None = None):
             raise ModelSpecError(f"adapter {a} was trained on {meta['base_model']!r}, not {base_spec!r}; "
                                  f"evaluate it with model={meta['base_model']!r}")
     try:
-        return PeftModel.from_pretrained(model, str(a))
+        with warnings.catch_warnings():
+            # peft 0.21 reads transformers' old property name ``is_gradient_checkpointing`` while wrapping the model;
+            # transformers 5 answers correctly and warns that the name will go in v6: a note for peft, not for the
+            # reader of an evaluation notebook. Only that one FutureWarning is silenced, only here.
+            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+            return PeftModel.from_pretrained(model, str(a))
     except (RuntimeError, ValueError, KeyError) as e:
         raise ModelSpecError(f"adapter {a} does not fit base model {base_spec!r}: {str(e).splitlines()[0]}") from e

@@ -70,13 +70,16 @@ class Phase:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def save_figure(self, fig, name: str, caption: str = "") -> Path:
-        """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report."""
-        p = self.dir / "figures" / f"{name}.png"
+    def save_figure(self, fig, name: str, caption: str = "") -> None:
+        """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report. Returns nothing: a cell
+        that ends with it shows the figure, not ``Out: PosixPath(...)`` (the file is ``figure_path(name)``)."""
+        p = self.figure_path(name)
         fig.savefig(p, dpi=110, bbox_inches="tight")
         self.figures = [f for f in self.figures if f["file"] != p.name] + [{"file": p.name, "caption": caption}]
         write_json(self.dir / "figures" / "index.json", self.figures)
-        return p
+
+    def figure_path(self, name: str) -> Path:
+        return self.dir / "figures" / f"{name}.png"
 
     def save_table(self, df, name: str) -> Path:
         p = self.dir / "tables" / f"{name}.csv"
@@ -96,12 +99,16 @@ class Phase:
                                              "finished": _now(), "seconds": round(time.time() - self.t0, 1),
                                              "cpu_threads": self.cpu_threads, "inputs": self.inputs,
                                              "metrics": self.metrics})
+        print(f"phase {self.name} complete in {time.time() - self.t0:.0f} s: {len(self.metrics)} key numbers recorded "
+              f"in {self.dir.name}/metrics.json (the run's report.html puts them into words)")
         return self.metrics
 
 
 def start(name: str, namespace: dict) -> Phase:
     """First cell after the parameters: validate them (types from the notebook defaults), set CPU threads,
     open the phase dir."""
+    from .models import quiet_weight_loading
+    quiet_weight_loading()      # first: checking parameters may import transformers (and so bitsandbytes) already
     values = _params.check_namespace(name, namespace)
     if "run_dir" not in values:
         raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")

@@ -1,6 +1,8 @@
-"""``run_dir/report.html``: one page per run with each phase's status, key numbers and figures,
-linking the executed notebooks (rendered to HTML). Self-contained (figures embedded) so it can be
-mailed or projected in class."""
+"""``run_dir/report.html``: one page per run that a class can follow top to bottom — what the run did in sentences
+with units, the method in one figure, one verified and one rejected translation block in full, a limitations box —
+then each phase's status and figures, linking the executed notebooks (rendered to HTML). Every sentence is generated
+from the run's recorded numbers (``report_story``). Self-contained (figures embedded) so it can be mailed or
+projected in class."""
 from __future__ import annotations
 
 import base64
@@ -9,22 +11,43 @@ import json
 import time
 from pathlib import Path
 
-from . import paths
+from . import paths, report_figures, report_story as story
 from .manifest import read as read_manifest
 from .util import atomic_write_text
 
 TITLES = {"01_data": "1 · Data sampling", "02_translation": "2 · Translation to mathematical code",
           "03_pretraining": "3 · QLoRA continued pretraining", "04_evaluation": "4 · Evaluation"}
 
+# What each phase's figures are for, in one sentence (shown above them).
+PHASE_WHY = {
+    "01_data": "Where the training text comes from and what each filter removed.",
+    "02_translation": "How many passages became verified code, and why the others were rejected.",
+    "03_pretraining": "What the 4-bit model with LoRA adapters learned from the corpus.",
+    "04_evaluation": "The base model and the trained model on identical items and prompts.",
+}
+
+# Readable at 1024x768 on a projector: large base font, one column, figures up to the column width.
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em} .sub{color:#666;margin-top:0}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;font-size:17px;line-height:1.45;max-width:1000px;
+margin:1.5em auto;padding:0 1em;color:#222}
+h1{margin-bottom:.2em;font-size:1.8em} h2{margin-top:1.6em} .sub{color:#555;margin-top:0}
 section{border-top:1px solid #ddd;padding-top:.6em;margin-top:1.6em}
 .status{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;color:#fff}
 .complete{background:#2a7}.failed{background:#c33}.running{background:#e90}.missing{background:#999}
-table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}
-figure{display:inline-block;margin:.5em;vertical-align:top;max-width:520px} figure img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:.85em;color:#555} code{background:#f4f4f4;padding:0 .2em} .err{color:#c33;white-space:pre-wrap}
+table{border-collapse:collapse;font-size:.9em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top;word-break:break-word}
+figure{margin:1em 0} figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.95em;color:#444} code{background:#f4f4f4;padding:0 .2em} .err{color:#c33;white-space:pre-wrap}
+.keynums li{margin:.35em 0}
+.limits{background:#fff8e1;border:2px solid #e0b000;border-radius:8px;padding:.4em 1.2em;margin:1.2em 0}
+.limits h2{margin-top:.4em}
+.example{border:2px solid #999;border-radius:8px;padding:.4em 1em;margin:1em 0}
+.example.verified{border-color:#2a7}.example.rejected{border-color:#c33}
+.example h3{margin:.3em 0}
+.step{display:grid;grid-template-columns:11em 1fr;gap:.2em 1em;margin:.35em 0;align-items:start}
+.step .lab{font-weight:bold;color:#555}
+.step pre{margin:0;background:#f6f6f6;padding:.4em .6em;white-space:pre-wrap;word-break:break-word;font-size:.9em}
+.verdict-ok{color:#186;font-weight:bold}.verdict-no{color:#b22;font-weight:bold}
+details{margin:.6em 0} summary{cursor:pointer;color:#236}
 """
 
 
@@ -32,8 +55,7 @@ def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (dict, list)):
-        s = json.dumps(v, default=str)
-        return s if len(s) < 160 else s[:157] + "…"
+        return json.dumps(v, default=str)      # whole: a value cut mid-JSON reads like a fault
     return str(v)
 
 
@@ -49,21 +71,97 @@ def _figures(pdir: Path) -> list[tuple[Path, str]]:
     return items
 
 
+def _img(data: bytes, alt: str, caption: str, title: str = "") -> str:
+    b64 = base64.b64encode(data).decode()
+    return (f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(alt)}'>"
+            f"<figcaption>{('<b>' + html.escape(title) + '</b> ') if title else ''}{html.escape(caption)}"
+            f"</figcaption></figure>")
+
+
+def _step(label: str, value: str, pre: bool = False) -> str:
+    v = f"<pre>{html.escape(value)}</pre>" if pre else f"<div>{html.escape(value)}</div>"
+    return f"<div class='step'><div class='lab'>{html.escape(label)}</div>{v}</div>"
+
+
+def example_html(b: dict, kind: str) -> str:
+    """One translation block in reading order: passage sentence -> conditions -> expression -> stated result ->
+    code -> sandbox output -> verdict (and the whole passage behind a toggle)."""
+    ok = b.get("outcome") == "verified"
+    head = ("A verified block: it becomes training text" if ok else
+            f"A rejected block ({b.get('outcome')}): it is left out of the training text")
+    out = [f"<div class='example {kind}' id='example-{kind}'><h3>{html.escape(head)}</h3>",
+           _step("passage sentence", b.get("passage_sentence") or "(not found in the passage)"),
+           _step("conditions", b.get("conditions") or "(none written)"),
+           _step("expression", b.get("expression") or "(none written)"),
+           _step("stated result", str(b.get("result", "")) +
+                 (f"  (the model wrote {b['stated_result']}; re-read from the passage)" if b.get("result_reread") else "")),
+           *([_step("the translator's reply", b.get("reply_text") or "(empty reply)", pre=True)]
+             if not b.get("code") and b.get("outcome") != "verified" else []),
+           _step("code", b.get("code") or "(no code could be read from the reply)", pre=True),
+           _step("sandbox output", (b.get("stdout") or "").strip() or f"(nothing printed; {b.get('exit_status', 'not run')})",
+                 pre=True)]
+    verdict = ("verified: ran, printed the stated result, grounded in the passage, computed" if ok else
+               f"{b.get('outcome')}: {b.get('reason', '')}")
+    out.append(f"<div class='step'><div class='lab'>verdict</div><div class='{'verdict-ok' if ok else 'verdict-no'}'>"
+               f"{html.escape(verdict)}</div></div>")
+    out.append(f"<details><summary>the whole passage the translator read</summary><pre>"
+               f"{html.escape(b.get('passage_text', ''))}</pre></details></div>")
+    return "\n".join(out)
+
+
+def story_html(run_dir: Path) -> str:
+    """The part a class reads first: the run in numbers, the method, one translation in full, the limits."""
+    f = story.facts(run_dir)
+    parts = []
+    sentences = story.key_numbers(f)
+    if sentences:
+        parts.append("<section id='summary'><h2>What this run did</h2><ul class='keynums'>"
+                     + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul></section>")
+    translator = story._short(f["02_translation"]["metrics"].get("model") or f["02_translation"]["parameters"].get(
+        "translator_model") or f["model"])
+    fig = report_figures.method_figure(story.method_steps(f), translator=translator, model=story._short(f["model"]))
+    parts.append("<section id='method'><h2>The method in one figure</h2>"
+                 + _img(report_figures.png_bytes(fig), "method",
+                        "MathCoder2's recipe as this run carried it out: a math corpus; a translator model turns each "
+                        "computation into conditions, a LaTeX expression, a result and Python code, which a sandbox "
+                        "runs and checks; the verified blocks join the corpus for continued pretraining; the trained "
+                        "model is compared with the base model on benchmark items. The numbers are this run's.")
+                 + "</section>")
+    ex = story.worked_examples(run_dir)
+    if ex:
+        parts.append("<section id='worked-example'><h2>One translation, step by step</h2><p>Read each block top to "
+                     "bottom: the sentence of the math text, what the translator wrote (conditions, expression, "
+                     "result, code), what the code printed in the sandbox, and the verdict.</p>")
+        for kind in ("verified", "rejected"):
+            if kind in ex:
+                parts.append(example_html(ex[kind], kind))
+            else:
+                parts.append(f"<p>This run has no {kind} block with code to show.</p>")
+        parts.append("</section>")
+    lim = story.limitations(f)
+    parts.append("<div class='limits' id='limitations'><h2>What this run can and cannot show</h2><ul>"
+                 + "".join(f"<li>{html.escape(s)}</li>" for s in lim) + "</ul></div>")
+    return "\n".join(parts)
+
+
 def write_report(run_dir) -> Path:
     run_dir = paths.resolve_path(run_dir)
     recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>MathCoder2 kit — {html.escape(run_dir.name)}"
              f"</title><style>{CSS}</style></head><body>",
-             f"<h1>MathCoder2 kit — run <code>{html.escape(run_dir.name)}</code></h1>",
+             f"<h1>MathCoder2, step by step — run <code>{html.escape(run_dir.name)}</code></h1>",
              f"<p class='sub'>recipe <code>{html.escape(str(recipe.get('config', '?')))}</code> · model "
              f"<code>{html.escape(str(recipe.get('model', '?')))}</code> · written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
-    if recipe.get("description"):
-        parts.append(f"<p>{html.escape(recipe['description'])}</p>")
     if recipe.get("ablation_root"):
         parts.append(f"<p>One run of an ablation (arm <b>{html.escape(str(recipe.get('ablation_arm')))}</b>, seed "
                      f"{html.escape(str(recipe.get('seed')))}); the comparison of all arms is in "
                      f"<a href='{html.escape(recipe['ablation_root'])}/report.html#ablation'>the ablation's report</a>.</p>")
-    parts.append("<table><tr><th>phase</th><th>status</th><th>seconds</th><th>notebook</th></tr>")
+    try:
+        parts.append(story_html(run_dir))
+    except Exception as e:                    # the report never fails a run; say what could not be summarised
+        parts.append(f"<p class='err'>The summary could not be written ({html.escape(type(e).__name__)}: "
+                     f"{html.escape(str(e))}); the phase sections below are complete.</p>")
+    parts.append("<h2>The four phases</h2><table><tr><th>phase</th><th>status</th><th>seconds</th><th>notebook</th></tr>")
     is_ablation = (run_dir / "ablation" / "plan.json").exists()
     for key, title in TITLES.items():
         m = read_manifest(run_dir / key) or {}
@@ -86,22 +184,20 @@ def write_report(run_dir) -> Path:
             parts.append("<p>not run.</p></section>")
             continue
         st = m.get("status")
-        parts.append(f"<p><span class='status {st}'>{st}</span> notebook <code>{html.escape(m.get('notebook', ''))}"
-                     f"</code> · <a href='{key}/{key}.html'>executed notebook</a> · "
-                     f"<a href='{key}/manifest.json'>manifest</a></p>")
+        parts.append(f"<p><span class='status {st}'>{st}</span> {html.escape(PHASE_WHY.get(key, ''))} "
+                     f"<a href='{key}/{key}.html'>Executed notebook</a> · <a href='{key}/manifest.json'>manifest</a></p>")
         if m.get("error"):
             e = m["error"]
             parts.append(f"<p class='err'>{html.escape(e.get('type', ''))}: {html.escape(e.get('message', ''))} "
                          f"(cell {e.get('cell_index')})</p>")
+        for f, cap in _figures(pdir):
+            parts.append(_img(f.read_bytes(), f.stem, cap, title=f.stem.replace("_", " ")))
         metrics = m.get("metrics") or {}
         if metrics:
-            parts.append("<table><tr><th>key figure</th><th>value</th></tr>")
+            parts.append("<details><summary>every number this phase recorded (as stored in its manifest)</summary>"
+                         "<table><tr><th>key</th><th>value</th></tr>")
             parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in metrics.items()]
-            parts.append("</table>")
-        for f, cap in _figures(pdir):
-            b64 = base64.b64encode(f.read_bytes()).decode()
-            parts.append(f"<figure><img src='data:image/png;base64,{b64}' alt='{html.escape(f.stem)}'>"
-                         f"<figcaption><b>{html.escape(f.stem)}</b> {html.escape(cap)}</figcaption></figure>")
+            parts.append("</table></details>")
         parts.append("</section>")
     parts.append("</body></html>")
     out = run_dir / "report.html"

@@ -16,7 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import config as _config, manifest, params, paths
+from . import config as _config, manifest, notebook_tidy, params, paths, progress
 from .phase import UPSTREAM, _status
 from .util import write_json
 
@@ -121,6 +121,8 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False, extra: dic
     t0 = time.time()
     error = None
     os.environ.setdefault("MATHCODE_CWD", os.getcwd())      # user files (custom benchmarks) resolve from here
+    saved_headless = os.environ.get(progress.HEADLESS_ENV)
+    os.environ[progress.HEADLESS_ENV] = "1"          # the kernel inherits it: text bars on stdout, not widgets
     try:
         with _streaming(pdir.name, _PROGRESS):
             pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",
@@ -132,6 +134,11 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False, extra: dic
     except Exception as e:                                    # kernel died, notebook unreadable, ...
         error = {"type": type(e).__name__, "message": _clean(str(e)), "cell_index": None,
                  "traceback": traceback.format_exc(limit=3)}
+    finally:
+        if saved_headless is None:
+            os.environ.pop(progress.HEADLESS_ENV, None)
+        else:
+            os.environ[progress.HEADLESS_ENV] = saved_headless
     m["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     m["seconds"] = round(time.time() - t0, 1)
     st = _status(pdir)
@@ -208,7 +215,7 @@ class _PhaseOutput(logging.Filter):
 
     CHATTER = ("Executing notebook with kernel", "Executing Cell", "Ending Cell", "Input Notebook",
                "Output Notebook", "Working directory", "Executing:")
-    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes")
+    REPRS = ("<Figure size", "<matplotlib.", "<IPython.core.display", "<Axes", "<pandas.io.formats.style.Styler")
     MAX_LINES = 15
 
     def __init__(self, name: str, bar_every: float = 10.0):
@@ -273,6 +280,10 @@ def _clean(s: str) -> str:
 def _render_html(nb: Path):
     if not nb.exists():
         return
+    try:                                                     # one parameters cell, progress bars as final state
+        notebook_tidy.tidy_file(nb)
+    except Exception as e:
+        log.warning("could not tidy %s: %s", nb, e)
     try:
         import nbformat
         from nbconvert import HTMLExporter

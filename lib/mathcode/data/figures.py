@@ -15,6 +15,9 @@ def score_histogram(df, score_col: str = "score", hue: str = "source", threshold
         ax.axvline(threshold, color="k", ls="--", lw=1)
         ax.text(threshold, ax.get_ylim()[1] * 0.95, f" threshold {threshold}", va="top")
     ax.set(xlabel="P(math)", ylabel="documents", title=title)
+    if ax.get_legend() is not None:                  # beside the axes, off the bars
+        sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
     return fig
 
 
@@ -26,7 +29,9 @@ def funnel_figure(funnel_df):
     sns.barplot(funnel_df, x="stage", y="tokens", hue="source", order=order, ax=ax)
     ax.set(ylabel="tokens (target tokenizer)", xlabel="", title="Tokens per source after each step")
     ax.tick_params(axis="x", rotation=25)
-    ax.legend(fontsize=7, ncols=2)
+    # legend beside the axes, never over the bars (it hid the one bar that dropped)
+    ax.legend(title="source", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
     return fig
 
 
@@ -38,6 +43,35 @@ def cluster_sizes_figure(sizes: dict):
     ks = sorted(sizes)
     ax.bar([str(k) for k in ks], [sizes[k] for k in ks])
     ax.set(xlabel="cluster size (1 = unique)", ylabel="clusters", yscale="log", title="Near-duplicate clusters")
+    return fig
+
+
+def decontamination_figure(checked: dict, hits_df, note: str = ""):
+    """Per source: documents checked against the benchmark test sets and documents removed, each bar labelled
+    "k of n removed" — informative also when nothing was removed (an empty heatmap was not)."""
+    import matplotlib.pyplot as plt
+    if not checked:
+        return _note_figure("no documents reached decontamination")
+    removed = {}
+    for r in (hits_df.to_dict("records") if len(hits_df) else []):
+        removed[r["source"]] = removed.get(r["source"], 0) + int(r["docs"])
+    srcs = sorted(checked, key=lambda s: -checked[s])
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(srcs) + 1.4))
+    ys = range(len(srcs))
+    ax.barh(ys, [checked[s] for s in srcs], color="#c9d9ea", label="checked")
+    ax.barh(ys, [removed.get(s, 0) for s in srcs], color="#c0392b", label="removed (shares a benchmark n-gram)")
+    for y, s in zip(ys, srcs):
+        ax.text(checked[s], y, f"  {removed.get(s, 0)} of {checked[s]} removed", va="center", fontsize=10)
+    ax.set_yticks(list(ys), srcs)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(checked.values()) * 1.45)
+    ax.set_xlabel("documents")
+    total = sum(removed.values())
+    ax.set_title(("NOT decontaminated: " if note.startswith("NOT") else "") +
+                 f"{total} of {sum(checked.values())} documents removed by decontamination")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / max(1, len(srcs)) - 0.12), ncols=2, fontsize=9,
+              frameon=False)                         # under the axis: never over a bar or its label
+    fig.tight_layout()
     return fig
 
 

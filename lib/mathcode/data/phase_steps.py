@@ -9,10 +9,11 @@ through ``pipeline.run_streaming`` / ``datatrove_route``.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
-from tqdm.auto import tqdm
+from ..progress import bar
 
 from . import classifier as clf_mod, decontaminate as dc_mod, mixture, pipeline, source_roles
 from .sources import iter_source, SourceError
@@ -22,13 +23,15 @@ from .steps import StepReport, by_source, funnel
 def load_and_count(sources: list, model: str, max_docs: int, seed: int = 0) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """(documents with ``meta.n_tokens`` in the target tokenizer, per-source table, one sample per source)."""
     docs, seen = [], set()
-    for spec in tqdm(list(sources), desc="sources", unit="source"):
-        for d in tqdm(iter_source(spec, max_docs=max_docs, seed=seed), desc=spec[:40], unit="doc", leave=False,
-                      total=max_docs or None):
-            if d["id"] in seen:
-                raise SourceError(f"source {spec!r}: duplicate document id {d['id']!r}; give rows unique 'id's")
-            seen.add(d["id"])
-            docs.append(d)
+    # one bar over sources (a nested per-source bar sized max_docs froze at "1/300" for sources that end early)
+    with bar(list(sources), desc="sources", unit="source") as sources_bar:
+        for spec in sources_bar:
+            sources_bar.set_postfix_str(f"{spec[:40]}; {len(docs)} documents so far", refresh=False)
+            for d in iter_source(spec, max_docs=max_docs, seed=seed):
+                if d["id"] in seen:
+                    raise SourceError(f"source {spec!r}: duplicate document id {d['id']!r}; give rows unique 'id's")
+                seen.add(d["id"])
+                docs.append(d)
     mixture.count_tokens(docs, mixture.token_counter(model))
     loaded = pd.DataFrame([{"source": d["source"], "tokens": d["meta"]["n_tokens"], "chars": len(d["text"])}
                            for d in docs], columns=["source", "tokens", "chars"])
@@ -128,11 +131,29 @@ class DecontamOutcome:
     removed: int = 0
     hits: pd.DataFrame = field(default_factory=pd.DataFrame)
     hits_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["benchmark", "source", "docs"]))
+    checked: dict = field(default_factory=dict)     # documents per source that went through decontamination
+    ngram: int = 13
+
+    def figure(self):
+        from .figures import decontamination_figure
+        return decontamination_figure(self.checked, self.hits_table, self.note)
+
+    def sentence(self) -> str:
+        """What happened, in words (the notebook prints it; nothing is promised in advance)."""
+        n = sum(self.checked.values())
+        if self.note.startswith("NOT"):
+            return self.note
+        if not self.removed:
+            return f"{self.note}: none of the {n} documents shares a {self.ngram}-gram with a test item; nothing removed."
+        by = self.hits_table.groupby("benchmark")["docs"].sum().to_dict() if len(self.hits_table) else {}
+        return (f"{self.note}: {self.removed} of {n} documents removed (" +
+                ", ".join(f"{k}: {v}" for k, v in by.items()) + ").")
 
 
 def decontaminate(docs: list, reports: list, *, benchmarks="default", ngram: int = 13,
                   removed_path=None) -> tuple[list, DecontamOutcome]:
     """Exact + n-gram decontamination against the benchmarks' test sets; removed rows go to ``removed_path``."""
+    checked = dict(Counter(d["source"] for d in docs))
     bench = dc_mod.load_benchmarks(benchmarks if benchmarks != "none" else None)
     if not len(bench):
         note = "NOT decontaminated: no benchmark test sets available (../shared absent and Hub offline, or 'none')"
@@ -147,7 +168,8 @@ def decontaminate(docs: list, reports: list, *, benchmarks="default", ngram: int
     hits = pd.DataFrame(rows, columns=["id", "source", "reason", "benchmark", "benchmark_id", "ngram", "text"])
     table = (hits.groupby(["benchmark", "source"]).size().reset_index(name="docs") if len(hits)
              else pd.DataFrame(columns=["benchmark", "source", "docs"]))
-    return docs, DecontamOutcome(note, len(rows), hits[["source", "benchmark", "benchmark_id", "ngram"]].head(8), table)
+    return docs, DecontamOutcome(note, len(rows), hits[["source", "benchmark", "benchmark_id", "ngram"]].head(8), table,
+                                 checked, ngram)
 
 
 def build_mixture(docs: list, reports: list, *, sources, token_budget: int = 0, weights=None, source_budgets=None,

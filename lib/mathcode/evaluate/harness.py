@@ -206,8 +206,8 @@ def _row(it, comps, proto, samp, model, key, pid, chat, ocw_rel_tol, dt) -> dict
 
 
 def _bar(total, desc, progress, initial=0):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, initial=initial, disable=not progress, leave=True)
+    from ..progress import bar
+    return bar(total=total, desc=desc, initial=initial, disable=not progress)
 
 
 def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto", **kw) -> Generator:

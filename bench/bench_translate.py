@@ -53,7 +53,7 @@ def tcfg(docs_per_chunk: int):
 
 def one(gen, sandbox, docs, cfg, out: Path) -> dict:
     from mathcode.translate import translate as T
-    before = dict(gen.stats)
+    before = dict(gen.lc_stats)
     t0 = time.perf_counter()
     st = T.run(docs, gen, sandbox, out, cfg, progress=None)
     counts = T.materialize(docs, out, cfg)
@@ -61,7 +61,7 @@ def one(gen, sandbox, docs, cfg, out: Path) -> dict:
     from mathcode.util import read_jsonl
     replies = {r["passage_id"]: r["text"] for r in read_jsonl(out / "replies.jsonl")}
     blocks = read_jsonl(out / "blocks.jsonl")
-    d = {k: gen.stats[k] - before.get(k, 0) for k in gen.stats}
+    d = {k: gen.lc_stats[k] - before.get(k, 0) for k in gen.lc_stats}
     return {"seconds": dt, "passages": counts["passages"], "verified": counts["verified_blocks"],
             "blocks": counts["blocks"], "tokens": st["completion_tokens"], "gen_seconds": st["gen_seconds"],
             "replies": replies, "verified_ids": sorted(b["id"] for b in blocks if b["outcome"] == "verified"),

@@ -44,12 +44,12 @@ def test_require_unique_ids_names_the_duplicates():
         B.require_unique_ids([("gsm8k", "1"), ("gsm8k", "2"), ("gsm8k", "1")], "where")
 
 
-def test_selection_refuses_duplicate_ids_from_a_custom_file(tmp_path):
-    f = tmp_path / "dup.jsonl"
-    write_jsonl(f, [{"q": "1+1?", "a": "2", "id": "x"}, {"q": "2+2?", "a": "4", "id": "x"}])
-    with pytest.raises(B.DuplicateItemIdError, match="evaluation items"):
-        pipeline.select_items([], limit=-1, custom_file=str(f), custom_fields={"question": "q", "answer": "a", "id": "id"},
-                              custom_name="dup")
+def test_selection_refuses_duplicate_ids_from_any_loader(monkeypatch):
+    """A loader that hands out one id twice (as the proxy did) stops the selection, before any generation."""
+    twice = [B.Item(B.PROXY_NAME, "gsm_symbolic-heldout-0-14", q, "1", "number") for q in ("A?", "B?")]
+    monkeypatch.setattr(B, "load_benchmark", lambda *a, **k: list(twice))
+    with pytest.raises(B.DuplicateItemIdError, match=r"evaluation items: 1 item id.*gsm_symbolic-heldout-0-14"):
+        pipeline.select_items(["gsm_symbolic_proxy"], limit=2)
 
 
 def test_paired_comparisons_refuse_duplicate_ids():
@@ -135,12 +135,17 @@ def test_nll_selection_leaves_out_items_seen_in_training(benchmarks_dir):
 
 
 def test_solution_nll_batches_by_length_and_keeps_the_item_order(embedded_model_dir):
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(embedded_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32)   # as evaluation on CPU
     its = [B.Item("t", str(i), f"What is {i} plus {i}?", str(2 * i), "number",
                   solution=("We add. " * (1 + 3 * (i % 4))) + f"{i} + {i} = {2 * i}.") for i in range(9)]
-    one = nll.solution_nll(model, tok, its, batch_size=1)
-    many = nll.solution_nll(model, tok, its, batch_size=4)
+    one = nll.solution_nll(model, tok, its, batch_size=1, dtype="fp32")
+    many = nll.solution_nll(model, tok, its, batch_size=4, dtype="fp32")
     assert [r["item_id"] for r in many] == [it.id for it in its]
-    assert np.allclose([r["nll_mean"] for r in one], [r["nll_mean"] for r in many], atol=2e-3)
+    assert np.allclose([r["nll_mean"] for r in one], [r["nll_mean"] for r in many], atol=1e-3)
+    half = nll.solution_nll(model, tok, its, batch_size=4, dtype="bf16")      # the CPU default where bf16 is native
+    assert np.allclose([r["nll_mean"] for r in half], [r["nll_mean"] for r in many], atol=0.03)
+    with pytest.raises(ValueError, match="nll dtype"):
+        nll.solution_nll(model, tok, its[:1], dtype="fp16")

@@ -330,15 +330,16 @@ def evaluation_identity(eval_dir: Path) -> dict:
 def check_identical_evaluation(root: Path) -> dict:
     """Compare the evaluated arms' item/prompt lists; write ``ablation/evaluation_identity.json``; raise
     AblationError naming the arms and the first differing items when they differ."""
+    from .ablation_compare import _complete
     p = json.loads((root / "ablation" / "plan.json").read_text())
     ids = {}
     for r in p["runs"]:
         d = root / r["dir"] / paths.PHASE_NAMES["evaluation"]
-        if (d / "items.jsonl").exists():
+        if (d / "items.jsonl").exists() and _complete(d):      # a half-written evaluation (killed) is not compared
             ids[r["dir"]] = evaluation_identity(d)
     base_dir = root / paths.PHASE_NAMES["evaluation"]
     record = {k: {x: v[x] for x in ("items", "items_sha", "nll_items", "nll_sha")} for k, v in ids.items()}
-    if (base_dir / "items.jsonl").exists():
+    if (base_dir / "items.jsonl").exists() and _complete(base_dir):
         rows = read_jsonl(base_dir / "items.jsonl")
         base_items = sorted({(r["benchmark"], str(r["item_id"]), str(r.get("prompt_id"))) for r in rows})
         record["base"] = {"items": len(base_items),

@@ -169,7 +169,7 @@ class LlamaCppGenerator(Generator):
         if self.lookup_tokens + 1 > int(n_batch):
             raise ValueError(f"llamacpp: lookup_tokens={lookup_tokens} needs n_batch > lookup_tokens (got {n_batch})")
         self._cached_prefix: list[int] = []                # tokens whose KV the prefix sequence holds now
-        self.stats = {"calls": 0, "prefix_tokens_reused": 0, "prefix_tokens_computed": 0, "draft_tokens": 0,
+        self.lc_stats = {"calls": 0, "prefix_tokens_reused": 0, "prefix_tokens_computed": 0, "draft_tokens": 0,
                       "draft_accepted": 0, "decode_steps": 0}
         self._prefix_seq = self.n_parallel                  # extra sequence id holding the shared prompt prefix
         mp = llama_cpp.llama_model_default_params()
@@ -254,7 +254,7 @@ class LlamaCppGenerator(Generator):
             if len(ids) + cfg.max_new_tokens > self.n_ctx:
                 raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
                                  f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
-        self.stats["calls"] += 1
+        self.lc_stats["calls"] += 1
         sampling = bool(cfg.temperature and cfg.temperature > 0)
         lookup = 0 if sampling else self.lookup_tokens
         queue = deque(range(len(prompts)))
@@ -305,7 +305,7 @@ class LlamaCppGenerator(Generator):
                 if rc != 0:
                     raise RuntimeError(f"llama_decode returned {rc} (KV cache full? n_ctx={self.n_ctx}, "
                                        f"n_parallel={self.n_parallel})")
-                self.stats["decode_steps"] += 1
+                self.lc_stats["decode_steps"] += 1
                 for seq, row, draft in want:
                     s = active[seq]
                     kept = 0                                    # drafts that greedy decoding confirmed
@@ -318,8 +318,8 @@ class LlamaCppGenerator(Generator):
                             break
                         kept += 1
                     if draft:
-                        self.stats["draft_tokens"] += len(draft)
-                        self.stats["draft_accepted"] += kept
+                        self.lc_stats["draft_tokens"] += len(draft)
+                        self.lc_stats["draft_accepted"] += kept
                         if kept < len(draft) and not s.done:       # forget the cells of the refused drafts
                             lc.llama_memory_seq_rm(mem, seq, len(s.ids) + len(s.out) - 1, -1)
                     if s.done:
@@ -397,8 +397,8 @@ class LlamaCppGenerator(Generator):
                 self._cached_prefix = []
                 lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
                 raise RuntimeError(f"llama_decode returned {rc} while computing the shared prompt prefix")
-        self.stats["prefix_tokens_reused"] += m
-        self.stats["prefix_tokens_computed"] += k - m
+        self.lc_stats["prefix_tokens_reused"] += m
+        self.lc_stats["prefix_tokens_computed"] += k - m
         self._cached_prefix = list(first[:k])
         return k
 
@@ -413,7 +413,7 @@ class LlamaCppGenerator(Generator):
         return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
                 "threads_source": self.threads_source, "n_ctx_per_slot": self.n_ctx,
                 "share_prefix": self.share_prefix, "keep_prefix": self.keep_prefix,
-                "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, **self.stats}
+                "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, **self.lc_stats}
 
     def close(self):
         for obj in ("_batch", "_ctx", "_model"):

@@ -80,6 +80,7 @@ def main():
     ap.add_argument("--new-threads", default="idle")
     ap.add_argument("--new-lookup", type=int, default=None)
     ap.add_argument("--new-chunk", type=int, default=None)
+    ap.add_argument("--new-step-tokens", type=int, default=None)
     ap.add_argument("--show-diff", action="store_true")
     ap.add_argument("--json", default="", help="also write the raw figures here")
     a = ap.parse_args()
@@ -97,8 +98,9 @@ def main():
     new_chunk = a.new_chunk or defaults["docs_per_chunk"]
     threads = a.new_threads if a.new_threads == "idle" else int(a.new_threads)
     settings = {
-        "old": dict(kw=dict(n_parallel=4, threads=1, keep_prefix=False, lookup_tokens=0), chunk=8),
-        "new": dict(kw=dict(n_parallel=new_par, threads=threads, keep_prefix=True, lookup_tokens=new_look),
+        "old": dict(kw=dict(n_parallel=4, threads=1, keep_prefix=False, lookup_tokens=0, step_tokens=0), chunk=8),
+        "new": dict(kw=dict(n_parallel=new_par, threads=threads, keep_prefix=True, lookup_tokens=new_look,
+                            step_tokens=defaults["step_tokens"] if a.new_step_tokens is None else a.new_step_tokens),
                     chunk=new_chunk),
     }
     docs_all = corpus(a.corpus, a.per_source, a.seed)
@@ -108,7 +110,7 @@ def main():
     for name, s in settings.items():
         t0 = time.perf_counter()
         gens[name] = make_generator("llamacpp", a.model, **s["kw"])
-        print(f"{name}: loaded in {time.perf_counter() - t0:.1f} s; {json.dumps({k: v for k, v in gens[name].info().items() if k in ('n_parallel', 'threads', 'threads_source', 'keep_prefix', 'lookup_tokens')})}")
+        print(f"{name}: loaded in {time.perf_counter() - t0:.1f} s; {json.dumps({k: v for k, v in gens[name].info().items() if k in ('n_parallel', 'threads', 'threads_source', 'keep_prefix', 'lookup_tokens', 'step_tokens')})}")
     res = {n: [] for n in settings}
     with open_sandbox(2, "auto", 5.0, 1024) as box, tempfile.TemporaryDirectory() as tmp:
         for r in range(a.rounds):

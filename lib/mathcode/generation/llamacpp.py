@@ -18,7 +18,9 @@ What it does itself, on llama.cpp's low-level API:
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
   * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
     instruction + worked example opens every call, and only the part that changed is computed again;
-  * prompt-lookup decoding (``lookup_tokens`` > 0, greedy only): a slot proposes the tokens that followed the
+  * prompt-lookup decoding (``lookup_tokens`` > 0, greedy only; on CPU only as many draft tokens as fill a step up
+    to ``step_tokens`` beside the running slots, because a CPU step costs about one token's compute per token in it):
+    a slot proposes the tokens that followed the
     latest earlier occurrence of its last few tokens in its own prompt + reply (translations copy numbers,
     names and LaTeX from the passage), the batch checks them in the same forward pass, and every draft token up to
     the first that greedy decoding would not have chosen is kept — the text is greedy decoding's (up to the
@@ -48,7 +50,10 @@ def _import_llama_cpp():
 
 # Defaults chosen by bench/bench_translate.py (bench/README.md): translation prompts share ~520 tokens of
 # instruction + worked example, replies copy numbers and names from the passage.
-DEFAULTS = {"n_parallel": 4, "lookup_tokens": 0, "docs_per_chunk": 8}
+# Measured (bench/README.md, 1 thread, Qwen2.5-Coder-0.5B Q4_K_M): a decode step costs ~a fixed part plus ~one
+# token's compute per token in the batch, and stops getting cheaper per token at ~8-16 tokens: slots fill a step
+# with useful tokens, prompt-lookup drafts only fill what idle slots leave of ``step_tokens``.
+DEFAULTS = {"n_parallel": 16, "lookup_tokens": 8, "step_tokens": 16, "docs_per_chunk": 16}
 
 
 def default_threads() -> int:
@@ -140,7 +145,8 @@ class LlamaCppGenerator(Generator):
     def __init__(self, model: str, *, n_parallel: int | None = None, n_ctx: int = 2048, threads: int | str | None = None,
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
                  adapter=None, repack: bool = False, share_prefix: bool = True, keep_prefix: bool = True,
-                 lookup_tokens: int | None = None, lookup_ngram: int = 3, verbose: bool = False, **_ignored):
+                 lookup_tokens: int | None = None, lookup_ngram: int = 3, step_tokens: int | None = None,
+                 verbose: bool = False, **_ignored):
         super().__init__(model)
         if adapter:
             raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
@@ -166,6 +172,8 @@ class LlamaCppGenerator(Generator):
         self.share_prefix = bool(share_prefix)
         self.keep_prefix = bool(keep_prefix) and self.share_prefix
         self.lookup_tokens, self.lookup_ngram = max(0, int(lookup_tokens)), max(1, int(lookup_ngram))
+        # drafts per slot = what is left of step_tokens after one token per running slot (0: no cap)
+        self.step_tokens = max(0, int(DEFAULTS["step_tokens"] if step_tokens is None else step_tokens))
         if self.lookup_tokens + 1 > int(n_batch):
             raise ValueError(f"llamacpp: lookup_tokens={lookup_tokens} needs n_batch > lookup_tokens (got {n_batch})")
         self._cached_prefix: list[int] = []                # tokens whose KV the prefix sequence holds now
@@ -278,12 +286,15 @@ class LlamaCppGenerator(Generator):
                 b.n_tokens = 0
                 want: list[tuple[int, int, list[int]]] = []     # (seq, first batch row whose logits we need, drafts)
                 budget = self.n_batch
+                running = sum(1 for s in active.values() if s.fed >= len(s.ids))
+                per_slot = lookup if not self.step_tokens else \
+                    min(lookup, max(0, (self.step_tokens - running) // max(1, running)))
                 for seq, s in sorted(active.items()):
                     if s.fed < len(s.ids) or budget <= 0:
                         continue
                     pos = len(s.ids) + len(s.out) - 1
-                    draft = self._draft(s, min(lookup, budget - 1, cfg.max_new_tokens - len(s.out) - 1)) \
-                        if lookup else []
+                    draft = self._draft(s, min(per_slot, budget - 1, cfg.max_new_tokens - len(s.out) - 1)) \
+                        if per_slot else []
                     row = b.n_tokens
                     self._add(b, s.out[-1], pos, seq, True)
                     for k, t in enumerate(draft, 1):
@@ -413,7 +424,8 @@ class LlamaCppGenerator(Generator):
         return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
                 "threads_source": self.threads_source, "n_ctx_per_slot": self.n_ctx,
                 "share_prefix": self.share_prefix, "keep_prefix": self.keep_prefix,
-                "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, **self.lc_stats}
+                "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, "step_tokens": self.step_tokens,
+                **self.lc_stats}
 
     def close(self):
         for obj in ("_batch", "_ctx", "_model"):

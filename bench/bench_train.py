@@ -20,7 +20,10 @@ repeats are interleaved and a load change hits every recipe alike):
   plain             the PEFT documentation's QLoRA recipe: ``prepare_model_for_kbit_training``, ``Trainer`` with
                     ``DataCollatorForLanguageModeling(mlm=False)`` on concatenated-and-chunked tokens.
 tokens/s counts optimizer steps after the first (warm-up) step, model load excluded; CPU-s/token uses the
-process CPU time of the same steps (fairer on a loaded machine than wall time).
+process CPU time of the same steps (fairer on a loaded machine than wall time). Held-out loss: every recipe starts
+from the same base (LoRA B = 0), trains the same steps on the same documents, and is then measured the same way
+(``heldout_loss``, token-mean cross-entropy written out) on 16 blocks of documents none of them trains on: equal work
+must give equal loss within the run-to-run spread, and a faster recipe that learns less is not faster.
 """
 from __future__ import annotations
 
@@ -55,6 +58,41 @@ def cpu_documents(tok, n=160, corpus="sympy") -> list[list[int]]:
         if len(out) == n:
             break
     return out
+
+
+def heldout_blocks(tok, block: int, n_blocks: int = 16, corpus="sympy"):
+    """Blocks of documents no recipe trains on (the documents after the training ones), for the held-out loss."""
+    import numpy as np
+    skip = 160
+    if corpus == "gsm_symbolic":
+        from mathcode.data.embedded_sources import iter_embedded
+        docs = [tok(d["text"], add_special_tokens=False)["input_ids"]
+                for d in iter_embedded("rg_gsm_symbolic", max_docs=skip + 80, seed=0)][skip:]
+    else:
+        import sympy
+        docs = []
+        for k in sorted(dir(sympy)):
+            d = inspect.getdoc(getattr(sympy, k))
+            if d and len(d) > 200:
+                docs.append(tok(d, add_special_tokens=False)["input_ids"])
+        docs = docs[skip:skip + 80]
+    stream = [t for d in docs for t in d + [tok.eos_token_id]]
+    n = min(n_blocks, len(stream) // block)
+    return np.asarray(stream[: n * block], dtype=np.int64).reshape(n, block)
+
+
+def heldout_loss(model, blocks, device) -> float:
+    """Token-mean cross-entropy on held-out blocks, written out (the same measurement for every recipe)."""
+    import torch
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in blocks:
+            ids = torch.as_tensor(row, device=device)[None]
+            logits = model(input_ids=ids).logits[0, :-1].float()
+            total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
+            count += ids.shape[1] - 1
+    return total / count
 
 
 def gpu_documents(vocab: int, n=400, seed=0) -> list[list[int]]:
@@ -156,14 +194,18 @@ def run_worker(a):
             trainer = Trainer(model=model, args=TrainingArguments(**common), callbacks=[timer],
                               train_dataset=Dataset.from_dict({"input_ids": blocks.tolist()}),
                               data_collator=DataCollatorForLanguageModeling(tok, mlm=False))
+    held = None if a.gpu else heldout_blocks(tok, a.block, corpus=a.corpus)
+    before = heldout_loss(model, held, device) if held is not None and a.recipe.startswith("mathcode") else None
     trainer.train()
+    after = heldout_loss(model, held, device) if held is not None else None
     wall, cpu = timer.wall[1:] or timer.wall, timer.cpu[1:] or timer.cpu
     toks = a.batch * a.block * len(wall)
     bounds = int((blocks == eos).sum())
     print(json.dumps({"recipe": a.recipe, "device": device, "doc_boundaries_per_block": bounds / n_blocks, "dtype": a.dtype, "steps": a.steps, "batch": a.batch,
                       "block": a.block, "tokens_per_s": toks / sum(wall), "cpu_s_per_1k_tokens": 1000 * sum(cpu) / toks,
                       "peak_mb": peak_mb(device), "loss_first": timer.losses[0] if timer.losses else None,
-                      "loss_last": timer.losses[-1] if timer.losses else None, "kept": kept}))
+                      "loss_last": timer.losses[-1] if timer.losses else None, "kept": kept,
+                      "heldout_before": before, "heldout_after": after}))
 
 
 def random_8b_folder():
@@ -184,12 +226,19 @@ def random_8b_folder():
     return d
 
 
+def held_cell(rs) -> str:
+    vals = [r["heldout_after"] for r in rs if r.get("heldout_after") is not None]
+    if not vals:
+        return "-"
+    return f"{statistics.median(vals):.4f} (" + ", ".join(f"{v:.4f}" for v in vals) + ")"
+
+
 def summarize(rows):
     by = {}
     for r in rows:
         by.setdefault(r["recipe"], []).append(r)
-    print("| recipe | device | dtype | batch x block | runs | tokens/s (median) | CPU-s / 1k tokens | peak MB | loss first → last | text kept |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| recipe | device | dtype | batch x block | runs | tokens/s (median) | CPU-s / 1k tokens | peak MB | loss first → last | held-out loss after (each run) | text kept |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     med = {}
     for k, rs in by.items():
         med[k] = {f: statistics.median(r[f] for r in rs) for f in ("tokens_per_s", "cpu_s_per_1k_tokens", "peak_mb")}
@@ -199,7 +248,11 @@ def summarize(rows):
         ll = statistics.median(r["loss_last"] for r in rs if r["loss_last"] is not None) if r0["loss_last"] else 0
         print(f"| {k} | {r0['device']} | {r0['dtype']} | {r0['batch']}x{r0['block']} | {len(rs)} | "
               f"{med[k]['tokens_per_s']:.1f} ({each}) | "
-              f"{med[k]['cpu_s_per_1k_tokens']:.2f} | {med[k]['peak_mb']:.0f} | {lf:.3f} → {ll:.3f} | {r0['kept']:.0%} |")
+              f"{med[k]['cpu_s_per_1k_tokens']:.2f} | {med[k]['peak_mb']:.0f} | {lf:.3f} → {ll:.3f} | "
+              f"{held_cell(rs)} | {r0['kept']:.0%} |")
+    befores = [r["heldout_before"] for r in rows if r.get("heldout_before") is not None]
+    if befores:
+        print(f"held-out loss of the common start (base + zero LoRA, measured in the kit's runs): {befores[0]:.4f}")
     ref = next(iter(med), None)
     if ref:
         m = med[ref]

@@ -107,3 +107,34 @@ def test_validate_prints_a_plan_with_budget_memory_and_rough_times(capsys):
         assert want in out, (want, out)
     assert cli.main(["validate", "--config", DEMO, "-p", "pretraining.max_steps=-1"]) == 2
     assert "max_steps" in capsys.readouterr().err
+
+
+def _enumerated_parameters():
+    """(phase, key, allowed values) for every parameter whose value is one of a set: each Choice rule, plus any
+    parameter whose help text lists quoted alternatives ("a" | "b") - those must have a rule too."""
+    import re
+    from mathcode import param_rules
+    out = []
+    for phase in ("data", "translation", "pretraining", "evaluation"):
+        defaults, docs = params.defaults(phase), params.docs(phase)
+        for key in defaults:
+            rule = param_rules.RULES.get(phase, {}).get(key)
+            if isinstance(rule, param_rules.Choice):
+                vals = rule.values() if callable(rule.values) else rule.values
+                out.append((phase, key, tuple(vals)))
+            elif re.search(r'"[\w+.-]+"\s*\|\s*"[\w+.-]+"', docs.get(key, "")):
+                out.append((phase, key, None))
+    return out
+
+
+@pytest.mark.parametrize("phase,key,allowed", _enumerated_parameters(), ids=lambda v: str(v)[:30])
+def test_every_enumerated_parameter_refuses_a_misspelling_before_any_work(tmp_path, phase, key, allowed):
+    """A typo in any value a later phase would refuse (protocols, quantize per phase, backends, passage units, ...)
+    stops ``validate`` / ``run`` at load time, not hours later when that phase starts."""
+    assert allowed is not None, f"{phase}.{key} lists its values in its help text but has no rule in param_rules"
+    typo = next(str(v) for v in allowed if isinstance(v, str) and v) + "x"
+    with pytest.raises(config.ConfigError) as e:
+        load_with(tmp_path, {phase: {key: typo}})
+    assert f"phases.{phase}.{key}" in str(e.value) and "write one of" in str(e.value), str(e.value)
+    ok = next(v for v in allowed if isinstance(v, str) and v)
+    load_with(tmp_path, {phase: {key: ok}})                 # and an allowed value passes

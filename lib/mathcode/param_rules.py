@@ -140,6 +140,16 @@ def _benchmarks() -> tuple:
         return ("gsm8k", "math", "sat_math", "ocw", "mmlu_math", "gsm_symbolic_proxy")
 
 
+def _protocols() -> tuple:
+    from .evaluate.protocols import PROTOCOLS
+    return tuple(PROTOCOLS)
+
+
+def _passage_units() -> tuple:
+    from .translate.passages import UNITS
+    return tuple(UNITS)
+
+
 FRACTION = Num(0, 1)
 POS = Num(1)
 NONNEG = Num(0)
@@ -172,6 +182,7 @@ RULES: dict[str, dict] = {
         "backend": Choice(_translation_backends),
         "concurrency": POS, "request_timeout": Num(0, lo_open=True),
         "quantize": Choice(("", "none", "nf4")),
+        "passage_unit": Choice(_passage_units),
         "max_new_tokens": POS, "temperature": Num(0, 2), "batch_size": POS, "cpu_threads": NONNEG,
         "max_blocks": POS, "output_format": Choice(("paper", "interleaved")), "tolerance": NONNEG,
         "isolation": Choice(("auto", "bwrap", "process")), "sandbox_workers": POS,
@@ -205,6 +216,9 @@ RULES: dict[str, dict] = {
         "custom_kind": Choice(("auto", "number", "math", "choice")),
         "n_shots": Num(0, 8), "max_new_tokens": POS, "batch_size": POS, "backend": Choice(_backends),
         "ocw_rel_tol": NONNEG, "nll_limit": NONNEG, "pal_limit": NONNEG,
+        "protocol": Choice(_protocols), "quantize": Choice(("auto", "nf4", "none", ""),
+                                                           "auto evaluates the base as the adapter was trained"),
+        "math_levels": Members((1, 2, 3, 4, 5), why="MATH difficulty levels"),
     },
 }
 

@@ -178,12 +178,13 @@ def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = Tru
     gc_kwargs = {"use_reentrant": False}
     quantized = getattr(model, "is_loaded_in_4bit", False)
     if upcast == "all" and quantized and not fsdp_active():
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
-                                                gradient_checkpointing_kwargs=gc_kwargs)
+        # PEFT's upcast only: its checkpointing call uses the name transformers 5 deprecates (a warning a reader
+        # would take for a fault), so checkpointing is switched on below under the current name
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     else:
         _upcast_norms(model) if upcast == "norms" else [p.requires_grad_(False) for p in model.parameters()]
-        if gradient_checkpointing:
-            enable_checkpointing(model, gc_kwargs)
+    if gradient_checkpointing:
+        enable_checkpointing(model, gc_kwargs)
     modules_to_save = None
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     if lora.train_embeddings:
@@ -194,7 +195,66 @@ def attach_lora(model, lora: LoraSettings, *, gradient_checkpointing: bool = Tru
                      bias="none", task_type="CAUSAL_LM", modules_to_save=modules_to_save,
                      ensure_weight_tying=tied and lora.train_embeddings)
     # under FSDP the adapters keep the base dtype (no fp32 autocast), so every flattened parameter has one dtype
-    return get_peft_model(model, cfg, autocast_adapter_dtype=not fsdp_active())
+    import warnings
+    with warnings.catch_warnings():
+        # PEFT 0.21 reads ``is_gradient_checkpointing``, a name transformers 5 deprecates; nothing for a user to do
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        peft_model = get_peft_model(model, cfg, autocast_adapter_dtype=not fsdp_active())
+    keep_autograd_layout(peft_model)
+    return peft_model
+
+
+class PackedLayoutError(RuntimeError):
+    """A 4-bit layer of a model being trained is in bitsandbytes' CPU inference layout (no autograd kernel)."""
+
+
+def four_bit_layers(model) -> list:
+    """Every bitsandbytes ``Linear4bit`` in ``model`` (empty when bitsandbytes is absent or nothing is quantized)."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return []
+    return [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+
+
+def is_packed_for_cpu_inference(layer) -> bool:
+    """True when ``layer``'s weight was converted to the packed CPU inference layout (``F.gemv_4bit``)."""
+    qs = getattr(layer.weight, "quant_state", None)
+    return bool(getattr(qs, "packing_format_for_cpu", False))
+
+
+def keep_autograd_layout(model) -> int:
+    """Keep every 4-bit layer of a model that will be trained on the matmul that has an autograd kernel.
+
+    Why: bitsandbytes (0.50) converts a ``Linear4bit`` weight, once and for good, to a packed CPU inference layout the
+    first time the layer runs on a CPU with AVX512-BF16 in eval mode without grad - exactly what a held-out evaluation
+    (``Trainer.evaluate``, before training or every ``eval_steps``) does. From then on ``matmul_4bit`` calls
+    ``F.gemv_4bit``, which has no autograd kernel: the gradient that should flow *through* every frozen 4-bit layer
+    is silently dropped (measured: first-step LoRA gradients with vs. without a prior evaluation had cosine -0.55).
+
+    Why the guard sits here, at preparation for training (``attach_lora`` calls it, ``build_trainer`` calls it
+    again): it is the one point every training path passes (notebook, distributed entry point, bench), it holds for
+    whatever runs later on that model object (evaluations before or during training, a resumed checkpoint, a cell run
+    twice), and it leaves inference alone - phase 4 loads its model with ``models.load_model`` and keeps the fast packed
+    kernel. Evaluations of a training model run the same dequantize-and-matmul path as training, so the held-out loss
+    is measured on exactly the weights being trained. The layer attribute that gates the conversion
+    (``support_avx512bf16_for_cpu``) is switched off; ``trainer.LayoutGuard`` re-checks the layout at every step, so a
+    future bitsandbytes that converts some other way fails loudly instead of training on wrong gradients.
+
+    A layer already converted (the model ran inference before) is refused: the way back is lossy in bitsandbytes
+    (absmax rounded to bf16 and re-quantized), so the base would no longer be the one that was loaded. Returns the
+    number of 4-bit layers guarded."""
+    layers = four_bit_layers(model)
+    packed = [m for m in layers if is_packed_for_cpu_inference(m)]
+    if packed:
+        raise PackedLayoutError(
+            f"{len(packed)} of {len(layers)} 4-bit layers were already converted to bitsandbytes' CPU inference "
+            f"layout (this model ran an evaluation or generation before it was prepared for training); that layout has "
+            f"no autograd kernel. Load a fresh base with qlora.load_base(...) and prepare it for training before any "
+            f"evaluation.")
+    for m in layers:
+        m.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 def enable_checkpointing(model, kwargs: dict) -> None:
@@ -214,9 +274,22 @@ def _module_name(model, module) -> str | None:
     return None
 
 
+def parameter_count(p) -> int:
+    """Parameters a tensor stands for: a packed 4-bit weight stores two values per byte, so its ``numel`` is half
+    (or less, with another storage dtype) of the layer's real size, which its quant_state's shape gives."""
+    qs = getattr(p, "quant_state", None)
+    if qs is not None and getattr(qs, "shape", None) is not None:
+        n = 1
+        for d in qs.shape:
+            n *= int(d)
+        return n
+    return p.numel()
+
+
 def trainable_parameters(model) -> dict:
-    t = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    a = sum(p.numel() for p in model.parameters())
+    """Trainable and total parameter counts (4-bit weights counted by their real shape, not their bytes)."""
+    t = sum(parameter_count(p) for p in model.parameters() if p.requires_grad)
+    a = sum(parameter_count(p) for p in model.parameters())
     return {"trainable_params": int(t), "all_params": int(a)}
 
 

@@ -70,6 +70,32 @@ def parts_bar(part_tokens: dict):
     return fig
 
 
+def outcome_sentence(before: dict, after: dict, rows: list[dict], pack_stats: dict | None = None,
+                     tokens_trained: int | None = None) -> str:
+    """What this run shows, in words, from its numbers (never a fixed claim the run could contradict)."""
+    b, a = before["perplexity"], after["perplexity"]
+    change = (a - b) / b
+    verb = "fell" if a < b else "rose" if a > b else "stayed"
+    s = f"Held-out perplexity {verb} from {b:.2f} to {a:.2f} ({change:+.1%}) on documents the adapter never saw."
+    losses = [r["loss"] for r in rows if "loss" in r]
+    if len(losses) >= 4:
+        k = max(1, len(losses) // 4)
+        first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+        s += (f" The training loss averaged {first:.2f} over the first {k} logged steps and {last:.2f} over the last "
+              f"{k} (each step sees other blocks, so single steps are noisy).")
+    if pack_stats and tokens_trained:
+        total = pack_stats.get("train_tokens") or 0
+        by_part = pack_stats.get("train_tokens_by_part") or {}
+        part_total = sum(by_part.values()) or 1
+        s += f" Training read {tokens_trained:,} tokens"
+        if total:
+            s += f", {tokens_trained / total:.2f} passes over the {total:,}-token training split"
+        if "translated" in by_part:
+            s += f"; translated code is {100 * by_part['translated'] / part_total:.1f}% of that split"
+        s += "."
+    return s
+
+
 def perplexity_table(before: dict, after: dict) -> pd.DataFrame:
     return pd.DataFrame([{"split": "held-out", "when": "before", **before}, {"split": "held-out", "when": "after", **after}])
 
@@ -90,4 +116,7 @@ def phase_metrics(values: dict, rows: list[dict], before: dict, after: dict, cb,
         memory_estimate_gib=mem["total_gib"], **pack_stats,   # train_tokens_by_part: how much of what was
         # trained on is translated code (the number the ablation is about)
         **params_info, trainable_share_pct=round(100 * params_info["trainable_params"] / params_info["all_params"], 2),
+        outcome=outcome_sentence(before, after, rows, pack_stats,
+                                 int(steps) * int(values.get("per_device_batch_size", 0)) *
+                                 int(values.get("grad_accum", 1)) * int(values.get("block_size", 0))),
         adapter=str(adapter_dir), merged=str(merged_dir) if merged_dir else None)

@@ -140,6 +140,31 @@ class MetricsCallback(_callback_base()):
                 fh.write(json.dumps(row) + "\n")
 
 
+class LayoutGuard(_callback_base()):
+    """Trainer callback: refuses to take a step (or to go on after an evaluation) when any 4-bit layer has moved to
+    the packed inference layout, which would make that step's gradients wrong (see ``keep_autograd_layout``)."""
+
+    def __init__(self, model):
+        self.layers = qlora.four_bit_layers(model)
+
+    def _check(self, when: str):
+        bad = sum(qlora.is_packed_for_cpu_inference(m) for m in self.layers)
+        if bad:
+            raise qlora.PackedLayoutError(
+                f"{when}: {bad} of {len(self.layers)} 4-bit layers are in bitsandbytes' packed CPU inference layout, "
+                f"which has no autograd kernel; training would compute wrong gradients. Prepare the model with "
+                f"qlora.attach_lora / keep_autograd_layout.")
+
+    def on_train_begin(self, args, state, control, **kw):
+        self._check("before training")
+
+    def on_step_begin(self, args, state, control, **kw):
+        self._check(f"before step {state.global_step + 1}")
+
+    def on_evaluate(self, args, state, control, **kw):
+        self._check(f"after the evaluation at step {state.global_step}")
+
+
 def _row_key(row: dict) -> tuple:
     return (int(row.get("step", 0)), "eval" if "eval_loss" in row else "train")
 
@@ -154,9 +179,13 @@ def checkpoint_step(path) -> int:
 
 
 def build_trainer(model, tokenizer, train_ds, eval_ds, args, callbacks=()):
+    """The Trainer for ``model``; its 4-bit layers are kept on the autograd matmul and checked at every step
+    (``qlora.keep_autograd_layout``), whatever evaluations run before or during training."""
     from transformers import Trainer, default_data_collator
+    qlora.keep_autograd_layout(model)
     return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                   data_collator=default_data_collator, processing_class=tokenizer, callbacks=list(callbacks))
+                   data_collator=default_data_collator, processing_class=tokenizer,
+                   callbacks=[LayoutGuard(model), *callbacks])
 
 
 def last_checkpoint(output_dir) -> str | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 
 from mathcode import ablation, ablation_compare as ac, config, runner
@@ -58,6 +59,42 @@ def test_balanced_accuracy_flips_include_zero():
     arm = 1 - ref                                                     # 30 wrong->right, 30 right->wrong
     r = ac.paired_bootstrap(ref, arm, n_boot=2000)
     assert r["diff"] == 0 and r["ci_low"] < 0 < r["ci_high"]
+
+
+def test_minimum_detectable_effect_follows_the_standard_error():
+    rng = np.random.default_rng(5)
+    d = rng.normal(0.0, 1.0, size=400)
+    r = ac.paired_bootstrap(np.zeros(400), d, n_boot=4000, seed=1)
+    se = d.std(ddof=1) / np.sqrt(400)                                 # 0.05
+    assert r["se"] == pytest.approx(se, rel=0.1)
+    assert r["mde"] == pytest.approx(2.8016 * r["se"], rel=1e-3)      # z_0.975 + z_0.8 at 95% / 80% power
+    assert ac.mde(0.01, ci=0.9) == pytest.approx((1.6449 + 0.8416) * 0.01, rel=1e-3)
+    four = ac.paired_bootstrap(np.zeros(1600), rng.normal(0.0, 1.0, size=1600), n_boot=4000, seed=1)
+    assert four["mde"] == pytest.approx(r["mde"] / 2, rel=0.15)       # 4x the items: half the MDE
+
+
+def test_conclusion_says_what_the_run_shows_in_either_direction():
+    def row(bench, arm, ref, d, lo, hi, metric="nll"):
+        return {"benchmark": bench, "metric": metric, "arm": arm, "reference": ref, "n_items": 200, "n_seeds": 3,
+                "diff": d, "ci_low": lo, "ci_high": hi, "excludes_zero": lo > 0 or hi < 0, "mde": 0.02}
+    t = pd.DataFrame([row("gsm8k", "basic+translated", "basic", -0.05, -0.07, -0.03),
+                      row("math", "basic+translated", "basic", 0.001, -0.01, 0.012),
+                      row("gsm8k", "basic+translated", "token-matched", 0.04, 0.02, 0.06),
+                      row("gsm8k", "basic+translated", "basic", 0.0, -0.01, 0.01, metric="accuracy")])
+    c = ac.conclusion(t)
+    assert c.startswith("What this run shows:")
+    assert "basic+translated predicts the reference solutions better than basic on gsm8k -0.0500" in c
+    assert "no difference can be claimed on math +0.0010" in c and "could detect about ±0.0200" in c
+    assert "predicts them worse than token-matched on gsm8k +0.0400" in c
+    assert "200 items, 3 seeds" in c and "Accuracy (reported, not relied on" in c
+    assert ac.conclusion(pd.DataFrame()).startswith("No arm has finished")
+
+
+def test_contrasts_add_translated_vs_token_matched():
+    plan = {"arms": ["basic", "basic+translated", "token-matched"], "reference": "basic"}
+    assert ac.contrasts(plan) == [("basic+translated", "basic"), ("token-matched", "basic"),
+                                  ("basic+translated", "token-matched")]
+    assert ac.contrasts({"arms": ["basic", "basic+translated"], "reference": "basic"}) == [("basic+translated", "basic")]
 
 
 def test_bootstrap_refuses_unpaired_or_missing_values():
@@ -160,7 +197,11 @@ BODY = {
                     "json.dump({'mixture': mixture, 'seed': seed, 'files': [str(f) for f in files]}, open(P.path('adapter/adapter_config.json'), 'w'))\n"
                     "P.finish(steps=3, train_tokens_by_part=parts)"),
     "evaluation": ('adapter = ""  # adapter\ninclude_base = True  # base too\nn_items = 8  # items',
-                   "import json, random\nfrom mathcode.util import write_jsonl\n"
+                   "import json, os, random, time\nfrom mathcode.util import write_jsonl\n"
+                   "if os.environ.get('MINI_HANG_IN') and os.environ['MINI_HANG_IN'] in str(P.run_dir):\n"
+                   "    write_jsonl(P.path('items.jsonl'), [{'model': 'base+adapter', 'adapter': 'x', 'benchmark': 'gsm8k', "
+                   "'item_id': '0', 'mode': 'cot', 'prompt_id': 'p0', 'correct': True}])   # a half-written evaluation\n"
+                   "    time.sleep(600)\n"
                    "effect = 0.0\nad = None\n"
                    "if adapter != 'none':\n"
                    "    ad = str(P.require('pretraining', 'adapter/adapter_config.json'))\n"
@@ -239,11 +280,18 @@ def test_mini_ablation_runs_every_arm_in_its_own_folder_and_compares(mini, capsy
     # the comparison: planted effect -0.2 nats on every item for basic+translated, none for token-matched
     t = ac.compare(root)
     assert list(t.columns) == ac.COLUMNS
-    nll = t[t.metric == "nll"].set_index("arm")
+    nll = t[(t.metric == "nll") & (t.reference == "basic")].set_index("arm")
     assert nll.loc["basic+translated", "diff"] == pytest.approx(-0.2)
     assert nll.loc["basic+translated", "excludes_zero"] and nll.loc["basic+translated", "n_seeds"] == 2
     assert nll.loc["token-matched", "diff"] == pytest.approx(0.0) and not nll.loc["token-matched", "excludes_zero"]
+    vs_tm = t[(t.metric == "nll") & (t.reference == "token-matched")].iloc[0]   # translated code vs more tokens
+    assert vs_tm.arm == "basic+translated" and vs_tm["diff"] == pytest.approx(-0.2) and vs_tm.excludes_zero
+    moved = t[~((t.ci_low == 0) & (t.ci_high == 0))]            # rows whose arms differ somewhere
+    assert (t.mde >= 0).all() and (moved[moved.metric == "accuracy"].mde > 0).all()   # NLL: planted exact shifts
+    assert moved.sentence.str.contains("MDE").all()
     assert (t.ci_low <= t["diff"]).all() and (t["diff"] <= t.ci_high).all()
+    summary = json.loads((root / "ablation/summary.json").read_text())
+    assert "basic+translated predicts the reference solutions better than basic on gsm8k" in summary["conclusion"]
     html = (root / "report.html").read_text()
     assert "id='ablation'" in html and "excludes zero" in html and "differences" in html
     assert (root / "ablation/figures/differences.png").stat().st_size > 1000
@@ -258,6 +306,53 @@ def test_mini_ablation_runs_every_arm_in_its_own_folder_and_compares(mini, capsy
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(ablation.AblationError, match="different items/prompts"):
         ablation.check_identical_evaluation(root)
+
+
+@pytest.mark.slow
+def test_a_killed_ablation_resumes_without_rerunning_or_half_counting(mini):
+    """SIGKILL the whole ``mathcode run`` process group while an arm's evaluation is half written; the comparison
+    of what is on disk counts only finished arm runs; a second run finishes the rest and re-runs nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = mini / "outputs/ab"
+    env = {**os.environ, "MINI_HANG_IN": "basic-translated-seed1",
+           "PYTHONPATH": os.pathsep.join([str(Path(ablation.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "mathcode", "run", "--config", "configs/ab.yaml", "--quiet"],
+                            cwd=mini, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    hang = root / "arms/basic-translated-seed1/04_evaluation/items.jsonl"
+    t0 = time.time()
+    while not hang.exists():
+        assert proc.poll() is None, "the run ended before reaching the arm it should be killed in"
+        assert time.time() - t0 < 300
+        time.sleep(0.5)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stamps = {}
+    for r in ("basic-seed0", "basic-translated-seed0", "token-matched-seed0", "basic-seed1", "basic-translated-seed1"):
+        for k in ("03_pretraining", "04_evaluation"):
+            f = root / f"arms/{r}/{k}/manifest.json"
+            if f.exists() and json.loads(f.read_text())["status"] == "complete":
+                stamps[(r, k)] = json.loads(f.read_text())["started"]
+    assert ("basic-translated-seed1", "03_pretraining") in stamps        # its training finished ...
+    assert ("basic-translated-seed1", "04_evaluation") not in stamps     # ... its evaluation did not
+    assert len(stamps) == 9
+    t = ac.compare(root)                                     # only complete evaluations count: seed 1 not yet
+    bt = t[(t.arm == "basic+translated") & (t.reference == "basic")]
+    assert len(bt) and (bt.n_seeds == 1).all()
+    runner.run("configs/ab.yaml", progress=False)
+    for (r, k), started in stamps.items():                   # nothing finished was run again
+        assert json.loads((root / f"arms/{r}/{k}/manifest.json").read_text())["started"] == started, (r, k)
+    done = {r["dir"]: json.loads((root / r["dir"] / "04_evaluation/manifest.json").read_text())["status"]
+            for r in json.loads((root / "ablation/plan.json").read_text())["runs"]}
+    assert set(done.values()) == {"complete"} and len(done) == 6
+    assert len(read_jsonl(hang)) == 8                        # the half-written evaluation was completed once
+    t = ac.compare(root)
+    assert (t[t.reference == "basic"].n_seeds == 2).all()
 
 
 def test_arms_table_outside_an_ablation_is_empty_with_a_note(tmp_path):

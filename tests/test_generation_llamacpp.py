@@ -78,3 +78,52 @@ def test_same_greedy_text_as_transformers_on_the_same_gguf(lc):
     a, b = lc.chat(conv, cfg)[0], hf.chat(conv, cfg)[0]
     assert a.text == b.text and a.text.strip()
     assert a.prompt_tokens == b.prompt_tokens
+
+
+# --- throughput features (issue 19): they must not change what greedy decoding writes ----------------------------
+COPY = [[{"role": "user", "content": "Repeat this line exactly, then stop: The values are 12, 7, 84 and 42; "
+                                     "12 x 7 = 84 and 14 x 9 - 84 = 42."}],
+        [{"role": "user", "content": "Write Python that sets length = 12 and width = 7 and prints length * width."}],
+        [{"role": "user", "content": "Write a Python program that prints the sum of the list [3, 5, 8, 13]."}]]
+
+
+def test_prompt_lookup_and_prefix_cache_keep_the_greedy_text():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')")
+    # one slot each: with several slots the batch shape (how many slots, how many drafts) already changes float
+    # sums and can flip a near-tie token of this 135M model, as a different n_parallel does (module docstring)
+    plain = make_generator("llamacpp", SPEC, n_parallel=1, threads=1, n_ctx=512, keep_prefix=False, lookup_tokens=0)
+    fast = make_generator("llamacpp", SPEC, n_parallel=1, threads=1, n_ctx=512, keep_prefix=True, lookup_tokens=6)
+    try:
+        cfg = GenConfig(max_new_tokens=40)
+        a = plain.chat(COPY, cfg)
+        b = fast.chat(COPY, cfg)
+        assert [c.text for c in a] == [c.text for c in b]
+        assert [c.completion_tokens for c in a] == [c.completion_tokens for c in b]
+        st = fast.info()
+        assert st["draft_tokens"] > 0 and 0 < st["draft_accepted"] <= st["draft_tokens"]   # copies were drafted
+        assert st["decode_steps"] < plain.info()["decode_steps"]                        # ... and saved steps
+        # a second call reuses the cached common prefix (the chat template's system turn) instead of recomputing it
+        computed = st["prefix_tokens_computed"]
+        c2 = fast.chat(COPY, cfg)
+        assert [c.text for c in c2] == [c.text for c in a]
+        st2 = fast.info()
+        assert st2["prefix_tokens_reused"] > 0 and st2["prefix_tokens_computed"] == computed
+        # stop strings and the token budget hold with drafts in flight
+        cut = fast.chat(COPY[:1], GenConfig(max_new_tokens=40, stop=["84"]))[0]
+        ref = plain.chat(COPY[:1], GenConfig(max_new_tokens=40, stop=["84"]))[0]
+        assert cut.text == ref.text and cut.finish_reason == ref.finish_reason
+        short = fast.chat(COPY[2:], GenConfig(max_new_tokens=5))[0]
+        assert short.completion_tokens == 5 and short.finish_reason == "length"
+        # sampling never drafts (prompt lookup is a greedy-only shortcut)
+        before = fast.info()["draft_tokens"]
+        fast.chat(COPY[:1], GenConfig(max_new_tokens=10, temperature=0.8, seed=1))
+        assert fast.info()["draft_tokens"] == before
+    finally:
+        plain.close()
+        fast.close()
+
+
+def test_idle_cores_is_at_least_one_and_says_how_it_was_measured():
+    from mathcode.generation import llamacpp as L
+    n, why = L.idle_cores(0.1)
+    assert 1 <= n <= (__import__("os").cpu_count() or 1) and "idle" in why

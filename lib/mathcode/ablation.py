@@ -33,9 +33,10 @@ ARMS = {
     "basic+translated": {"mixture": "basic+translated"},
     "token-matched": {"mixture": None},   # basic upsampled to the token count of basic+translated (corpus_files)
 }
-KEYS = {"arms": list, "seeds": list, "reference": str, "bootstrap": int, "ci": float, "evaluate_base": bool}
+KEYS = {"arms": list, "seeds": list, "reference": str, "bootstrap": int, "ci": float, "evaluate_base": bool,
+        "epochs": float}
 DEFAULTS = {"arms": ["basic", "basic+translated"], "seeds": [0], "reference": "basic", "bootstrap": 2000,
-            "ci": 0.95, "evaluate_base": True}
+            "ci": 0.95, "evaluate_base": True, "epochs": 0.0}
 SET_BY_ARMS = ("mixture", "corpus_files")
 TOKEN_MATCHED_FILE = "ablation/basic_token_matched.jsonl"
 
@@ -81,6 +82,13 @@ def check_block(block, where, phases: dict | None = None) -> dict:
     if not 0.5 <= float(out["ci"]) < 1:
         raise err(f"{where}: 'ablation.ci' is a coverage such as 0.95, got {out['ci']}")
     out["ci"] = float(out["ci"])
+    out["epochs"] = float(out["epochs"])
+    if out["epochs"] < 0 or out["epochs"] > 100:
+        raise err(f"{where}: 'ablation.epochs' is passes over each arm's training blocks (e.g. 1.0), or 0 to use "
+                  f"phases.pretraining.max_steps for every arm; got {out['epochs']}")
+    if out["epochs"] and "max_steps" in ((phases or {}).get("pretraining") or {}):
+        raise err(f"{where}: 'ablation.epochs' sets each arm run's max_steps from its own training blocks; remove "
+                  f"'phases.pretraining.max_steps' (or set ablation.epochs: 0 to use it for every arm)")
     for k in SET_BY_ARMS:
         if k in ((phases or {}).get("pretraining") or {}):
             raise err(f"{where}: 'phases.pretraining.{k}' is chosen by each ablation arm; remove it from the recipe "
@@ -99,20 +107,61 @@ def plan(recipe, run_dir) -> dict:
     runs = [{"arm": a, "seed": s, "dir": f"arms/{slug(a)}-seed{s}"} for s in ab["seeds"] for a in ab["arms"]]
     return {"recipe": str(recipe.path), "name": recipe.name, "model": recipe.model, "arms": ab["arms"],
             "seeds": ab["seeds"], "reference": ab["reference"], "bootstrap": ab["bootstrap"], "ci": ab["ci"],
-            "evaluate_base": ab["evaluate_base"], "seed": recipe.seed, "runs": runs}
+            "evaluate_base": ab["evaluate_base"], "epochs": ab.get("epochs", 0.0), "seed": recipe.seed, "runs": runs}
 
 
-def arm_parameters(recipe, run_dir: Path, arm: str, seed: int) -> dict:
-    """Per-phase parameter overrides of one arm run (validated against the notebooks before anything starts)."""
+def arm_parameters(recipe, run_dir: Path, arm: str, seed: int, steps: dict | None = None) -> dict:
+    """Per-phase parameter overrides of one arm run (validated against the notebooks before anything starts).
+
+    ``steps``: {(arm, seed): max_steps} from ``plan_steps`` when the recipe asks for ``ablation.epochs``."""
     pre = {"seed": seed}
     if ARMS[arm]["mixture"]:
         pre["mixture"] = ARMS[arm]["mixture"]
     else:
         pre.update(mixture="basic", corpus_files=[str(run_dir / TOKEN_MATCHED_FILE)])
+    if (recipe.ablation or {}).get("epochs"):
+        pre["max_steps"] = int((steps or {}).get((arm, seed), 1))
     ev = {"seed": recipe.seed}
     if "include_base" in params.defaults("evaluation"):
         ev["include_base"] = False               # the base model is evaluated once for the whole ablation
     return {"pretraining": pre, "evaluation": ev}
+
+
+def _pre_value(recipe, key: str):
+    v = ((recipe.phases or {}).get("pretraining") or {}).get(key)
+    return params.defaults("pretraining")[key] if v is None else v
+
+
+def plan_steps(recipe, run_dir: Path) -> dict:
+    """{(arm, seed): max_steps} so that every arm run makes ``ablation.epochs`` passes over its own training
+    blocks: its mixture packed exactly as phase 3 packs it (same files, tokenizer, block size, held-out split of
+    that seed), steps = ceil(epochs x blocks / (batch x grad_accum)). Written to ``ablation/steps.json``."""
+    import math
+    from .models import load_tokenizer
+    from .train import input_files, packing
+    ab = recipe.ablation
+    block, batch = int(_pre_value(recipe, "block_size")), int(_pre_value(recipe, "per_device_batch_size"))
+    accum, held = int(_pre_value(recipe, "grad_accum")), float(_pre_value(recipe, "heldout_fraction"))
+    tok = load_tokenizer(recipe.model, padding_side="right")
+    files = {"basic": [(run_dir / paths.PHASE_NAMES["data"] / "corpus.jsonl", "basic")],
+             "basic+translated": [(run_dir / paths.PHASE_NAMES["data"] / "corpus.jsonl", "basic"),
+                                  (run_dir / paths.PHASE_NAMES["translation"] / "translated.jsonl", "translated")],
+             "token-matched": [(run_dir / TOKEN_MATCHED_FILE, Path(TOKEN_MATCHED_FILE).stem)]}
+    out, record = {}, []
+    for arm in ab["arms"]:
+        docs = input_files.load_docs([(f, lab) for f, lab in files[arm] if f.is_file()],
+                                     max_documents=int(_pre_value(recipe, "max_documents")))
+        for seed in ab["seeds"]:
+            blocks = packing.build(docs, tok, block, heldout_fraction=held, seed=seed).train.n_blocks
+            steps = max(1, math.ceil(ab["epochs"] * blocks / (batch * accum)))
+            out[(arm, seed)] = steps
+            record.append({"arm": arm, "seed": seed, "train_blocks": blocks, "max_steps": steps,
+                           "passes": round(steps * batch * accum / blocks, 3), "tokens_per_step": batch * accum * block})
+    write_json(run_dir / "ablation" / "steps.json", {"epochs": ab["epochs"], "runs": record})
+    for r in record:
+        _say(f"ablation: {r['arm']} seed {r['seed']}: {r['train_blocks']} training blocks -> max_steps {r['max_steps']} "
+             f"({r['passes']} passes)")
+    return out
 
 
 def _can_evaluate_base() -> bool:
@@ -146,8 +195,11 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
     for phase in ("data", "translation"):
         if phase in selected:
             results[phase] = runner.run_phase(recipe, phase, run_dir, force=force)
+    steps = {}
     if "pretraining" in selected:
         corpus_tokens(recipe, run_dir, write_matched="token-matched" in p["arms"])
+        if p.get("epochs"):
+            steps = plan_steps(recipe, run_dir)
     if "evaluation" in selected and p["evaluate_base"] and _can_evaluate_base():
         _say("ablation: evaluating the untrained base model once (reference row for every arm)")
         results["base"] = runner.run_phase(recipe, "evaluation", run_dir, force=force,
@@ -159,7 +211,7 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
                                        "model": recipe.model, "device": recipe.device, "seed": r["seed"],
                                        "ablation_arm": r["arm"], "ablation_root": "../..",
                                        "description": recipe.description})
-        over = arm_parameters(recipe, run_dir, r["arm"], r["seed"])
+        over = arm_parameters(recipe, run_dir, r["arm"], r["seed"], steps)
         _say(f"ablation run {i}/{len(p['runs'])}: arm {r['arm']}, seed {r['seed']} -> {d}")
         for phase in ("pretraining", "evaluation"):
             if phase in selected:
@@ -178,6 +230,8 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
     write_json(run_dir / "ablation" / "summary.json", summary)
     for s in table.sentence if len(table) else []:
         _say(s)
+    if summary.get("conclusion"):
+        _say(summary["conclusion"])
     _say(f"ablation: done in {elapsed} s; comparison in {run_dir / 'ablation' / 'comparison.csv'}")
     return results
 
@@ -260,10 +314,14 @@ def evaluation_identity(eval_dir: Path) -> dict:
     rows = read_jsonl(eval_dir / "items.jsonl", missing_ok=True)
     trained = {r["model"] for r in rows if r.get("adapter")}
     label = sorted(trained)[0] if trained else None
-    items = sorted({(r["benchmark"], str(r["item_id"]), str(r.get("prompt_id"))) for r in rows
-                    if r.get("model") == label and r.get("mode", "cot") == "cot"})
-    nll = sorted({(r["benchmark"], str(r["item_id"])) for r in read_jsonl(eval_dir / "nll.jsonl", missing_ok=True)
-                  if label is None or r.get("model") == label})
+    from .evaluate.benchmarks import require_unique_ids
+    mine = [(r["benchmark"], str(r["item_id"]), str(r.get("prompt_id"))) for r in rows
+            if r.get("model") == label and r.get("mode", "cot") == "cot"]
+    nll_rows = [(r["benchmark"], str(r["item_id"])) for r in read_jsonl(eval_dir / "nll.jsonl", missing_ok=True)
+                if label is None or r.get("model") == label]
+    require_unique_ids([k[:2] for k in mine], f"{eval_dir}/items.jsonl")
+    require_unique_ids(nll_rows, f"{eval_dir}/nll.jsonl")
+    items, nll = sorted(set(mine)), sorted(set(nll_rows))
     h = lambda xs: hashlib.sha256(json.dumps(xs).encode()).hexdigest()[:16]
     return {"items": len(items), "items_sha": h(items), "nll_items": len(nll), "nll_sha": h(nll),
             "_items": items, "_nll": nll}
@@ -272,15 +330,16 @@ def evaluation_identity(eval_dir: Path) -> dict:
 def check_identical_evaluation(root: Path) -> dict:
     """Compare the evaluated arms' item/prompt lists; write ``ablation/evaluation_identity.json``; raise
     AblationError naming the arms and the first differing items when they differ."""
+    from .ablation_compare import _complete
     p = json.loads((root / "ablation" / "plan.json").read_text())
     ids = {}
     for r in p["runs"]:
         d = root / r["dir"] / paths.PHASE_NAMES["evaluation"]
-        if (d / "items.jsonl").exists():
+        if (d / "items.jsonl").exists() and _complete(d):      # a half-written evaluation (killed) is not compared
             ids[r["dir"]] = evaluation_identity(d)
     base_dir = root / paths.PHASE_NAMES["evaluation"]
     record = {k: {x: v[x] for x in ("items", "items_sha", "nll_items", "nll_sha")} for k, v in ids.items()}
-    if (base_dir / "items.jsonl").exists():
+    if (base_dir / "items.jsonl").exists() and _complete(base_dir):
         rows = read_jsonl(base_dir / "items.jsonl")
         base_items = sorted({(r["benchmark"], str(r["item_id"]), str(r.get("prompt_id"))) for r in rows})
         record["base"] = {"items": len(base_items),
@@ -317,7 +376,7 @@ def write_comparison(root: Path):
     shares = training_shares(root)
     summary = {"arms": load_plan_arms(root), "corpus_tokens": tokens, "training_token_shares": shares,
                "comparisons": table.drop(columns=["sentence"]).to_dict("records"),
-               "sentences": list(table.sentence)}
+               "sentences": list(table.sentence), "conclusion": ac.conclusion(table)}
     identity = out / "evaluation_identity.json"
     if identity.exists():
         summary["evaluation_identity"] = json.loads(identity.read_text())

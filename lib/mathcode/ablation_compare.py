@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 
 from . import paths
+from .evaluate.benchmarks import DuplicateItemIdError, require_unique_ids  # noqa: F401  (re-exported)
 from .util import read_jsonl
 
 PLAN = "ablation/plan.json"
 METRICS = {"nll": ("gold-solution NLL", "nats/token", "lower"), "accuracy": ("accuracy", "share correct", "higher")}
 COLUMNS = ["benchmark", "metric", "arm", "reference", "n_items", "n_seeds", "reference_mean", "arm_mean", "diff",
-           "ci_low", "ci_high", "ci", "excludes_zero", "sentence"]
+           "ci_low", "ci_high", "ci", "excludes_zero", "se", "mde", "sentence"]
 
 
 # --- statistics -------------------------------------------------------------------------------------
@@ -49,8 +50,22 @@ def paired_bootstrap(reference, arm, *, n_boot: int = 2000, ci: float = 0.95, se
     ci_seeds = rng.multinomial(n_seeds, np.full(n_seeds, 1 / n_seeds), size=n_boot).astype(float)
     stats = np.einsum("bs,bs->b", ci_items @ d, ci_seeds) / (n_items * n_seeds)
     lo, hi = np.quantile(stats, [(1 - ci) / 2, 1 - (1 - ci) / 2])
+    se = float(stats.std(ddof=1))
     return {"diff": float(d.mean()), "ci_low": float(lo), "ci_high": float(hi), "n_items": n_items,
-            "n_seeds": n_seeds}
+            "n_seeds": n_seeds, "se": se, "mde": mde(se, ci)}
+
+
+POWER = 0.8
+
+
+def mde(se: float, ci: float = 0.95, power: float = POWER) -> float:
+    """Minimum detectable effect: the true difference that a two-sided test at level ``1 - ci`` would detect
+    with probability ``power``, given the standard error ``se`` of the difference at this size (items x seeds):
+    ``(z_{1-alpha/2} + z_power) * se`` — 2.80 x se for 95% and 80% power (normal approximation; ``se`` is the
+    bootstrap replicates' standard deviation, so it carries the item and the seed spread)."""
+    from statistics import NormalDist
+    z = NormalDist().inv_cdf
+    return float((z(1 - (1 - ci) / 2) + z(power)) * se)
 
 
 def sentence(benchmark: str, metric: str, arm: str, reference: str, r: dict, ci: float) -> str:
@@ -60,6 +75,9 @@ def sentence(benchmark: str, metric: str, arm: str, reference: str, r: dict, ci:
     head = (f"{benchmark}: {arm} minus {reference}, {name} {fmt(r['diff'])} "
             f"({int(round(100 * ci))}% CI {fmt(r['ci_low'])} to {fmt(r['ci_high'])}; "
             f"{r['n_items']} items x {r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})")
+    if r.get("mde") is not None and not (r["ci_low"] == r["ci_high"] == 0):
+        head += (f"; the smallest effect this size detects with {int(100 * POWER)}% power (MDE) is "
+                 f"{fmt(r['mde']).lstrip('+')}")
     if r["ci_low"] == r["ci_high"] == 0:
         return head + (" — identical on every item and seed (the interval is the point zero): the arms did not "
                        "differ here, e.g. because they trained on the same data.")
@@ -106,6 +124,10 @@ def arm_rows(root) -> tuple[pd.DataFrame, pd.DataFrame]:
             if trained is None or r.get("model") == trained:
                 nll.append({"arm": run["arm"], "seed": run["seed"], "benchmark": r["benchmark"],
                             "item_id": str(r["item_id"]), "value": float(r["nll_mean"])})
+    # pairing is by item id: an id that occurs twice in one arm run would pair (or average) two different items
+    for rows, what in ((acc, "accuracy rows"), (nll, "NLL rows")):
+        require_unique_ids([(r["arm"], r["seed"], r["benchmark"], r["item_id"]) for r in rows],
+                           f"ablation comparison ({what} of {root})")
     cols = ["arm", "seed", "benchmark", "item_id", "value"]
     return pd.DataFrame(acc, columns=cols + ["prompt_id"]), pd.DataFrame(nll, columns=cols)
 
@@ -127,7 +149,7 @@ def _trained_label(items_file: Path) -> str | None:
 
 def _grid(df: pd.DataFrame, arm: str, benchmark: str, items: list, seeds: list) -> np.ndarray:
     sub = df[(df.arm == arm) & (df.benchmark == benchmark)]
-    piv = sub.pivot_table(index="item_id", columns="seed", values="value", aggfunc="mean")
+    piv = sub.pivot(index="item_id", columns="seed", values="value")   # raises on duplicates, never averages
     return piv.reindex(index=items, columns=seeds).to_numpy(dtype=float)
 
 
@@ -142,14 +164,13 @@ def compare(root, *, n_boot: int | None = None, ci: float | None = None) -> pd.D
     plan = load_plan(root)
     n_boot = n_boot or plan.get("bootstrap", 2000)
     ci = ci or plan.get("ci", 0.95)
-    ref = plan["reference"]
     acc, nll = arm_rows(root)
     out = []
     for metric, df in (("nll", nll), ("accuracy", acc)):
         if df.empty:
             continue
         for bench in sorted(df.benchmark.unique()):
-            for arm in [a for a in plan["arms"] if a != ref]:
+            for arm, ref in contrasts(plan):
                 seeds = sorted(set(df[(df.arm == ref) & (df.benchmark == bench)].seed)
                                & set(df[(df.arm == arm) & (df.benchmark == bench)].seed))
                 if not seeds:
@@ -165,8 +186,59 @@ def compare(root, *, n_boot: int | None = None, ci: float | None = None) -> pd.D
                             "reference_mean": float(np.mean(a_all[keep])), "arm_mean": float(np.mean(b_all[keep])),
                             **{k: r[k] for k in ("diff", "ci_low", "ci_high")}, "ci": ci,
                             "excludes_zero": bool(r["ci_low"] > 0 or r["ci_high"] < 0),
+                            "se": r["se"], "mde": r["mde"],
                             "sentence": sentence(bench, metric, arm, ref, r, ci)})
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def contrasts(plan: dict) -> list[tuple[str, str]]:
+    """(arm, reference) pairs to compare: every arm against the plan's reference, and — when both ran —
+    basic+translated against token-matched, the contrast that separates "translated code" from "more tokens"."""
+    ref = plan["reference"]
+    out = [(a, ref) for a in plan["arms"] if a != ref]
+    pair = ("basic+translated", "token-matched")
+    if set(pair) <= set(plan["arms"]) and ref not in pair:
+        out.append(pair)
+    return out
+
+
+def conclusion(table: pd.DataFrame) -> str:
+    """A plain paragraph on what the run shows, whichever way it came out: per contrast, the gold-solution NLL
+    benchmarks where the interval excludes zero (better or worse) and where it does not, against the MDE;
+    accuracy is mentioned as reported, not relied on."""
+    if table is None or not len(table):
+        return "No arm has finished its evaluation yet: nothing to conclude."
+    out = []
+    nll = table[table.metric == "nll"]
+    for (arm, ref), g in nll.groupby(["arm", "reference"], sort=False):
+        better = g[g.excludes_zero & (g["diff"] < 0)]
+        worse = g[g.excludes_zero & (g["diff"] > 0)]
+        none = g[~g.excludes_zero]
+        fmt = lambda r: (f"{r.benchmark} {r['diff']:+.4f} nats/token "
+                         f"[{r.ci_low:+.4f}, {r.ci_high:+.4f}]")
+        parts = []
+        if len(better):
+            parts.append(f"{arm} predicts the reference solutions better than {ref} on "
+                         + "; ".join(fmt(r) for _, r in better.iterrows()))
+        if len(worse):
+            parts.append(f"{arm} predicts them worse than {ref} on " + "; ".join(fmt(r) for _, r in worse.iterrows()))
+        if len(none):
+            parts.append(f"no difference can be claimed on "
+                         + "; ".join(f"{fmt(r)} (could detect about ±{r.mde:.4f})" for _, r in none.iterrows()))
+        n_items = ", ".join(f"{r.benchmark} {int(r.n_items)}" for _, r in g.iterrows())
+        seeds = int(g.n_seeds.min())
+        out.append(f"{arm} vs {ref} (gold-solution NLL, lower is better; {n_items} items, {seeds} seed"
+                   f"{'s' if seeds != 1 else ''}): " + "; ".join(parts) + ".")
+    acc = table[table.metric == "accuracy"]
+    if len(acc):
+        moved = acc[acc.excludes_zero]
+        out.append("Accuracy (reported, not relied on at this model size): "
+                   + ("no interval excludes zero." if moved.empty else
+                      "; ".join(f"{r.arm} vs {r.reference} on {r.benchmark} {100 * r['diff']:+.1f} points "
+                                f"[{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]" for _, r in moved.iterrows()) + "."))
+    if nll.empty:
+        out.insert(0, "No gold-solution NLL was measured (nll_probe off or no reference solutions).")
+    return "What this run shows: " + " ".join(out)
 
 
 def arms_table(run_dir) -> pd.DataFrame:
@@ -192,15 +264,15 @@ def figure(table: pd.DataFrame, title: str = ""):
     accuracy); a dashed line at zero. Filled markers: the interval excludes zero."""
     import matplotlib.pyplot as plt
     metrics = [m for m in ("nll", "accuracy") if (table.metric == m).any()] or ["nll"]
-    rows = table[["benchmark", "arm"]].drop_duplicates().values.tolist()
+    rows = table[["benchmark", "arm", "reference"]].drop_duplicates().values.tolist()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 0.55 * max(3, len(rows)) + 1.2),
                              squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     arms = list(dict.fromkeys(table.arm))
     for ax, metric in zip(axes[0], metrics):
         sub = table[table.metric == metric]
-        for y, (bench, arm) in enumerate(rows):
-            r = sub[(sub.benchmark == bench) & (sub.arm == arm)]
+        for y, (bench, arm, ref) in enumerate(rows):
+            r = sub[(sub.benchmark == bench) & (sub.arm == arm) & (sub.reference == ref)]
             if r.empty:
                 continue
             r = r.iloc[0]
@@ -209,12 +281,11 @@ def figure(table: pd.DataFrame, title: str = ""):
             ax.errorbar([r["diff"] * scale], [y], xerr=[[(r["diff"] - r.ci_low) * scale], [(r.ci_high - r["diff"]) * scale]],
                         fmt="o", color=c, mfc=c if r.excludes_zero else "white", capsize=3)
         ax.axvline(0, color="#888", ls="--", lw=1)
-        ax.set_yticks(range(len(rows)), [f"{b}\n{a}" for b, a in rows])
+        ax.set_yticks(range(len(rows)), [f"{b}\n{a} − {r}" for b, a, r in rows])
         ax.invert_yaxis()
         name, unit, better = METRICS[metric]
         ax.set_xlabel(f"{name} difference ({'points' if metric == 'accuracy' else unit}; {better} is better)")
-        ref = sub.reference.iloc[0] if len(sub) else ""
-        ax.set_title(f"{name}: arm − {ref}")
+        ax.set_title(f"{name}: arm − reference")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -239,9 +239,12 @@ def ablation_section(root: Path) -> str:
     comp = ab / "comparison.csv"
     t = pd.read_csv(comp) if comp.exists() and comp.stat().st_size > 1 else pd.DataFrame()
     if len(t):
+        if summary.get("conclusion"):
+            out.append(f"<p><b>{html.escape(summary['conclusion'])}</b></p>")
         out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in t["sentence"]) + "</ul>")
-        out.append(_table(t.to_dict("records"), ["benchmark", "metric", "arm", "n_items", "n_seeds", "reference_mean",
-                                                 "arm_mean", "diff", "ci_low", "ci_high", "excludes_zero"]))
+        out.append(_table(t.to_dict("records"), [c for c in ("benchmark", "metric", "arm", "reference", "n_items",
+                                                             "n_seeds", "reference_mean", "arm_mean", "diff", "ci_low",
+                                                             "ci_high", "mde", "excludes_zero") if c in t.columns]))
     else:
         out.append("<p>No arm has finished its evaluation yet.</p>")
     for f, cap in _figures(ab):

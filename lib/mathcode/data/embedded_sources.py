@@ -125,7 +125,10 @@ _RG_SUFFIX = " Give the result as your final answer. Do not include units."
 
 def gsm_symbolic_items(n: int, seed: int, heldout: bool):
     """reasoning-gym gsm_symbolic items from the held-out templates (``heldout=True``, the evaluation proxy) or
-    from all the others (training). Deterministic in ``seed``; item i carries its template index."""
+    from all the others (training). Deterministic in ``seed``; item i carries its template index, its index in
+    the generated pool and that pool's seed (``pool_seed``): when the first pool runs short, the rest comes from a
+    pool with another seed whose indices start at 0 again, so (pool_seed, index) — not (seed, index) — names an
+    item uniquely."""
     import reasoning_gym as rg
     size = max(4 * n, 64)
     ds = rg.create_dataset("gsm_symbolic", size=size, seed=seed)
@@ -139,11 +142,12 @@ def gsm_symbolic_items(n: int, seed: int, heldout: bool):
         it["question"] = it["question"].replace(_RG_SUFFIX, "").strip()
         it["metadata"]["template"] = ds.task_indices[i]
         it["metadata"]["index"] = i
+        it["metadata"]["pool_seed"] = seed
         yield it
         out += 1
         if out >= n:
             return
-    if out < n:                                       # rare: ask for a larger pool with the next seed block
+    if out < n:      # pool too small (held-out templates are a fifth of all): a further pool, the next seed block
         yield from gsm_symbolic_items(n - out, seed + 10**6, heldout)
 
 
@@ -151,11 +155,12 @@ def gsm_symbolic_items(n: int, seed: int, heldout: bool):
 def _rg_gsm(n: int, seed: int):
     for it in gsm_symbolic_items(n if n < 10**8 else 1000, seed, heldout=False):
         i = it["metadata"]["index"]
+        ps = it["metadata"]["pool_seed"]
         cot = it["metadata"].get("answer_cot", "")
         text = f"Question: {it['question']}\n\nSolution: {cot}\n\nThe answer is {it['answer']}."
-        yield {"id": doc_id("rg_gsm_symbolic", f"{seed}-{i}"), "text": text, "source": "rg_gsm_symbolic",
+        yield {"id": doc_id("rg_gsm_symbolic", f"{ps}-{i}"), "text": text, "source": "rg_gsm_symbolic",
                "meta": {"package": "reasoning-gym", "generator": "gsm_symbolic", "seed": seed, "index": i,
-                        "template": it["metadata"]["template"], "original_id": f"gsm_symbolic-{seed}-{i}"}}
+                        "template": it["metadata"]["template"], "original_id": f"gsm_symbolic-{ps}-{i}"}}
 
 
 @_register("rg_math_drills", "reasoning-gym", "synthetic math data (drills with answers)")

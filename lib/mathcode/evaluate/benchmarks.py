@@ -26,6 +26,25 @@ class BenchmarkError(ValueError):
     """Unknown benchmark, missing file or missing field; the message says which and what to do."""
 
 
+class DuplicateItemIdError(BenchmarkError):
+    """Two different items share a (benchmark, id): anything that pairs or resumes by id would mix them."""
+
+
+def require_unique_ids(keys, where: str) -> None:
+    """Raise ``DuplicateItemIdError`` when a key (e.g. ``(benchmark, item_id)`` or ``(arm, seed, benchmark,
+    item_id)``) occurs more than once in ``keys``; the message names ``where`` and the first duplicates."""
+    seen, dup = set(), []
+    for k in keys:
+        if k in seen and k not in dup:
+            dup.append(k)
+        seen.add(k)
+    if dup:
+        raise DuplicateItemIdError(
+            f"{where}: {len(dup)} item id(s) occur more than once, e.g. {dup[:3]}; pairing or resuming by id would "
+            f"mix different items. Item ids must be unique per benchmark (fix the loader or the custom file's id "
+            f"field; for old outputs written with colliding ids, re-run the evaluation with --force)")
+
+
 @dataclass
 class Item:
     benchmark: str                 # display name; proxies say so ("gsm_symbolic (proxy for gsm8k)")
@@ -187,7 +206,10 @@ def _load_proxy(n: int, seed: int) -> list[Item]:
     out = []
     for r in gsm_symbolic_items(n, seed, heldout=True):
         cot = (r["metadata"].get("answer_cot") or "").rpartition("####")[0].strip() or r["metadata"].get("answer_cot")
-        out.append(Item(PROXY_NAME, f"gsm_symbolic-heldout-{seed}-{r['metadata']['index']}", r["question"],
+        # (pool seed, index in that pool) names a problem uniquely: the generator draws from further pools with other
+        # seeds when the first one runs short, and their indices start at 0 again
+        pid = f"gsm_symbolic-heldout-{r['metadata']['pool_seed']}-{r['metadata']['index']}"
+        out.append(Item(PROXY_NAME, pid, r["question"],
                         str(r["answer"]).replace(",", ""), "number", solution=cot or None,
                         meta={"proxy": True, "generator": "reasoning_gym.gsm_symbolic", "seed": seed,
                               "template": r["metadata"]["template"], "family": "gsm8k"}))
@@ -216,7 +238,9 @@ def load_benchmark(name: str, *, source: str = "local", data_dir=None, limit: in
         raise BenchmarkError(f"unknown benchmark {name!r}; known: {', '.join(KNOWN)} "
                              f"(or a custom file via custom_file + custom_fields)")
     if name == "gsm_symbolic_proxy":
-        return _load_proxy(limit if limit and limit > 0 else 50, seed or 0)
+        items = _load_proxy(limit if limit and limit > 0 else 50, seed or 0)
+        require_unique_ids([(it.benchmark, it.id) for it in items], "gsm_symbolic_proxy")
+        return items
     if source == "local":
         items = _load_local(name, _local_file(name, data_dir))
     elif source == "hub":

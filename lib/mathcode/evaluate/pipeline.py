@@ -76,6 +76,8 @@ def select_items(benchmarks: list[str], *, limit: int, limits: dict | None = Non
         items += got
     if not items:
         raise B.BenchmarkError("no items selected: check benchmarks, limit/limits and custom_benchmarks")
+    # rows are resumed and paired by (benchmark, item id): two items under one id would be mixed up
+    B.require_unique_ids([(it.benchmark, str(it.id)) for it in items], "evaluation items")
     c = Counter(it.benchmark for it in items)
     notes.append("items: " + ", ".join(f"{k}={v}" for k, v in c.items()))
     return items, notes
@@ -196,6 +198,115 @@ def per_benchmark(items: list[B.Item], n: int, need_solution: bool = False) -> l
     return out
 
 
+def _more_items(first: B.Item, want: int) -> list[B.Item]:
+    """Further items of ``first``'s benchmark from the same source, for the NLL probe: the local file it came from
+    (file order) or, for the offline proxy, a larger draw of the same seed. [] when the source is unknown (Hub,
+    custom files: the probe then uses the selection only)."""
+    f = first.meta.get("file")
+    if first.meta.get("proxy"):
+        return B.load_benchmark("gsm_symbolic_proxy", limit=want, seed=int(first.meta.get("seed", 0)))
+    name = next((k for k in B.KNOWN if k == first.benchmark), None)
+    if f and name and Path(f).is_file():
+        return B._load_local(name, Path(f))
+    return []
+
+
+def _filter_like(pool: list[B.Item], chosen: list[B.Item]) -> list[B.Item]:
+    """Keep pool items whose MATH level/subject occur among the chosen ones (a level/subject filter of the
+    selection stays in force for the top-up)."""
+    out = pool
+    for key in ("level", "subject"):
+        seen = {it.meta.get(key) for it in chosen}
+        if None not in seen and seen:
+            out = [it for it in out if it.meta.get(key) in seen]
+    return out
+
+
+def training_texts(run_dir) -> list[str]:
+    """The texts this run's models were trained on or derive from: phase 1's corpus and phase 2's translated
+    rows (the token-matched arm repeats corpus rows; phase 3's own corpus_files are recorded in its manifest)."""
+    from ..util import read_jsonl
+    run_dir = Path(run_dir)
+    files = [paths.phase_dir(run_dir, "data") / "corpus.jsonl",
+             paths.phase_dir(run_dir, "translation") / "translated.jsonl"]
+    m = paths.phase_dir(run_dir, "pretraining") / "manifest.json"
+    if m.is_file():
+        try:
+            extra = (json.loads(m.read_text()).get("parameters") or {}).get("corpus_files") or []
+        except (json.JSONDecodeError, AttributeError):
+            extra = []
+        files += [Path(x) if Path(x).is_absolute() else paths.resolve_path(x) for x in extra]
+    out = []
+    for f in dict.fromkeys(files):
+        if f and Path(f).is_file():
+            out += [r.get("text", "") for r in read_jsonl(f)]
+    return out
+
+
+def contaminated(items: list[B.Item], texts: list[str], n: int = 13) -> dict[tuple[str, str], str]:
+    """Items whose question or reference solution shares an ``n``-word sequence with any of ``texts`` (the
+    training corpus), or equals one: {(benchmark, id): the first shared n-gram}. The same normalisation as phase
+    1's decontamination (``data.textnorm.words``); n-grams of numbers only are not counted."""
+    from ..data.textnorm import words
+    grams: dict[str, list] = {}
+    exact: dict[str, list] = {}
+    for it in items:
+        key = (it.benchmark, str(it.id))
+        for t in (it.question, it.solution or ""):
+            w = words(t)
+            if not w:
+                continue
+            exact.setdefault(" ".join(w), []).append(key)
+            for i in range(len(w) - n + 1):
+                g = w[i:i + n]
+                if not all(x.isdigit() for x in g):
+                    grams.setdefault(" ".join(g), []).append(key)
+    hit: dict = {}
+    for t in texts:
+        w = words(t)
+        for k in exact.get(" ".join(w), []):
+            hit.setdefault(k, " ".join(w)[:120])
+        for i in range(len(w) - n + 1):
+            g = " ".join(w[i:i + n])
+            for k in grams.get(g, ()):
+                hit.setdefault(k, g)
+    return hit
+
+
+def nll_selection(items: list[B.Item], n: int, *, run_dir=None, texts: list[str] | None = None
+                  ) -> tuple[list[B.Item], dict]:
+    """The NLL probe's items: per benchmark, ``n`` items with a reference solution — the selected (accuracy)
+    items first, then further items of the same benchmark file when ``n`` exceeds them (scoring a solution is
+    one forward pass, generating an answer is hundreds: the probe can afford far more items), with any item
+    that shares a 13-gram with the training corpus (``training_texts(run_dir)`` or ``texts``) left out.
+
+    Deterministic: the same selection, files and corpus give the same items in the same order (every arm of an
+    ablation is scored on identical items). Returns (items, record per benchmark)."""
+    texts = training_texts(run_dir) if texts is None and run_dir is not None else (texts or [])
+    by_bench: dict[str, list[B.Item]] = {}
+    for it in items:
+        by_bench.setdefault(it.benchmark, []).append(it)
+    out, record = [], {}
+    for bench, chosen in by_bench.items():
+        cands = [it for it in chosen if it.solution]
+        extra = 0
+        if len(cands) < n:
+            seen = {str(it.id) for it in cands}
+            pool = _filter_like(_more_items(chosen[0], 2 * n), chosen)
+            more = [it for it in pool if it.solution and str(it.id) not in seen][:2 * n - len(cands)]
+            extra = len(more)
+            cands += more
+        B.require_unique_ids([(it.benchmark, str(it.id)) for it in cands], f"NLL probe items of {bench}")
+        dirty = contaminated(cands[:2 * n], texts) if texts else {}
+        clean = [it for it in cands if (it.benchmark, str(it.id)) not in dirty][:n]
+        out += clean
+        record[bench] = {"items": len(clean), "from_selection": sum(1 for it in clean if it in chosen),
+                         "topped_up": sum(1 for it in clean if it not in chosen), "candidates": len(cands),
+                         "contaminated_left_out": sorted(k[1] for k in dirty)[:50],
+                         "n_contaminated": len(dirty), "training_texts_checked": len(texts)}
+    return out, record
+
+
 @dataclass
 class RunResults:
     rows: list = field(default_factory=list)
@@ -212,7 +323,11 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
     from . import harness, nll
     out_dir = Path(out_dir)
     res = RunResults()
-    nll_items = per_benchmark(items, nll_limit, need_solution=True) if nll_probe else []
+    nll_items, nll_record = nll_selection(items, nll_limit, run_dir=out_dir.parent) if nll_probe else ([], {})
+    if nll_probe:
+        from ..util import write_json
+        write_json(out_dir / "nll_items.json", {"nll_limit": nll_limit, "benchmarks": nll_record,
+                                                 "items": [[it.benchmark, str(it.id)] for it in nll_items]})
     pal_items = per_benchmark(items, pal_limit) if pal else []
     for m in eval_models:
         t0 = time.time()

@@ -15,7 +15,18 @@ What it does itself, on llama.cpp's low-level API:
   * greedy = argmax of the logits: the same prompts with the same ``n_parallel`` give the same text on every run;
     like batching in transformers, a different ``n_parallel`` can flip a near-tie token (the batch shape changes
     the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
-  * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop).
+  * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
+  * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
+    instruction + worked example opens every call, and only the part that changed is computed again;
+  * prompt-lookup decoding (``lookup_tokens`` > 0, greedy only; on CPU only as many draft tokens as fill a step up
+    to ``step_tokens`` beside the running slots, because a CPU step costs about one token's compute per token in it):
+    a slot proposes the tokens that followed the
+    latest earlier occurrence of its last few tokens in its own prompt + reply (translations copy numbers,
+    names and LaTeX from the passage), the batch checks them in the same forward pass, and every draft token up to
+    the first that greedy decoding would not have chosen is kept — the text is greedy decoding's (up to the
+    float-order caveat above), only cheaper when the drafts are right. Same idea as transformers'
+    ``prompt_lookup_num_tokens`` and llama-cpp-python's ``LlamaPromptLookupDecoding``, which serve one sequence
+    through the high-level ``Llama`` class; here it runs inside the multi-slot batch.
 """
 from __future__ import annotations
 
@@ -37,10 +48,65 @@ def _import_llama_cpp():
     return llama_cpp, _internals
 
 
+# Defaults chosen by bench/bench_translate.py (bench/README.md): translation prompts share ~520 tokens of
+# instruction + worked example, replies copy numbers and names from the passage.
+# Measured (bench/README.md, 1 thread, Qwen2.5-Coder-0.5B Q4_K_M): a decode step costs ~a fixed part plus ~one
+# token's compute per token in the batch, and stops getting cheaper per token at ~8-16 tokens: slots fill a step
+# with useful tokens, prompt-lookup drafts only fill what idle slots leave of ``step_tokens``.
+DEFAULTS = {"n_parallel": 16, "lookup_tokens": 8, "step_tokens": 16, "docs_per_chunk": 16}
+
+
 def default_threads() -> int:
     """``$OMP_NUM_THREADS`` when set (the kit sets it to 1 on busy shared machines), else all cores."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+
+
+def auto_threads() -> tuple[int, str]:
+    """Threads when none are given: the recipe's ``threads`` (``$MATHCODE_THREADS``) when set, else one per idle
+    core (``idle_cores``)."""
+    env = os.environ.get("MATHCODE_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env), "MATHCODE_THREADS"
+    return idle_cores()
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    try:
+        with open("/proc/stat") as fh:
+            v = [float(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0.0)          # idle + iowait
+    return idle, sum(v[:8])
+
+
+def idle_cores(sample_s: float = 0.5) -> tuple[int, str]:
+    """How many of this process's usable cores are idle now, measured over ``sample_s`` seconds from
+    ``/proc/stat`` (Linux; elsewhere: the 1-minute load average). At least 1. Returns (cores, how measured).
+
+    Why not all cores: on a shared 2-core machine a second thread that has to wait for a busy core slows every
+    thread of llama.cpp's pool down (its threads meet at a barrier every layer); a thread per idle core does not."""
+    import time
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    a = _cpu_times()
+    if a is not None:
+        time.sleep(sample_s)
+        b = _cpu_times()
+        busy_share = 1.0 - (b[0] - a[0]) / max(b[1] - a[1], 1e-9)
+        total = os.cpu_count() or cores
+        busy = busy_share * total
+        n = max(1, min(cores, int(round(total - busy))))
+        return n, f"{n} of {cores} cores idle over {sample_s:g} s (/proc/stat: {busy:.1f} cores busy)"
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 1, "no load figure available: 1 thread"
+    n = max(1, min(cores, int(round(cores - load))))
+    return n, f"{n} of {cores} cores idle (1-min load average {load:.2f})"
 
 
 def render_template(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
@@ -76,14 +142,17 @@ class LlamaCppGenerator(Generator):
     """llama.cpp on a GGUF spec (``embedded:…`` or a ``.gguf`` path), CPU by default."""
     backend = "llamacpp"
 
-    def __init__(self, model: str, *, n_parallel: int = 4, n_ctx: int = 2048, threads: int | None = None,
+    def __init__(self, model: str, *, n_parallel: int | None = None, n_ctx: int = 2048, threads: int | str | None = None,
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
-                 adapter=None, repack: bool = False, share_prefix: bool = True, verbose: bool = False,
-                 **_ignored):
+                 adapter=None, repack: bool = False, share_prefix: bool = True, keep_prefix: bool = True,
+                 lookup_tokens: int | None = None, lookup_ngram: int = 3, step_tokens: int | None = None,
+                 verbose: bool = False, **_ignored):
         super().__init__(model)
         if adapter:
             raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
                              "or 'vllm'")
+        n_parallel = DEFAULTS["n_parallel"] if n_parallel is None else n_parallel
+        lookup_tokens = DEFAULTS["lookup_tokens"] if lookup_tokens is None else lookup_tokens
         if int(n_parallel) < 1 or int(n_ctx) < 64:
             raise ValueError(f"llamacpp: n_parallel must be >= 1 and n_ctx >= 64 (got {n_parallel}, {n_ctx})")
         from ..models import gguf_path
@@ -94,8 +163,22 @@ class LlamaCppGenerator(Generator):
             llama_cpp.llama_log_set(_silent_log(llama_cpp), None)
         llama_cpp.llama_backend_init()
         self.n_parallel, self.n_ctx, self.n_batch = int(n_parallel), int(n_ctx), int(n_batch)
-        self.threads = int(threads or default_threads())
+        if threads in (None, 0, "auto"):
+            self.threads, self.threads_source = auto_threads()
+        elif threads == "idle":
+            self.threads, self.threads_source = idle_cores()
+        else:
+            self.threads, self.threads_source = int(threads), "given"
         self.share_prefix = bool(share_prefix)
+        self.keep_prefix = bool(keep_prefix) and self.share_prefix
+        self.lookup_tokens, self.lookup_ngram = max(0, int(lookup_tokens)), max(1, int(lookup_ngram))
+        # drafts per slot = what is left of step_tokens after one token per running slot (0: no cap)
+        self.step_tokens = max(0, int(DEFAULTS["step_tokens"] if step_tokens is None else step_tokens))
+        if self.lookup_tokens + 1 > int(n_batch):
+            raise ValueError(f"llamacpp: lookup_tokens={lookup_tokens} needs n_batch > lookup_tokens (got {n_batch})")
+        self._cached_prefix: list[int] = []                # tokens whose KV the prefix sequence holds now
+        self.lc_stats = {"calls": 0, "prefix_tokens_reused": 0, "prefix_tokens_computed": 0, "draft_tokens": 0,
+                      "draft_accepted": 0, "decode_steps": 0}
         self._prefix_seq = self.n_parallel                  # extra sequence id holding the shared prompt prefix
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = int(n_gpu_layers)
@@ -108,6 +191,8 @@ class LlamaCppGenerator(Generator):
         cp.n_ctx = self.n_ctx * self.n_parallel            # n_ctx tokens per slot
         cp.n_batch = cp.n_ubatch = self.n_batch
         cp.n_seq_max = self.n_parallel + 1
+        if self.lookup_tokens:                             # room for the drafts of every slot in one step
+            cp.n_ctx += self.n_parallel * (self.lookup_tokens + 1)
         cp.kv_unified = True                               # one cache, so slots can share the prefix's cells
         cp.n_threads = cp.n_threads_batch = self.threads
         cp.no_perf = True
@@ -177,89 +262,155 @@ class LlamaCppGenerator(Generator):
             if len(ids) + cfg.max_new_tokens > self.n_ctx:
                 raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
                                  f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
+        self.lc_stats["calls"] += 1
         sampling = bool(cfg.temperature and cfg.temperature > 0)
+        lookup = 0 if sampling else self.lookup_tokens
         queue = deque(range(len(prompts)))
         free = list(range(self.n_parallel))[::-1]
         active: dict[int, _Slot] = {}
         results: list[Completion | None] = [None] * len(prompts)
         mem = lc.llama_get_memory(self._ctx.ctx)
         b = self._batch.batch
-        shared = self._prefill_prefix(encoded, mem) if self.share_prefix and len(encoded) > 1 else 0
-        while queue or active:
-            while queue and free:
-                i = queue.popleft()
-                seq = free.pop()
-                active[seq] = _Slot(i, encoded[i], cfg.seed + i if sampling else None)
-                if shared:
-                    lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, 0, shared)
-                    active[seq].fed = shared
-            # one batch: a pending prompt chunk per new slot (within n_batch) + the last token of running slots
-            b.n_tokens = 0
-            want: list[tuple[int, int]] = []                # (seq, batch row whose logits we need)
-            budget = self.n_batch
-            for seq, s in sorted(active.items()):
-                if s.fed < len(s.ids) or budget <= 0:
-                    continue
-                self._add(b, s.out[-1], len(s.ids) + len(s.out) - 1, seq, True)
-                want.append((seq, b.n_tokens - 1))
-                budget -= 1
-            for seq, s in sorted(active.items()):
-                if s.fed >= len(s.ids) or budget <= 0:
-                    continue
-                take = min(budget, len(s.ids) - s.fed)
-                for k in range(take):
-                    last = s.fed + k == len(s.ids) - 1
-                    self._add(b, s.ids[s.fed + k], s.fed + k, seq, last)
-                s.fed += take
-                budget -= take
-                if s.fed == len(s.ids):
-                    want.append((seq, b.n_tokens - 1))
-            rc = lc.llama_decode(self._ctx.ctx, b)
-            if rc != 0:
-                raise RuntimeError(f"llama_decode returned {rc} (KV cache full? n_ctx={self.n_ctx}, "
-                                   f"n_parallel={self.n_parallel})")
-            for seq, row in want:
-                s = active[seq]
-                logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row), shape=(self.n_vocab,))
-                tok = self._next_token(s, logits, cfg)
-                if lc.llama_vocab_is_eog(self._vocab, tok):
-                    s.done, s.reason = True, "stop"
-                else:
-                    s.out.append(tok)
-                    s.text_bytes += self._detok([tok], special=False)
-                    if cfg.stop and truncate_at_stop(s.text_bytes.decode("utf-8", "ignore"), cfg.stop)[1]:
-                        s.done, s.reason = True, "stop"
-                    elif len(s.out) >= cfg.max_new_tokens:
-                        s.done = True
-                if s.done:
-                    text, _ = truncate_at_stop(s.text_bytes.decode("utf-8", "replace"), cfg.stop)
-                    results[s.req] = Completion(text=text, prompt_tokens=len(s.ids), completion_tokens=len(s.out),
-                                                finish_reason=s.reason)
-                    lc.llama_memory_seq_rm(mem, seq, -1, -1)
-                    del active[seq]
-                    free.append(seq)
-        if shared:
-            lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
+        shared = self._prefill_prefix(encoded, mem) if self.share_prefix else 0
+        try:
+            while queue or active:
+                while queue and free:
+                    i = queue.popleft()
+                    seq = free.pop()
+                    active[seq] = _Slot(i, encoded[i], cfg.seed + i if sampling else None)
+                    if shared:
+                        lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, 0, shared)
+                        active[seq].fed = shared
+                # one batch: the last token of running slots (+ its draft tokens) and a pending prompt chunk per
+                # new slot (within n_batch)
+                b.n_tokens = 0
+                want: list[tuple[int, int, list[int]]] = []     # (seq, first batch row whose logits we need, drafts)
+                budget = self.n_batch
+                running = sum(1 for s in active.values() if s.fed >= len(s.ids))
+                per_slot = lookup if not self.step_tokens else \
+                    min(lookup, max(0, (self.step_tokens - running) // max(1, running)))
+                for seq, s in sorted(active.items()):
+                    if s.fed < len(s.ids) or budget <= 0:
+                        continue
+                    pos = len(s.ids) + len(s.out) - 1
+                    draft = self._draft(s, min(per_slot, budget - 1, cfg.max_new_tokens - len(s.out) - 1)) \
+                        if per_slot else []
+                    row = b.n_tokens
+                    self._add(b, s.out[-1], pos, seq, True)
+                    for k, t in enumerate(draft, 1):
+                        self._add(b, t, pos + k, seq, True)
+                    want.append((seq, row, draft))
+                    budget -= 1 + len(draft)
+                for seq, s in sorted(active.items()):
+                    if s.fed >= len(s.ids) or budget <= 0:
+                        continue
+                    take = min(budget, len(s.ids) - s.fed)
+                    for k in range(take):
+                        last = s.fed + k == len(s.ids) - 1
+                        self._add(b, s.ids[s.fed + k], s.fed + k, seq, last)
+                    s.fed += take
+                    budget -= take
+                    if s.fed == len(s.ids):
+                        want.append((seq, b.n_tokens - 1, []))
+                rc = lc.llama_decode(self._ctx.ctx, b)
+                if rc != 0:
+                    raise RuntimeError(f"llama_decode returned {rc} (KV cache full? n_ctx={self.n_ctx}, "
+                                       f"n_parallel={self.n_parallel})")
+                self.lc_stats["decode_steps"] += 1
+                for seq, row, draft in want:
+                    s = active[seq]
+                    kept = 0                                    # drafts that greedy decoding confirmed
+                    for k in range(len(draft) + 1):             # greedy check of the drafts, in order
+                        logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row + k),
+                                                       shape=(self.n_vocab,))
+                        tok = self._next_token(s, logits, cfg)
+                        self._emit(s, tok, cfg)
+                        if s.done or k == len(draft) or tok != draft[k]:
+                            break
+                        kept += 1
+                    if draft:
+                        self.lc_stats["draft_tokens"] += len(draft)
+                        self.lc_stats["draft_accepted"] += kept
+                        if kept < len(draft) and not s.done:       # forget the cells of the refused drafts
+                            lc.llama_memory_seq_rm(mem, seq, len(s.ids) + len(s.out) - 1, -1)
+                    if s.done:
+                        text, _ = truncate_at_stop(s.text_bytes.decode("utf-8", "replace"), cfg.stop)
+                        results[s.req] = Completion(text=text, prompt_tokens=len(s.ids),
+                                                    completion_tokens=len(s.out), finish_reason=s.reason)
+                        lc.llama_memory_seq_rm(mem, seq, -1, -1)
+                        del active[seq]
+                        free.append(seq)
+        finally:
+            for seq in list(active):
+                lc.llama_memory_seq_rm(mem, seq, -1, -1)
+            if shared and not self.keep_prefix:
+                lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
+                self._cached_prefix = []
         return results
 
+    def _emit(self, s: _Slot, tok: int, cfg: GenConfig) -> None:
+        """Append one generated token to a slot and apply the stop rules (end-of-generation, stop strings,
+        ``max_new_tokens``)."""
+        if self._lc.llama_vocab_is_eog(self._vocab, tok):
+            s.done, s.reason = True, "stop"
+            return
+        s.out.append(tok)
+        s.text_bytes += self._detok([tok], special=False)
+        if cfg.stop and truncate_at_stop(s.text_bytes.decode("utf-8", "ignore"), cfg.stop)[1]:
+            s.done, s.reason = True, "stop"
+        elif len(s.out) >= cfg.max_new_tokens:
+            s.done = True
+
+    def _draft(self, s: _Slot, k: int) -> list[int]:
+        """Prompt lookup: up to ``k`` tokens that followed the latest earlier occurrence of the slot's last
+        ``lookup_ngram`` tokens (then shorter n-grams, down to 2) in its prompt + reply; [] when none."""
+        if k <= 0:
+            return []
+        hist = s.ids + s.out
+        for n in range(self.lookup_ngram, 1, -1):
+            if len(hist) <= n:
+                continue
+            tail = hist[-n:]
+            for j in range(len(hist) - n - 1, -1, -1):
+                if hist[j:j + n] == tail:
+                    return hist[j + n:j + n + k]
+        return []
+
     def _prefill_prefix(self, encoded: list[list[int]], mem) -> int:
-        """Decode the prompts' common token prefix once into the prefix sequence; returns its length (0: none).
+        """Make the prefix sequence hold the prompts' common token prefix; returns its length (0: none).
+
+        One prompt alone shares its text up to its last token with itself, so a single prompt also reuses what an
+        earlier call computed. Only the part beyond what the cache already holds (``keep_prefix``) is decoded.
         Every prompt keeps at least one token of its own, whose logits start its reply."""
         n = min(len(x) for x in encoded) - 1
         first = encoded[0]
         k = 0
         while k < n and all(x[k] == first[k] for x in encoded):
             k += 1
-        if k < 16:
-            return 0
+        cached = self._cached_prefix
+        m = 0
+        while m < min(k, len(cached)) and cached[m] == first[m]:
+            m += 1
+        if k < 16 or (len(encoded) == 1 and not (self.keep_prefix and m >= 16)):
+            return 0                                         # nothing worth sharing (a lone prompt: no cache hit)
+        if len(encoded) == 1:
+            k = m                                            # a lone prompt reuses the cached part only
+        lc = self._lc
+        if m < len(cached):
+            lc.llama_memory_seq_rm(mem, self._prefix_seq, m, -1)
         b = self._batch.batch
-        for start in range(0, k, self.n_batch):
+        for start in range(m, k, self.n_batch):
             b.n_tokens = 0
             for pos in range(start, min(k, start + self.n_batch)):
                 self._add(b, first[pos], pos, self._prefix_seq, False)
-            rc = self._lc.llama_decode(self._ctx.ctx, b)
+            rc = lc.llama_decode(self._ctx.ctx, b)
             if rc != 0:
+                self._cached_prefix = []
+                lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
                 raise RuntimeError(f"llama_decode returned {rc} while computing the shared prompt prefix")
+        self.lc_stats["prefix_tokens_reused"] += m
+        self.lc_stats["prefix_tokens_computed"] += k - m
+        self._cached_prefix = list(first[:k])
         return k
 
     @staticmethod
@@ -271,7 +422,10 @@ class LlamaCppGenerator(Generator):
 
     def info(self) -> dict:
         return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
-                "n_ctx_per_slot": self.n_ctx, "share_prefix": self.share_prefix}
+                "threads_source": self.threads_source, "n_ctx_per_slot": self.n_ctx,
+                "share_prefix": self.share_prefix, "keep_prefix": self.keep_prefix,
+                "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, "step_tokens": self.step_tokens,
+                **self.lc_stats}
 
     def close(self):
         for obj in ("_batch", "_ctx", "_model"):

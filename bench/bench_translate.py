@@ -1,0 +1,166 @@
+"""Translation throughput in verified blocks per hour: today's llama.cpp settings vs the new ones, side by side.
+
+Both settings translate the same passages through the kit's own path (``translate.translate.run``: prompts →
+block-by-block generation → parse → real sandbox → ``verify.judge`` as it is on this branch → ``materialize``),
+each into a fresh folder, in interleaved rounds (the order alternates every round), in one process, with the same
+translator GGUF (``embedded:qwen2.5-coder-0.5b-instruct``) loaded once per setting and kept.
+
+  old: n_parallel 4, 1 thread, the shared prompt prefix recomputed per call, no prompt lookup, 8 documents per chunk
+  new: the values given by --new-* (defaults: the ones this branch ships as defaults)
+
+What is reported per setting and round: seconds (generation + sandbox + judging, model load excluded), passages,
+verified blocks, verified blocks per hour, completion tokens per second, the draft tokens proposed/accepted by
+prompt lookup; and the share of passages whose reply is byte-identical between the settings — identical replies
+are judged identically, so the verified-block precision can only differ on the replies that differ, which are
+listed for reading (``--show-diff``).
+
+Run: PYTHONPATH=lib python bench/bench_translate.py [--passages 24] [--rounds 2] [--corpus corpus.jsonl]
+Prints markdown tables plus machine, load (before/after) and date.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def corpus(path: str, per_source: int, seed: int) -> list[dict]:
+    """A phase-1 corpus file, or documents of the embedded sources phase 1 reads by default."""
+    if path:
+        from mathcode.translate.translate import load_corpus
+        return load_corpus(path)
+    from mathcode.data.embedded_sources import iter_embedded
+    docs = []
+    for s in ("champ_solutions", "rg_gsm_symbolic", "rg_math_drills", "math_docstrings_seed",
+              "math_package_docstrings", "champ_concepts"):
+        docs += [dict(d, source=d.get("source", s)) for d in iter_embedded(s, max_docs=per_source, seed=seed)]
+    return docs
+
+
+def tcfg(docs_per_chunk: int):
+    """The demo's translation settings (configs/demo.yaml), as notebook 02 builds them."""
+    from mathcode.translate import workflow as W
+    return W.configure(max_passages_per_doc=1, max_passage_chars=200, context_chars=300, passage_unit="line",
+                       max_blocks=1, block_tokens=200, output_format="paper", docs_per_chunk=docs_per_chunk,
+                       max_new_tokens=320, batch_size=8)
+
+
+def one(gen, sandbox, docs, cfg, out: Path) -> dict:
+    from mathcode.translate import translate as T
+    before = dict(gen.lc_stats)
+    t0 = time.perf_counter()
+    st = T.run(docs, gen, sandbox, out, cfg, progress=None)
+    counts = T.materialize(docs, out, cfg)
+    dt = time.perf_counter() - t0
+    from mathcode.util import read_jsonl
+    replies = {r["passage_id"]: r["text"] for r in read_jsonl(out / "replies.jsonl")}
+    blocks = read_jsonl(out / "blocks.jsonl")
+    d = {k: gen.lc_stats[k] - before.get(k, 0) for k in gen.lc_stats}
+    return {"seconds": dt, "passages": counts["passages"], "verified": counts["verified_blocks"],
+            "blocks": counts["blocks"], "tokens": st["completion_tokens"], "gen_seconds": st["gen_seconds"],
+            "replies": replies, "verified_ids": sorted(b["id"] for b in blocks if b["outcome"] == "verified"),
+            "blocks_rows": blocks, **d}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="embedded:qwen2.5-coder-0.5b-instruct")
+    ap.add_argument("--passages", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--corpus", default="")
+    ap.add_argument("--per-source", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--new-parallel", type=int, default=None)
+    ap.add_argument("--new-threads", default="idle")
+    ap.add_argument("--new-lookup", type=int, default=None)
+    ap.add_argument("--new-chunk", type=int, default=None)
+    ap.add_argument("--new-step-tokens", type=int, default=None)
+    ap.add_argument("--show-diff", action="store_true")
+    ap.add_argument("--json", default="", help="also write the raw figures here")
+    a = ap.parse_args()
+
+    from mathcode.generation import make_generator
+    from mathcode.generation import llamacpp as L
+    from mathcode.translate import translate as T
+    from mathcode.translate.execution import open_sandbox
+
+    load0 = os.getloadavg()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    defaults = L.DEFAULTS
+    new_par = a.new_parallel or defaults["n_parallel"]
+    new_look = defaults["lookup_tokens"] if a.new_lookup is None else a.new_lookup
+    new_chunk = a.new_chunk or defaults["docs_per_chunk"]
+    threads = a.new_threads if a.new_threads == "idle" else int(a.new_threads)
+    settings = {
+        "old": dict(kw=dict(n_parallel=4, threads=1, keep_prefix=False, lookup_tokens=0, step_tokens=0), chunk=8),
+        "new": dict(kw=dict(n_parallel=new_par, threads=threads, keep_prefix=True, lookup_tokens=new_look,
+                            step_tokens=defaults["step_tokens"] if a.new_step_tokens is None else a.new_step_tokens),
+                    chunk=new_chunk),
+    }
+    docs_all = corpus(a.corpus, a.per_source, a.seed)
+    sel, info = T.select_docs(docs_all, a.passages, tcfg(8))
+    print(f"{len(sel)} documents, {info['passages_selected']} passages selected from {len(docs_all)} documents")
+    gens = {}
+    for name, s in settings.items():
+        t0 = time.perf_counter()
+        gens[name] = make_generator("llamacpp", a.model, **s["kw"])
+        print(f"{name}: loaded in {time.perf_counter() - t0:.1f} s; {json.dumps({k: v for k, v in gens[name].info().items() if k in ('n_parallel', 'threads', 'threads_source', 'keep_prefix', 'lookup_tokens', 'step_tokens')})}")
+    res = {n: [] for n in settings}
+    with open_sandbox(2, "auto", 5.0, 1024) as box, tempfile.TemporaryDirectory() as tmp:
+        for r in range(a.rounds):
+            order = list(settings) if r % 2 == 0 else list(settings)[::-1]
+            for name in order:
+                out = Path(tmp) / f"{name}-{r}"
+                x = one(gens[name], box, sel, tcfg(settings[name]["chunk"]), out)
+                x["round"], x["load1"] = r + 1, os.getloadavg()[0]
+                res[name].append(x)
+                print(f"round {r + 1} {name}: {x['verified']} verified / {x['passages']} passages in {x['seconds']:.1f} s "
+                      f"-> {3600 * x['verified'] / x['seconds']:.0f} verified blocks/h; {x['tokens'] / x['gen_seconds']:.2f} "
+                      f"tok/s; drafts {x['draft_accepted']}/{x['draft_tokens']} accepted; load {x['load1']:.2f}", flush=True)
+    for g in gens.values():
+        g.close()
+    load1 = os.getloadavg()
+    print("\n| round | setting | passages | verified blocks | seconds | verified blocks / h | completion tok/s | "
+          "drafts accepted / proposed | load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in range(a.rounds):
+        for name in settings:
+            x = res[name][r]
+            print(f"| {r + 1} | {name} | {x['passages']} | {x['verified']} | {x['seconds']:.1f} | "
+                  f"{3600 * x['verified'] / x['seconds']:.0f} | {x['tokens'] / x['gen_seconds']:.2f} | "
+                  f"{x['draft_accepted']} / {x['draft_tokens']} | {x['load1']:.2f} |")
+    rate = {n: [3600 * x["verified"] / x["seconds"] for x in res[n]] for n in settings}
+    speed = [res["new"][r]["passages"] / res["new"][r]["seconds"] / (res["old"][r]["passages"] / res["old"][r]["seconds"])
+             for r in range(a.rounds)]
+    print(f"\nverified blocks/h median: old {statistics.median(rate['old']):.0f}, new {statistics.median(rate['new']):.0f} "
+          f"-> {statistics.median(rate['new']) / max(statistics.median(rate['old']), 1e-9):.2f}x; passages/s ratio per round "
+          f"{', '.join(f'{v:.2f}x' for v in speed)}")
+    ro, rn = res["old"][0]["replies"], res["new"][0]["replies"]
+    same = sum(ro[k] == rn.get(k) for k in ro)
+    vo, vn = set(res["old"][0]["verified_ids"]), set(res["new"][0]["verified_ids"])
+    print(f"identical replies (round 1): {same} of {len(ro)}; verified in both {len(vo & vn)}, only old "
+          f"{sorted(vo - vn)}, only new {sorted(vn - vo)}")
+    if a.show_diff:
+        for k in ro:
+            if ro[k] != rn.get(k):
+                print(f"\n--- {k}\n[old]\n{ro[k]}\n[new]\n{rn.get(k)}")
+        rows = {b["id"]: b for x in (res["old"][0], res["new"][0]) for b in x["blocks_rows"]}
+        for bid in sorted((vo | vn) - (vo & vn)):
+            b = rows[bid]
+            print(f"\n=== verified only by {'old' if bid in vo else 'new'}: {bid}\n{b.get('expression')} = {b.get('result')}\n{b.get('code')}")
+    print(f"\nmachine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}; "
+          f"load average before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}; "
+          f"{started:%Y-%m-%d %H:%M} UTC to {datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
+    if a.json:
+        Path(a.json).write_text(json.dumps({n: [{k: v for k, v in x.items() if k not in ("replies", "blocks_rows")}
+                                                 for x in res[n]] for n in res}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

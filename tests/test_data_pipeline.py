@@ -81,7 +81,7 @@ def test_notebook_runs_by_papermill(tmp_path):
     rows = read_jsonl(d / "corpus.jsonl")
     assert rows and len({r["id"] for r in rows}) == len(rows)
     assert sum(r["meta"]["n_tokens"] for r in rows) == pytest.approx(20000, rel=0.1)
-    for f in ("funnel.png", "classifier_heldout_scores.png", "dedup_cluster_sizes.png", "decontamination_hits.png"):
+    for f in ("funnel.png", "classifier_heldout_scores.png", "dedup_cluster_sizes.png", "decontamination.png"):
         assert (d / "figures" / f).stat().st_size > 2000      # a rendered figure, not an empty file
     assert (d / "classifier" / "classifier_round2.bin").exists() and (d / "removed_decontaminated.jsonl").exists()
     # phase 2 starts from here: its require() must find the corpus

@@ -54,9 +54,11 @@ def mixture_inputs(phase, mixture: str, corpus_files: list | tuple = ()) -> list
     return [(phase.require(ph, fname), label) for ph, fname, label in MIXTURES[mixture]]
 
 
-def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text", max_documents: int = 0) -> list[Doc]:
+def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text", max_documents: int = 0,
+              warn: bool = True) -> list[Doc]:
     """Read the rows; a row without a string ``text`` is an error naming file and line. An empty file is an
-    error only when every input is empty; otherwise a warning says which part of the mixture is missing.
+    error only when every input is empty; otherwise a warning says which part of the mixture is missing
+    (``warn=False``: the notebook shows it as a row of ``summary_table`` instead of a stderr box).
     ``max_documents`` > 0 keeps the first that many documents (a demo-size knob)."""
     from tqdm.auto import tqdm
     docs: list[Doc] = []
@@ -80,7 +82,7 @@ def load_docs(inputs: list[tuple[Path, str]], text_field: str = "text", max_docu
                           f"train on (check the phase that wrote it, or pass other corpus_files)")
     if max_documents and max_documents > 0:
         docs = docs[:max_documents]
-    for path, label in empty:
+    for path, label in empty if warn else []:
         # e.g. phase 2 verified no block with a small model: the run is then honestly "basic only" - say so loudly
         warnings.warn(f"{path} has no non-empty {text_field!r} rows: the {label!r} part of the mixture contributes "
                       f"nothing to this run", stacklevel=2)
@@ -97,7 +99,13 @@ def summary(docs: list[Doc]) -> dict:
 
 
 def summary_table(docs: list[Doc], inputs: list[tuple[Path, str]]):
-    """The notebook's mixture table: part, documents, characters, file."""
+    """The notebook's mixture table: part, documents, characters, file, and a note for a part that contributes
+    nothing (e.g. phase 2 verified no block: the run is then honestly "basic only")."""
     import pandas as pd
     files = {label: str(path) for path, label in inputs}
-    return pd.DataFrame([{"part": k, **v, "file": files.get(k, "")} for k, v in summary(docs).items()])
+    have = summary(docs)
+    rows = [{"part": k, **v, "file": files.get(k, ""), "note": ""} for k, v in have.items()]
+    rows += [{"part": label, "documents": 0, "characters": 0, "file": str(path),
+              "note": "no non-empty rows: this part contributes nothing to this run"}
+             for path, label in inputs if label not in have]
+    return pd.DataFrame(rows)

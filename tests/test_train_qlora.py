@@ -79,10 +79,15 @@ def test_loss_falls_and_adapter_reloads_to_same_logits(peft_model, tok, blocks, 
         # no leakage between packed rows: the batch loss is the mean of the rows' own losses
         both = peft_model(input_ids=batch, labels=batch).loss
         rows = [peft_model(input_ids=batch[i:i + 1], labels=batch[i:i + 1]).loss for i in range(2)]
-    assert torch.allclose(both, torch.stack(rows).mean(), atol=1e-4)
+    # leakage across rows would move the loss by tenths; the bar is bf16 rounding: the 4-bit layers of a model that
+    # trains compute in bf16 on this path for every batch shape, and a batch of 2 rounds its matmuls differently from
+    # a batch of 1 (seen ~1e-3 here; fp32 compute agrees to 1e-4)
+    tol = 1e-4 if qlora.choose_compute_dtype("auto", "cpu")[0] == "float32" else 5e-3
+    assert torch.allclose(both, torch.stack(rows).mean(), atol=tol), (both, torch.stack(rows).mean())
 
     reloaded = models.apply_adapter(qlora.load_base(EMBEDDED, quantize="nf4", device="cpu"), adapter,
                                     base_spec=EMBEDDED).eval()
+    qlora.keep_autograd_layout(reloaded)         # the same 4-bit kernel the trained model evaluates with (training's)
     with torch.no_grad():
         again = reloaded(input_ids=batch).logits
     assert torch.allclose(trained, again, atol=1e-3), (trained - again).abs().max()

@@ -24,7 +24,7 @@ import time
 def translation_prompts(n: int, sources=("champ_solutions", "rg_gsm_symbolic", "rg_math_drills",
                                          "math_package_docstrings"), seed: int = 0) -> list[list[dict]]:
     """``n`` real translation conversations: passages of the embedded sources, round-robin over sources."""
-    from mathcode.data.embedded_sources import iter_embedded
+    from mathcode.embedded import iter_embedded
     from mathcode.translate import passages as PS, prompt as PR
     per_source = []
     for s in sources:

@@ -46,7 +46,7 @@ def cpu_documents(tok, n=160, corpus="sympy") -> list[list[int]]:
     """Token ids of real math text: sympy docstrings (long, very different lengths: median ~280 tokens), or
     reasoning-gym gsm_symbolic problems with worked solutions (short: many document boundaries per block)."""
     if corpus == "gsm_symbolic":
-        from mathcode.data.embedded_sources import iter_embedded
+        from mathcode.embedded import iter_embedded
         return [tok(d["text"], add_special_tokens=False)["input_ids"]
                 for d in iter_embedded("rg_gsm_symbolic", max_docs=n, seed=0)]
     import sympy
@@ -65,7 +65,7 @@ def heldout_blocks(tok, block: int, n_blocks: int = 16, corpus="sympy"):
     import numpy as np
     skip = 160
     if corpus == "gsm_symbolic":
-        from mathcode.data.embedded_sources import iter_embedded
+        from mathcode.embedded import iter_embedded
         docs = [tok(d["text"], add_special_tokens=False)["input_ids"]
                 for d in iter_embedded("rg_gsm_symbolic", max_docs=skip + 80, seed=0)][skip:]
     else:

@@ -35,7 +35,7 @@ def corpus(path: str, per_source: int, seed: int) -> list[dict]:
     if path:
         from mathcode.translate.translate import load_corpus
         return load_corpus(path)
-    from mathcode.data.embedded_sources import iter_embedded
+    from mathcode.embedded import iter_embedded
     docs = []
     for s in ("champ_solutions", "rg_gsm_symbolic", "rg_math_drills", "math_docstrings_seed",
               "math_package_docstrings", "champ_concepts"):
@@ -45,7 +45,7 @@ def corpus(path: str, per_source: int, seed: int) -> list[dict]:
 
 def tcfg(docs_per_chunk: int):
     """The demo's translation settings (configs/demo.yaml), as notebook 02 builds them."""
-    from mathcode.translate import workflow as W
+    from mathcode.translate import steps as W
     return W.configure(max_passages_per_doc=1, max_passage_chars=200, context_chars=300, passage_unit="line",
                        max_blocks=1, block_tokens=200, output_format="paper", docs_per_chunk=docs_per_chunk,
                        max_new_tokens=320, batch_size=8)

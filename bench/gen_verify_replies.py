@@ -16,12 +16,12 @@ import json
 import time
 from pathlib import Path
 
-from mathcode.data.embedded_sources import iter_embedded
+from mathcode.embedded import iter_embedded
 from mathcode.generation import GenConfig
 from mathcode.translate import prompt as P
 from mathcode.translate.generate import generate_replies
 from mathcode.translate.passages import split_document
-from mathcode.translate.workflow import open_translator
+from mathcode.translate.steps import open_translator
 
 SOURCES = ("rg_gsm_symbolic", "champ_solutions", "rg_math_drills")
 

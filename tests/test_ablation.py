@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mathcode import ablation, ablation_compare as ac, config, runner
+from mathcode.run import ablation, ablation_compare as ac, config, runner
 from mathcode.util import read_jsonl
 
 

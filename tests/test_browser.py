@@ -1,4 +1,4 @@
-"""The page checker of mathcode.browser: each rule can fail (unit tests on small pages), and a real headless
+"""The page checker of mathcode.run.browser: each rule can fail (unit tests on small pages), and a real headless
 Chromium renders and screenshots a page (skipped only where no Chromium can be had). The pages of a whole run are
 checked in tests/test_end_to_end.py::test_pages_in_a_real_browser."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from mathcode import browser
+from mathcode.run import browser
 
 
 def _png(blank: bool) -> str:

@@ -7,7 +7,9 @@ import json
 import pytest
 import yaml
 
-from mathcode import cli, config, params
+from mathcode import cli, params
+
+from mathcode.run import config
 
 DEMO = "configs/demo.yaml"
 

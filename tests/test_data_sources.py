@@ -4,7 +4,7 @@ import json
 import pytest
 
 from mathcode.data import sources as src
-from mathcode.data.embedded_sources import champ_math
+from mathcode.embedded import champ_math
 
 
 def test_jsonl_source_reads_rows_and_provenance(tmp_path):

@@ -116,7 +116,7 @@ def test_pages_in_a_real_browser(smoke_run):
     """report.html and the four executed notebooks, rendered by headless Chromium: no error text, no stderr box,
     no empty figure or header-only table, the worked example and the method figure present; screenshots saved in
     the run folder."""
-    from mathcode import browser
+    from mathcode.run import browser
     if not browser.find_chromium():
         pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run installs it)")
     run, _ = smoke_run

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from mathcode.evaluate import benchmarks as B, compare, pipeline
+from mathcode.evaluate.custom import load_custom
+from mathcode.evaluate import benchmarks as B, compare, steps as pipeline
 from mathcode.evaluate.equivalence import is_equivalent
 from mathcode.evaluate.extract import extract_answer
 
@@ -52,23 +53,23 @@ def test_custom_jsonl_mapping_and_errors(tmp_path):
     f = tmp_path / "mine.jsonl"
     f.write_text(json.dumps({"q": "What is 6*7?", "meta": {"ans": "42"}}) + "\n"
                  + json.dumps({"q": "Pick the prime.", "opts": ["4", "6", "7", "9"], "meta": {"ans": 2}}) + "\n")
-    items = B.load_custom(f, {"question": "q", "answer": "meta.ans", "choices": "opts"}, name="mine")
+    items = load_custom(f, {"question": "q", "answer": "meta.ans", "choices": "opts"}, name="mine")
     assert [it.kind for it in items] == ["number", "choice"]
     assert items[1].answer == "C" and items[0].answer == "42"
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"q": "a", "a": "1"}) + "\n" + json.dumps({"q": "b"}) + "\n")
     with pytest.raises(B.BenchmarkError, match=r"bad.jsonl:2: field 'a' \(mapped to answer\) is missing"):
-        B.load_custom(bad, {"question": "q", "answer": "a"})
+        load_custom(bad, {"question": "q", "answer": "a"})
     with pytest.raises(B.BenchmarkError, match=r"bad.jsonl:1: no field for 'answer'"):
-        B.load_custom(bad, {"question": "q"})
+        load_custom(bad, {"question": "q"})
     with pytest.raises(B.BenchmarkError, match="are not roles"):
-        B.load_custom(bad, {"question": "q", "answer": "a", "anwser": "a"})
+        load_custom(bad, {"question": "q", "answer": "a", "anwser": "a"})
 
 
 def test_custom_json_list(tmp_path):
     f = tmp_path / "set.json"
     f.write_text(json.dumps({"data": [{"problem": "Simplify 2/4.", "sol": "\\boxed{\\frac12}", "a": "\\frac{1}{2}"}]}))
-    (it,) = B.load_custom(f, {"question": "problem", "answer": "a", "solution": "sol"})
+    (it,) = load_custom(f, {"question": "problem", "answer": "a", "solution": "sol"})
     assert it.kind == "math" and it.solution
 
 

@@ -53,7 +53,7 @@ def test_adapter_on_nf4_base_matches_the_merged_export(run_with_adapter, tmp_pat
     on the full-precision base (what was evaluated before) is measurably further away."""
     import torch
     from mathcode import models
-    from mathcode.evaluate import pipeline
+    from mathcode.evaluate import steps as pipeline
     from mathcode.train.export import merged_export
     ad = run_with_adapter / "03_pretraining" / "adapter"
     assert pipeline.eval_quantize("auto", ad) == "nf4" and pipeline.eval_quantize("none", ad) is None

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mathcode import ablation, ablation_compare as ac
-from mathcode.evaluate import benchmarks as B, compare, nll, pipeline
+from mathcode.run import ablation, ablation_compare as ac
+from mathcode.evaluate import benchmarks as B, compare, nll, steps as pipeline
 from mathcode.util import write_jsonl
 
 
@@ -33,7 +33,7 @@ def test_the_issue_reproduction_no_longer_collides():
 
 
 def test_training_doc_ids_of_gsm_symbolic_are_unique():
-    from mathcode.data.embedded_sources import iter_embedded
+    from mathcode.embedded import iter_embedded
     ids = [d["id"] for d in iter_embedded("rg_gsm_symbolic", max_docs=150, seed=0)]
     assert len(ids) == len(set(ids))
 

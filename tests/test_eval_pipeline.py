@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from mathcode.evaluate import compare, nll, pipeline, protocols
+from mathcode.evaluate import compare, nll, steps as pipeline, protocols
 from mathcode.evaluate.benchmarks import Item
 from mathcode.models import ModelSpecError
 

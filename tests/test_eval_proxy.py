@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from mathcode.data import embedded_sources as E
+from mathcode import embedded as E
 from mathcode.data.sources import SourceError
 from mathcode.data.decontaminate import Benchmarks, Decontaminator, load_benchmarks
 from mathcode.evaluate import benchmarks as B

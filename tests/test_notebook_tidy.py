@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import nbformat
 
-from mathcode import notebook_tidy, progress
+from mathcode.run import notebook_tidy
+
+from mathcode import progress
 
 PARAMS = ('run_dir = "outputs/lab"  # run folder\nmax_passages = 8  # passages to translate\n'
           'sources = ["a", "b"]  # where text comes from\nseed = 0  # seed')

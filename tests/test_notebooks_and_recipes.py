@@ -6,7 +6,9 @@ import json
 import papermill as pm
 import pytest
 
-from mathcode import config, params, paths
+from mathcode.run import config
+
+from mathcode import params, paths
 
 ROOT = paths.project_root()
 

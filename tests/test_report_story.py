@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mathcode import report, report_story as S
+from mathcode.run import report, report_story as S
 
 
 def _run(tmp_path, loss_last=3.10, diff=(0.0, -0.33, 0.33), trans=(300, 130000), proxy=True):

@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mathcode import config, params, runner
+from mathcode.run import config, runner
+
+from mathcode import params
 
 NAMES = ["01_data_sampling", "02_translation", "03_qlora_pretraining", "04_evaluation"]
 PHASES = ["data", "translation", "pretraining", "evaluation"]

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mathcode import manifest, params, paths, phase, runner, util
+from mathcode import manifest, params, paths, phase, util
+
+from mathcode.run import runner
 
 
 # --- one JSONL reader, one rule for a torn last line ------------------------------------------------------
@@ -89,7 +91,7 @@ def test_thread_default_and_overrides(monkeypatch):
 
 
 def test_recipe_threads_key_is_validated(tmp_path):
-    from mathcode import config
+    from mathcode.run import config
     f = tmp_path / "t.yaml"
     f.write_text("model: embedded:smollm2-135m-instruct\nthreads: -1\n")
     with pytest.raises(config.ConfigError, match="'threads'"):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mathcode.translate import report as RP, workflow as W
+from mathcode.translate import figures as RP, steps as W
 from mathcode.translate.generate import HEADER, add_round
 
 

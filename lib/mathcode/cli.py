@@ -44,14 +44,16 @@ def main(argv=None) -> int:
     cp.add_argument("run_dir")
     a = ap.parse_args(argv)
 
-    from . import config, params
-    from .models import ModelSpecError
-    from .phase import MissingInputError
-    from .runner import PhaseFailed
-    from .ablation import AblationError
+    from mathcode.run import config
+
+    from mathcode import params
+    from mathcode.models import ModelSpecError
+    from mathcode.phase import MissingInputError
+    from mathcode.run.runner import PhaseFailed
+    from mathcode.run.ablation import AblationError
     try:
         if a.cmd == "run":
-            from .runner import run
+            from mathcode.run.runner import run
             run(a.config, run_dir=a.run_dir, phases=a.phases, force=a.force, overrides=_parse_overrides(a.param),
                 progress=not a.quiet)
         elif a.cmd == "validate":
@@ -60,21 +62,22 @@ def main(argv=None) -> int:
                   f"{', '.join(rec.phases) or 'notebook defaults'})"
                   + (f"; ablation: arms {', '.join(rec.ablation['arms'])} x seeds {rec.ablation['seeds']}"
                      if rec.ablation else ""))
-            from .recipe_plan import describe
+            from mathcode.run.plan import describe
             print("\n".join(describe(rec)))
         elif a.cmd == "params":
             d, docs = params.defaults(a.phase), params.docs(a.phase)
             for k, val in d.items():
                 print(f"{k:28s} = {json.dumps(val):30s} # {docs.get(k, '')}")
         elif a.cmd == "prepare-model":
-            from .models import resolve
+            from mathcode.models import resolve
             r = resolve(a.model, a.cache_dir)
             print(f"{a.model} -> {r.path} ({r.kind})")
         elif a.cmd == "report":
-            from .report import write_report
+            from mathcode.run.report import write_report
             print(write_report(a.run_dir))
         elif a.cmd == "check-pages":
-            from . import browser, paths
+            from mathcode.run import browser
+            from mathcode import paths
             if not browser.find_chromium():
                 print("mathcode: error: no Chromium found (apt-get install chromium, or set MATHCODE_CHROMIUM)",
                       file=sys.stderr)

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import paths
-from .util import count_rows, sha256_file
+from mathcode import paths
+from mathcode.util import count_rows, sha256_file
 
 PACKAGES = ["mathcode", "torch", "transformers", "peft", "bitsandbytes", "accelerate", "datasets", "papermill",
             "datasketch", "datatrove", "fasttext-numpy2-wheel", "math-verify", "sympy", "numpy", "pandas",

@@ -28,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from mathcode import paths
 
 
 def _parts(dist_prefix: str, n: int, version: str) -> list[dict]:

@@ -100,7 +100,7 @@ class Weights:
 def _backends() -> tuple:
     """Generation backends known to the installed kit (its registry when it has one)."""
     try:
-        from . import generation
+        from mathcode import generation
         for attr in ("BACKENDS", "REGISTRY", "backends"):
             reg = getattr(generation, attr, None)
             if reg:
@@ -134,19 +134,19 @@ def _optimizers() -> tuple:
 
 def _benchmarks() -> tuple:
     try:
-        from .evaluate.benchmarks import KNOWN
+        from mathcode.evaluate.benchmarks import KNOWN
         return tuple(KNOWN)
     except Exception:
         return ("gsm8k", "math", "sat_math", "ocw", "mmlu_math", "gsm_symbolic_proxy")
 
 
 def _protocols() -> tuple:
-    from .evaluate.protocols import PROTOCOLS
+    from mathcode.evaluate.protocols import PROTOCOLS
     return tuple(PROTOCOLS)
 
 
 def _passage_units() -> tuple:
-    from .translate.passages import UNITS
+    from mathcode.translate.passages import UNITS
     return tuple(UNITS)
 
 

@@ -9,7 +9,7 @@ import ast
 from functools import lru_cache
 from pathlib import Path
 
-from . import paths
+from mathcode import paths
 
 NOTEBOOKS = {
     "data": "01_data_sampling.ipynb",
@@ -112,7 +112,7 @@ def _tname(v) -> str:
 def coerce(phase: str, values: dict) -> dict:
     """``values`` with number-like text turned into floats where the parameter is a float (YAML reads ``1e-4``
     as text); everything else unchanged."""
-    from .param_rules import coerce_number_text
+    from mathcode.param_rules import coerce_number_text
     d = defaults(phase)
     return {k: coerce_number_text(d.get(k), v) for k, v in values.items()}
 
@@ -120,7 +120,7 @@ def coerce(phase: str, values: dict) -> dict:
 def check(phase: str, values: dict, *, where: str = "parameter", prefix: str = "", unknown_ok: bool = False) -> None:
     """Raise ParameterError naming the first unknown key, wrongly typed value or value outside its rule
     (enum, range; see ``param_rules``)."""
-    from . import param_rules
+    from mathcode import param_rules
     d, ann_all = defaults(phase), annotations(phase)
     for k, v in values.items():
         label = repr(prefix + k)

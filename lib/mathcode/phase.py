@@ -14,8 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from . import paths, params as _params
-from .util import write_json
+from mathcode import paths, params as _params
+from mathcode.util import write_json
 
 UPSTREAM = {"translation": ["data"], "pretraining": ["data", "translation"], "evaluation": ["pretraining"]}
 
@@ -107,7 +107,7 @@ class Phase:
 def start(name: str, namespace: dict) -> Phase:
     """First cell after the parameters: validate them (types from the notebook defaults), set CPU threads,
     open the phase dir."""
-    from .models import quiet_weight_loading
+    from mathcode.models import quiet_weight_loading
     quiet_weight_loading()      # first: checking parameters may import transformers (and so bitsandbytes) already
     values = _params.check_namespace(name, namespace)
     if "run_dir" not in values:

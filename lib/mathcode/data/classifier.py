@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..util import write_json
-from .steps import Step
-from .textnorm import ft_line
+from mathcode.util import write_json
+from mathcode.data.records import Step
+from mathcode.textnorm import ft_line
 
 POS, NEG = "__label__math", "__label__other"
 
@@ -70,7 +70,7 @@ class MathClassifier:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         self.model.save_model(str(p))
-        write_json(p.with_suffix(".json"), {"labels": [POS, NEG], "text_normalisation": "mathcode.data.textnorm.ft_line",
+        write_json(p.with_suffix(".json"), {"labels": [POS, NEG], "text_normalisation": "mathcode.textnorm.ft_line",
                                             **self.info})
         self.path = str(p)
         return p

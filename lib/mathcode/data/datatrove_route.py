@@ -24,17 +24,17 @@ def _to_dict(doc: Document) -> dict:
 
 def build_step(kind: str, **kw):
     """One ``mathcode.data`` step from a picklable recipe."""
-    from . import pipeline
+    from mathcode.data import pipeline
     if kind in ("length", "symbols", "repetition"):
         return pipeline.filter_steps(quality=[kind], dedup=False, **kw)[0]
     if kind == "classifier":
-        from .classifier import ClassifierFilter, MathClassifier
+        from mathcode.data.classifier import ClassifierFilter, MathClassifier
         return ClassifierFilter(MathClassifier.load(kw["path"]), kw.get("threshold", 0.5), kw.get("applies_to"))
     if kind == "decontaminate":
-        from .decontaminate import Decontaminator, load_benchmarks
+        from mathcode.data.decontaminate import Decontaminator, load_benchmarks
         return Decontaminator(load_benchmarks(kw.get("benchmarks", "default")), kw.get("n", 13))
     if kind == "near_dedup":          # shard-local only; use minhash_stages for a global dedup
-        from .dedup import MinHashDedup
+        from mathcode.data.dedup import MinHashDedup
         return MinHashDedup(**kw)
     raise ValueError(f"unknown step kind {kind!r}")
 
@@ -90,7 +90,7 @@ def _word_tokenizer():
     the same tokens as our datasketch shingles."""
     from datatrove.utils.word_tokenizers import WordTokenizer
 
-    from .textnorm import words
+    from mathcode.textnorm import words
 
     class MathcodeWords(WordTokenizer):
         def word_tokenize(self, text):

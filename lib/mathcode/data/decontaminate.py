@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import paths
-from ..util import iter_jsonl
-from .steps import Step
-from .textnorm import words
+from mathcode import paths
+from mathcode.util import iter_jsonl
+from mathcode.data.records import Step
+from mathcode.textnorm import words
 
 # file name -> (benchmark, fields whose text is matched); options are appended so MC items match as shown.
 LAYOUTS = {
@@ -92,7 +92,7 @@ def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
         if d is not None:
             spec = str(d)
         else:
-            from ..models import _hub_reachable
+            from mathcode.models import _hub_reachable
             offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
             spec = [f"hub:{k}" for k in HUB] if not offline and _hub_reachable() else []
             if not spec:               # offline: at least the evaluation proxy (disjoint by construction; checked)
@@ -117,7 +117,7 @@ def load_benchmarks(spec: str | list | None = "default") -> Benchmarks:
 
 def _load_proxy(b: Benchmarks, n: int = 200, seed: int = 0):
     """Phase 4's offline GSM8K proxy (held-out gsm_symbolic templates), questions and solutions."""
-    from .embedded_sources import gsm_symbolic_items
+    from mathcode.embedded import gsm_symbolic_items
     rows = []
     for it in gsm_symbolic_items(n, seed, heldout=True):
         i = it["metadata"]["index"]

@@ -11,8 +11,8 @@ from collections import Counter
 
 import numpy as np
 
-from .steps import Step
-from .textnorm import words
+from mathcode.data.records import Step
+from mathcode.textnorm import words
 
 
 def shingles(text: str, n: int) -> set[bytes]:

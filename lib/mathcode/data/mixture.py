@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .steps import n_tokens
+from mathcode.data.records import n_tokens
 
 
 def token_counter(model_spec: str, cache_dir=None):
@@ -20,7 +20,7 @@ def token_counter(model_spec: str, cache_dir=None):
     shared ``models.load_tokenizer``."""
     from pathlib import Path
 
-    from .. import models
+    from mathcode import models
     folder = Path(models.resolve(model_spec, cache_dir).path)
     if (folder / "tokenizer.json").exists():
         import tokenizers
@@ -72,7 +72,7 @@ def budgets(docs: list[dict], *, token_budget: int = 0, weights: dict | None = N
 
 def select(docs: list[dict], plan: dict, seed: int = 0) -> tuple[list[dict], list[dict]]:
     """(selected docs, per-source rows {source, budget, available, selected, docs}) for a budget plan."""
-    from .steps import by_source
+    from mathcode.data.records import by_source
     groups = by_source(docs)
     chosen, rows = [], []
     for s in sorted(groups):

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..util import atomic_write_text
-from .steps import Step, StepReport
+from mathcode.util import atomic_write_text
+from mathcode.data.records import Step, StepReport
 
 CORPUS_FIELDS = ("id", "text", "source", "meta")
 
@@ -25,7 +25,7 @@ def filter_steps(*, min_chars: int = 50, max_chars: int = 100_000, min_symbol_ra
                  dedup_threshold: float = 0.8, dedup_num_perm: int = 128, dedup_shingle: int = 5,
                  benchmarks=None, ngram: int = 13, seed: int = 0) -> list[Step]:
     """Steps in the paper's order: quality heuristics → math classifier → near-dedup → decontamination."""
-    from .quality import LengthFilter, RepetitionFilter, SymbolDensityFilter
+    from mathcode.data.quality import LengthFilter, RepetitionFilter, SymbolDensityFilter
     known = {"length", "symbols", "repetition"}
     bad = set(quality) - known
     if bad:
@@ -38,13 +38,13 @@ def filter_steps(*, min_chars: int = 50, max_chars: int = 100_000, min_symbol_ra
     if "repetition" in quality:
         steps.append(RepetitionFilter(max_dup_lines, max_top_trigram))
     if classifier is not None:
-        from .classifier import ClassifierFilter
+        from mathcode.data.classifier import ClassifierFilter
         steps.append(ClassifierFilter(classifier, classifier_threshold, classify_sources))
     if dedup:
-        from .dedup import MinHashDedup
+        from mathcode.data.dedup import MinHashDedup
         steps.append(MinHashDedup(dedup_threshold, dedup_num_perm, dedup_shingle, seed=seed + 1))
     if benchmarks is not None and len(benchmarks):
-        from .decontaminate import Decontaminator
+        from mathcode.data.decontaminate import Decontaminator
         steps.append(Decontaminator(benchmarks, ngram))
     return steps
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .steps import Step
-from .textnorm import words
+from mathcode.data.records import Step
+from mathcode.textnorm import words
 
 MATH_CHARS = set("0123456789=+-*/^_{}\\$<>|()")
 

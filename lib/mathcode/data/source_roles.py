@@ -9,7 +9,7 @@ the user wrote are never narrowed: a name that matches no source is an error nam
 """
 from __future__ import annotations
 
-from .sources import SourceError, load_sources, parse_spec
+from mathcode.data.sources import SourceError, load_sources, parse_spec
 
 
 class DataPlanError(ValueError):
@@ -17,7 +17,7 @@ class DataPlanError(ValueError):
 
 
 def _defaults() -> dict:
-    from .. import params
+    from mathcode import params
     try:
         return params.defaults("data")
     except Exception:

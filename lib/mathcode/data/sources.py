@@ -10,22 +10,18 @@ Sources never silently yield nothing: an empty source raises ``SourceError`` nam
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .. import paths
-from ..util import iter_jsonl
+from mathcode import paths
+from mathcode.embedded import SourceError, doc_id, iter_embedded  # noqa: F401  (re-exported for phase-1 callers)
+from mathcode.util import iter_jsonl
 
 KINDS = ("embedded", "hub", "jsonl", "parquet", "folder")
 FOLDER_SUFFIXES = (".txt", ".md", ".tex")
-
-
-class SourceError(ValueError):
-    """A source that cannot be read or yields nothing; the message names it and says what to do."""
 
 
 @dataclass
@@ -65,12 +61,6 @@ def parse_spec(spec: str) -> SourceSpec:
     return SourceSpec(spec=spec, kind=kind, target=rest.strip(), text_field=text_field, config=config)
 
 
-def doc_id(source: str, original_id) -> str:
-    """Stable, unique-per-source id (short hash keeps ids readable whatever the original id looks like)."""
-    h = hashlib.sha1(f"{source}\x00{original_id}".encode()).hexdigest()[:12]
-    return f"{source}-{h}"
-
-
 def _local_rows(spec: SourceSpec) -> Iterator[tuple[str, dict, dict]]:
     """(original id, row, provenance) for jsonl/parquet files."""
     p = paths.resolve_path(spec.target)
@@ -103,7 +93,7 @@ def _folder_docs(spec: SourceSpec) -> Iterator[dict]:
 
 def _hub_docs(spec: SourceSpec) -> Iterator[dict]:
     """Stream a Hub dataset; offline or unknown ids fail with a remedy instead of an empty corpus."""
-    from ..models import _hub_reachable
+    from mathcode.models import _hub_reachable
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1" or not _hub_reachable():
         raise SourceError(f"source {spec.spec!r}: the Hugging Face Hub is unreachable (offline), so dataset "
                           f"{spec.target!r} cannot be streamed; use embedded:/jsonl:/parquet:/folder: sources, "
@@ -128,7 +118,6 @@ def iter_source(spec: str | SourceSpec, max_docs: int | None = None, seed: int =
     """Documents of one source, at most ``max_docs``; raises SourceError if it yields none."""
     s = parse_spec(spec) if isinstance(spec, str) else spec
     if s.kind == "embedded":
-        from .embedded_sources import iter_embedded
         it = iter_embedded(s.target, max_docs=max_docs, seed=seed)
     elif s.kind == "hub":
         it = _hub_docs(s)

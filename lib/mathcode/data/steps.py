@@ -1,134 +1,209 @@
-"""The step interface every filter shares, and the per-step report the notebook and the funnel read.
+"""Phase 1's protocol steps at notebook granularity, over an in-memory corpus (demo to mid scale).
 
-A step sees documents in shards (lists) and says, per document, keep or drop (with a reason dict). The same
-step object runs in the notebook (one step over the whole corpus, then its report is shown), in the
-streaming route (all steps chained shard by shard, bounded memory) and inside datatrove (``datatrove_route``).
+Each function runs one step of ``notebooks/01_data_sampling.ipynb`` — load, quality, classifier, near-dedup,
+decontamination, mixture — appends its ``StepReport`` to ``reports`` (the funnel reads them) and returns the
+documents kept plus the tables the notebook shows. Why here and not in the notebook: the choices (which sources
+are positives, which are the pool, what happens when the pool is empty) are logic that needs unit tests; the
+notebook keeps the parameters, the figures and what to look at. The same step objects stream at cluster scale
+through ``pipeline.run_streaming`` / ``datatrove_route``.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+
+import pandas as pd
+from mathcode.progress import bar
+
+from mathcode.data import classifier as clf_mod, decontaminate as dc_mod, mixture, pipeline, source_roles
+from mathcode.data.sources import iter_source, SourceError
+from mathcode.data.records import StepReport, by_source, funnel
 
 
-def n_tokens(doc: dict) -> int:
-    """Target-tokenizer tokens when counted (``meta.n_tokens``), else whitespace words (streaming bench)."""
-    n = doc.get("meta", {}).get("n_tokens")
-    return int(n) if n is not None else len(doc["text"].split())
+def load_and_count(sources: list, model: str, max_docs: int, seed: int = 0) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """(documents with ``meta.n_tokens`` in the target tokenizer, per-source table, one sample per source)."""
+    docs, seen = [], set()
+    # one bar over sources (a nested per-source bar sized max_docs froze at "1/300" for sources that end early)
+    with bar(list(sources), desc="sources", unit="source") as sources_bar:
+        for spec in sources_bar:
+            sources_bar.set_postfix_str(f"{spec[:40]}; {len(docs)} documents so far", refresh=False)
+            for d in iter_source(spec, max_docs=max_docs, seed=seed):
+                if d["id"] in seen:
+                    raise SourceError(f"source {spec!r}: duplicate document id {d['id']!r}; give rows unique 'id's")
+                seen.add(d["id"])
+                docs.append(d)
+    mixture.count_tokens(docs, mixture.token_counter(model))
+    loaded = pd.DataFrame([{"source": d["source"], "tokens": d["meta"]["n_tokens"], "chars": len(d["text"])}
+                           for d in docs], columns=["source", "tokens", "chars"])
+    table = loaded.groupby("source").agg(docs=("tokens", "size"), tokens=("tokens", "sum"),
+                                         mean_chars=("chars", "mean")).reset_index()
+    samples = pd.DataFrame([{"source": s, "sample": g[0]["text"][:300]} for s, g in by_source(docs).items()])
+    return docs, table, samples
+
+
+def apply_quality(docs: list, reports: list, **filters) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """Quality heuristics (``pipeline.filter_steps`` keywords, dedup off): kept docs, per-step table, examples."""
+    rows, examples = [], []
+    for step in pipeline.filter_steps(**filters, dedup=False):
+        docs, rep = step.apply(docs)
+        reports.append(rep)
+        rows.append(rep.summary())
+        examples.append(rep.examples_frame(3).assign(step=rep.step))
+    table = pd.DataFrame(rows).fillna(0) if rows else pd.DataFrame(columns=["step", "docs_in", "docs_out", "removed"])
+    return docs, table, (pd.concat(examples, ignore_index=True) if examples else pd.DataFrame())
 
 
 @dataclass
-class StepReport:
-    step: str
-    n_in: int = 0
-    n_out: int = 0
-    docs_in: Counter = field(default_factory=Counter)
-    docs_out: Counter = field(default_factory=Counter)
-    tokens_in: Counter = field(default_factory=Counter)
-    tokens_out: Counter = field(default_factory=Counter)
-    reasons: Counter = field(default_factory=Counter)
-    examples: list = field(default_factory=list)        # first removed docs with their reason
-    removed: list = field(default_factory=list)         # every removed doc (only when keep_removed)
-    max_examples: int = 5
-
-    def add(self, doc: dict, keep: bool, why: dict | None, keep_removed: bool):
-        s, t = doc["source"], n_tokens(doc)
-        self.n_in += 1
-        self.docs_in[s] += 1
-        self.tokens_in[s] += t
-        if keep:
-            self.n_out += 1
-            self.docs_out[s] += 1
-            self.tokens_out[s] += t
-            return
-        why = why or {}
-        self.reasons[why.get("reason", self.step)] += 1
-        row = {"id": doc["id"], "source": s, **why, "text": doc["text"]}
-        if len(self.examples) < self.max_examples:
-            self.examples.append({**row, "text": doc["text"][:400]})
-        if keep_removed:
-            self.removed.append({**row, "meta": doc.get("meta", {})})
+class ClassifierOutcome:
+    note: str
+    result: clf_mod.TwoRoundResult | None = None
+    classifier: clf_mod.MathClassifier | None = None
+    pool: list = field(default_factory=list)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
+    recalled: pd.DataFrame = field(default_factory=pd.DataFrame)
+    removed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
-    def n_removed(self) -> int:
-        return self.n_in - self.n_out
-
-    def table(self):
-        """Per-source docs/tokens in and out (a DataFrame)."""
-        import pandas as pd
-        rows = [{"step": self.step, "source": s, "docs_in": self.docs_in[s], "docs_out": self.docs_out[s],
-                 "tokens_in": self.tokens_in[s], "tokens_out": self.tokens_out[s]} for s in sorted(self.docs_in)]
-        return pd.DataFrame(rows)
-
-    def examples_frame(self, n: int = 5):
-        """Removed examples as a DataFrame (a one-line note when nothing was removed)."""
-        import pandas as pd
-        if not self.examples:
-            return pd.DataFrame([{"note": f"{self.step}: nothing removed"}])
-        return pd.DataFrame(self.examples).drop(columns=["id"]).head(n)
-
-    def summary(self) -> dict:
-        return {"step": self.step, "docs_in": self.n_in, "docs_out": self.n_out, "removed": self.n_removed,
-                **{f"reason:{k}": v for k, v in self.reasons.items()}}
+    def auc(self) -> tuple:
+        return tuple(m["auc"] for m in self.result.metrics) if self.result else (None, None)
 
 
-class Step:
-    """Base: subclasses implement ``decide(docs) -> [(keep, why)]`` for one shard."""
-    name = "step"
-    keep_removed = False          # True for steps whose removed docs are an artefact (decontamination)
-    applies_to: set | None = None  # only these sources are judged; others pass through (None = all)
-
-    def decide(self, docs: list[dict]) -> list[tuple[bool, dict | None]]:
-        raise NotImplementedError
-
-    def run(self, docs: Iterable[dict], report: StepReport | None = None, shard_size: int = 1000) -> Iterator[dict]:
-        """Lazily yield kept docs, filling ``report``; ``shard_size`` bounds what is held at once."""
-        report = report if report is not None else StepReport(self.name)
-        shard: list[dict] = []
-        for d in docs:
-            shard.append(d)
-            if len(shard) >= shard_size:
-                yield from self._shard(shard, report)
-                shard = []
-        if shard:
-            yield from self._shard(shard, report)
-
-    def _shard(self, shard, report):
-        judged = [d for d in shard if self.applies_to is None or d["source"] in self.applies_to]
-        verdicts = iter(self.decide(judged)) if judged else iter(())
-        for d in shard:
-            keep, why = (next(verdicts) if self.applies_to is None or d["source"] in self.applies_to
-                         else (True, None))
-            report.add(d, keep, why, self.keep_removed)
-            if keep:
-                yield d
-
-    def apply(self, docs: list[dict], shard_size: int = 1000) -> tuple[list[dict], StepReport]:
-        """Notebook form: the whole list through this step, plus its report."""
-        rep = StepReport(self.name)
-        kept = list(self.run(docs, rep, shard_size))
-        return kept, rep
-
-
-def funnel(initial: list[dict] | StepReport, reports: list[StepReport]):
-    """Long table: tokens and docs per source after loading and after each step."""
-    import pandas as pd
-    rows = []
-    if isinstance(initial, StepReport):
-        first = initial
+def classify(docs: list, reports: list, *, sources, positives, negatives, classify_sources, classifier_model="",
+             max_docs: int = 300, max_negatives: int = 800, threshold: float = 0.5, confident: float = 0.9,
+             holdout: float = 0.2, epochs: int = 15, seed: int = 0, out_dir=None) -> tuple[list, ClassifierOutcome]:
+    """The paper's two-round fastText recall on the pool sources (or a saved classifier). No pool — none
+    configured, or every pool document already filtered out — means no classifier step, said in ``note``."""
+    pos, neg, pool, pool_names = source_roles.classifier_inputs(
+        docs, sources=list(sources), positives=list(positives), negatives=list(negatives),
+        classify_sources=list(classify_sources), max_docs=max_docs, max_negatives=max_negatives, seed=seed)
+    if not pool:
+        why = "classify_sources is empty" if not pool_names else f"no documents of {sorted(pool_names)} are left"
+        return docs, ClassifierOutcome(note=f"no classifier step: {why}")
+    if classifier_model:
+        out = ClassifierOutcome(note=f"reusing classifier {classifier_model}",
+                                classifier=clf_mod.MathClassifier.load(classifier_model), pool=pool)
     else:
-        first = StepReport("loaded")
-        for d in initial:
-            first.add(d, True, None, False)
-    stages = [("loaded", first.docs_in, first.tokens_in)] + [(r.step, r.docs_out, r.tokens_out) for r in reports]
-    for i, (name, docs, toks) in enumerate(stages):
-        for s in sorted(first.docs_in):
-            rows.append({"stage_no": i, "stage": name, "source": s, "docs": docs.get(s, 0), "tokens": toks.get(s, 0)})
-    return pd.DataFrame(rows)
+        if not pos or not neg:
+            raise ValueError(f"the classifier needs positives and negatives, got {len(pos)} positive and {len(neg)} "
+                             f"negative documents; check classifier_positives / classifier_negatives / max_negatives")
+        res = clf_mod.two_round(pos, neg, pool, threshold=threshold, confident=confident, holdout=holdout, seed=seed,
+                                out_dir=out_dir, epoch=epochs)
+        out = ClassifierOutcome(
+            note=f"{len(res.recalled)} pool documents recalled as new positives after round 1 (P >= {confident})",
+            result=res, classifier=res.round2, pool=pool, metrics=pd.DataFrame(res.metrics),
+            recalled=pd.DataFrame([{"id": d["id"], "score_r1": round(d["score_r1"], 3), "text": d["text"][:160]}
+                                   for d in res.recalled[:8]], columns=["id", "score_r1", "text"]))
+    kept, rep = clf_mod.ClassifierFilter(out.classifier, threshold, pool_names).apply(docs)
+    reports.append(rep)
+    out.removed = rep.examples_frame(5)
+    out.note += f"; the classifier removed {rep.n_removed} of {len(pool)} pool documents"
+    return kept, out
 
 
-def by_source(docs: Iterable[dict]) -> dict:
-    out = defaultdict(list)
+@dataclass
+class DedupOutcome:
+    removed: int = 0
+    sizes: dict = field(default_factory=dict)
+    sizes_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["cluster_size", "clusters"]))
+    examples: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def near_dedup(docs: list, reports: list, *, enabled: bool = True, threshold: float = 0.8, num_perm: int = 128,
+               shingle: int = 5, seed: int = 0) -> tuple[list, DedupOutcome]:
+    """MinHash-LSH near-dedup; each removed example is shown beside the document it duplicates."""
+    if not enabled:
+        return docs, DedupOutcome(examples=pd.DataFrame([{"note": "dedup=False: no near-dedup step"}]))
+    step = pipeline.filter_steps(quality=[], dedup=True, dedup_threshold=threshold, dedup_num_perm=num_perm,
+                                 dedup_shingle=shingle, seed=seed)[0]
+    by_id = {d["id"]: d for d in docs}
+    kept, rep = step.apply(docs)
+    reports.append(rep)
+    sizes = step.cluster_sizes()
+    ex = [{"removed": e["text"][:150], "kept": by_id[e["duplicate_of"]]["text"][:150], "jaccard_est": e["jaccard_est"]}
+          for e in rep.examples]
+    return kept, DedupOutcome(rep.n_removed, sizes, pd.DataFrame(sorted(sizes.items()), columns=["cluster_size", "clusters"]),
+                              pd.DataFrame(ex) if ex else rep.examples_frame())
+
+
+@dataclass
+class DecontamOutcome:
+    note: str
+    removed: int = 0
+    hits: pd.DataFrame = field(default_factory=pd.DataFrame)
+    hits_table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["benchmark", "source", "docs"]))
+    checked: dict = field(default_factory=dict)     # documents per source that went through decontamination
+    ngram: int = 13
+
+    def figure(self):
+        from mathcode.data.figures import decontamination_figure
+        return decontamination_figure(self.checked, self.hits_table, self.note)
+
+    def sentence(self) -> str:
+        """What happened, in words (the notebook prints it; nothing is promised in advance)."""
+        n = sum(self.checked.values())
+        if self.note.startswith("NOT"):
+            return self.note
+        if not self.removed:
+            return f"{self.note}: none of the {n} documents shares a {self.ngram}-gram with a test item; nothing removed."
+        by = self.hits_table.groupby("benchmark")["docs"].sum().to_dict() if len(self.hits_table) else {}
+        return (f"{self.note}: {self.removed} of {n} documents removed (" +
+                ", ".join(f"{k}: {v}" for k, v in by.items()) + ").")
+
+
+def decontaminate(docs: list, reports: list, *, benchmarks="default", ngram: int = 13,
+                  removed_path=None) -> tuple[list, DecontamOutcome]:
+    """Exact + n-gram decontamination against the benchmarks' test sets; removed rows go to ``removed_path``."""
+    checked = dict(Counter(d["source"] for d in docs))
+    bench = dc_mod.load_benchmarks(benchmarks if benchmarks != "none" else None)
+    if not len(bench):
+        note = "NOT decontaminated: no benchmark test sets available (../shared absent and Hub offline, or 'none')"
+        rows = []
+    else:
+        note = "decontaminated against " + ", ".join(f"{r['benchmark']} ({r['items']})" for r in bench.summary())
+        docs, rep = dc_mod.Decontaminator(bench, ngram).apply(docs)
+        reports.append(rep)
+        rows = rep.removed
+    if removed_path is not None:
+        pipeline.write_jsonl_stream(removed_path, rows)
+    hits = pd.DataFrame(rows, columns=["id", "source", "reason", "benchmark", "benchmark_id", "ngram", "text"])
+    table = (hits.groupby(["benchmark", "source"]).size().reset_index(name="docs") if len(hits)
+             else pd.DataFrame(columns=["benchmark", "source", "docs"]))
+    return docs, DecontamOutcome(note, len(rows), hits[["source", "benchmark", "benchmark_id", "ngram"]].head(8), table,
+                                 checked, ngram)
+
+
+def build_mixture(docs: list, reports: list, *, sources, token_budget: int = 0, weights=None, source_budgets=None,
+                  seed: int = 0) -> tuple[list, pd.DataFrame]:
+    """Token-budgeted selection per source. Weights/budgets are resolved against ``sources`` first (defaults
+    written for other sources are dropped, names the user wrote must exist); an empty result is an error."""
+    roles = source_roles.resolve_data_keys({"sources": list(sources), "source_weights": dict(weights or {}),
+                                            "source_budgets": dict(source_budgets or {}), "classify_sources": []},
+                                           explicit=set())
+    names = [source_roles._name(s) for s in sources]
+    plan = mixture.budgets(docs, token_budget=token_budget, weights=roles["source_weights"],
+                           source_budgets=roles["source_budgets"], configured=names)
+    corpus, rows = mixture.select(docs, plan, seed=seed)
+    rep = StepReport("mixture")
+    chosen = {d["id"] for d in corpus}
     for d in docs:
-        out[d["source"]].append(d)
-    return out
+        rep.add(d, d["id"] in chosen, {"reason": "over_budget"}, False)
+    reports.append(rep)
+    pipeline.check_corpus(corpus)
+    return corpus, pd.DataFrame(rows)
+
+
+def funnel_tables(initial: list, reports: list) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(long funnel table, its source × stage token pivot, one summary row per step)."""
+    fun = funnel(initial, reports)
+    pivot = fun.pivot_table(index="source", columns="stage", values="tokens", sort=False)
+    return fun, pivot, pd.DataFrame([r.summary() for r in reports]).fillna(0)
+
+
+def summary_metrics(docs: list, corpus: list, reports: list, clf: ClassifierOutcome, dc: DecontamOutcome) -> dict:
+    """Key numbers for ``P.finish`` (the manifest and the report)."""
+    auc1, auc2 = clf.auc
+    return dict(docs_loaded=len(docs), docs_final=len(corpus),
+                tokens_final=int(sum(d["meta"]["n_tokens"] for d in corpus)),
+                classifier_auc_round1=auc1, classifier_auc_round2=auc2, classifier=clf.note,
+                near_duplicates_removed=sum(r.n_removed for r in reports if r.step == "near_dedup"),
+                decontaminated=dc.removed, decontamination=dc.note)

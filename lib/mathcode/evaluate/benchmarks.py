@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
-from .. import paths
-from ..util import iter_jsonl
+from mathcode import paths
+from mathcode.util import iter_jsonl
+from mathcode.evaluate.answer_text import LETTERS, last_boxed  # noqa: F401  (part of this module's interface)
 
-LETTERS = "ABCDEFGHIJ"
 MMLU_MATH_TOPICS = ("elementary_mathematics", "high_school_mathematics", "high_school_statistics",
                     "college_mathematics")
 
@@ -76,20 +76,6 @@ PROXY_NAME = "gsm_symbolic (proxy for gsm8k)"
 
 def known_benchmarks() -> list[str]:
     return list(KNOWN)
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces), or None."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text or "")]
-    if not starts:
-        m = re.findall(r"\\boxed\s+([^\s$]+)", text or "")       # \boxed 5
-        return m[-1] if m else None
-    i = starts[-1]
-    depth, j = 1, i
-    while j < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        j += 1
-    return text[i:j - 1].strip() if depth == 0 else None
 
 
 def split_options(s: str) -> list[str]:
@@ -202,7 +188,7 @@ def _load_proxy(n: int, seed: int) -> list[Item]:
     """GSM8K-style problems generated offline by reasoning-gym (``gsm_symbolic``) from templates that the
     training source ``rg_gsm_symbolic`` never uses (``data.embedded_sources.GSM_SYMBOLIC_HELDOUT``): disjoint
     from the training corpus by construction. Reported as a proxy, never as GSM8K."""
-    from ..data.embedded_sources import gsm_symbolic_items
+    from mathcode.embedded import gsm_symbolic_items
     out = []
     for r in gsm_symbolic_items(n, seed, heldout=True):
         cot = (r["metadata"].get("answer_cot") or "").rpartition("####")[0].strip() or r["metadata"].get("answer_cot")
@@ -248,7 +234,3 @@ def load_benchmark(name: str, *, source: str = "local", data_dir=None, limit: in
     else:
         raise BenchmarkError(f"source={source!r}: use 'local' or 'hub'")
     return subset(items, limit, seed, levels, subjects)
-
-
-# Custom files (any layout): see ``custom``; re-exported here so callers need one import.
-from .custom import CustomBenchmark, load_custom, load_custom_benchmark, resolve_user_path  # noqa: E402,F401

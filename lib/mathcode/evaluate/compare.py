@@ -52,7 +52,7 @@ def accuracy_table(rows: list[dict] | pd.DataFrame, by=("model", "benchmark")) -
 
 
 def _paired(df: pd.DataFrame, base: str, other: str) -> pd.DataFrame:
-    from .benchmarks import require_unique_ids
+    from mathcode.evaluate.benchmarks import require_unique_ids
     for m in (base, other):
         sub = df[df.model == m]
         require_unique_ids(list(zip(sub.benchmark, sub.item_id.astype(str))), f"paired comparison, model {m!r}")

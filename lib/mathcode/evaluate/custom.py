@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .benchmarks import LETTERS, BenchmarkError, Item, last_boxed, subset
+from mathcode.evaluate.benchmarks import LETTERS, BenchmarkError, Item, last_boxed, subset
 
 ROLES = ("question", "answer", "choices", "solution", "id", "level", "subject")
 GUESS = {
@@ -68,7 +68,7 @@ class CustomBenchmark:
 def resolve_user_path(path) -> Path:
     """A user-given file: absolute, or relative to the directory the user ran from ($MATHCODE_CWD when the
     runner started us, else the current directory), then the project root; missing -> BenchmarkError."""
-    from .. import paths
+    from mathcode import paths
     p = Path(os.path.expanduser(str(path)))
     tried = []
     if p.is_absolute():
@@ -265,7 +265,7 @@ def _choice_letter(ans, choices: list[str]) -> str | None:
     m = re.match(rf"^\(?([{LETTERS[:len(choices)]}{LETTERS[:len(choices)].lower()}])\s*[).:]?(?:\s|$)", a)
     if m:
         return m.group(1).upper()
-    from .extract import match_option_text
+    from mathcode.evaluate.extract import match_option_text
     letter, _ = match_option_text(a, choices)
     return letter
 

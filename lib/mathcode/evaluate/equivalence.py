@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 import re
 
+from mathcode.evaluate.answer_text import rhs
+
 UNIT_WORDS = (r"(?:dollars?|cents?|units?|meters?|metres?|cm|mm|km|kg|g|m|s|sec|seconds?|minutes?|hours?|"
               r"days?|weeks?|years?|degrees?|eV|keV|MeV|J|W|V|A|K|Hz|N|Pa|mol|L|liters?|%|percent)")
 
@@ -58,7 +60,6 @@ def is_equivalent(pred: str | None, gold: str, kind: str, rel_tol: float = 0.0) 
     if p == g or (p.lower() == g.lower() and not re.search(r"\d", p)):
         return True
     if "=" in p and "=" not in g:                 # "x = 5" / "9 * 2 = 18" against a bare value
-        from .extract import rhs
         return is_equivalent(rhs(p), gold, kind, rel_tol)
     pf, gf = _float(p), _float(g)
     if pf is not None and gf is not None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from .benchmarks import LETTERS, last_boxed
+from mathcode.evaluate.equivalence import is_equivalent, normalize
+from mathcode.evaluate.answer_text import LETTERS, last_boxed, rhs  # noqa: F401  (rhs: part of this module's interface)
 
 NUMBER = r"-?\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+"
 _MINERVA = re.compile(r"final\s+answer\s+is\s*:?\s*(.*?)\.?\s*I\s+hope\s+it\s+is\s+correct", re.I | re.S)
@@ -48,12 +49,6 @@ def last_number(text: str) -> str | None:
     if not nums:
         return None
     return nums[-1].replace("$", "").replace(",", "").strip()
-
-
-def rhs(ans: str) -> str:
-    """Right-hand side of an equation chain ("9 * 2 = 18" -> "18"); unchanged without '='."""
-    parts = re.split(r"(?<![<>!])=(?!=)", ans)
-    return parts[-1].strip() if len(parts) > 1 and parts[-1].strip() else ans
 
 
 def _letter(text: str, n_choices: int) -> tuple[str | None, str]:
@@ -100,7 +95,6 @@ def match_option_text(cand: str, choices: list[str]) -> tuple[str | None, str]:
     hits = [i for i, t in enumerate(texts) if t == c]
     if len(hits) == 1:
         return LETTERS[hits[0]], "option-text"
-    from .equivalence import is_equivalent, normalize
     try:
         cf = float(normalize(c))
         hits = [i for i, t in enumerate(texts) if _as_float(normalize(t)) == cf]

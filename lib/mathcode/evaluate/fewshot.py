@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .benchmarks import FAMILY, LETTERS, Item
+from mathcode.evaluate.benchmarks import FAMILY, LETTERS, Item
 
 QUESTION_TEMPLATE = "Question: {question}\nAnswer:"
 CHOICE_TEMPLATE = "Question: {question}\nChoices: {choices}\nAnswer:"

@@ -18,13 +18,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..generation import GenConfig, Generator
-from .benchmarks import Item
-from .equivalence import is_equivalent, normalize
-from .extract import extract_answer
-from .fewshot import family, prompt_id
-from . import protocols as PR
-from ..util import read_jsonl, repair_torn_tail
+from mathcode.generation import GenConfig, Generator
+from mathcode.evaluate.benchmarks import Item
+from mathcode.evaluate.equivalence import is_equivalent, normalize
+from mathcode.evaluate.extract import extract_answer
+from mathcode.evaluate.fewshot import family, prompt_id
+from mathcode.evaluate import protocols as PR
+from mathcode.util import read_jsonl, repair_torn_tail
 
 
 @dataclass
@@ -206,7 +206,7 @@ def _row(it, comps, proto, samp, model, key, pid, chat, ocw_rel_tol, dt) -> dict
 
 
 def _bar(total, desc, progress, initial=0):
-    from ..progress import bar
+    from mathcode.progress import bar
     return bar(total=total, desc=desc, initial=initial, disable=not progress)
 
 
@@ -214,8 +214,8 @@ def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto
     """A generator for ``model``; load failures name the model and the remedy (ModelSpecError).
     hf: the adapter is applied on the base loaded as ``model.quantize`` says (NF4 = as trained);
     vllm: the adapter goes in as a LoRARequest; openai: the server must serve the adapter itself."""
-    from ..generation import make_generator
-    from ..models import ModelSpecError
+    from mathcode.generation import make_generator
+    from mathcode.models import ModelSpecError
     if backend == "hf":
         kw.update(device=device, adapter=model.adapter, quantize=model.quantize)
     elif backend == "vllm":

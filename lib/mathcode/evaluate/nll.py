@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .benchmarks import Item
-from .fewshot import TARGET_DELIMITER, format_question
+from mathcode.evaluate.benchmarks import Item
+from mathcode.evaluate.fewshot import TARGET_DELIMITER, format_question
 
 
 def _clean_solution(item: Item) -> str:
@@ -120,11 +120,11 @@ def nll_report(rows: list[dict], base: str):
     """(table, figure, per-model change vs ``base``) for the notebook; (empty, None, empty) without rows."""
     if not rows:
         return pd.DataFrame(), None, pd.DataFrame()
-    from .compare import bar_chart
+    from mathcode.evaluate.compare import bar_chart
     table = nll_table(rows)
     fig = bar_chart(table, value="nll_per_token", title="Reference-solution NLL per token (bootstrap 95% CI)",
                     ylabel="nats / token")
-    from .benchmarks import require_unique_ids
+    from mathcode.evaluate.benchmarks import require_unique_ids
     require_unique_ids([(r["model"], r["benchmark"], str(r["item_id"])) for r in rows], "NLL probe rows")
     nd = pd.DataFrame(rows).pivot_table(index=["benchmark", "item_id"], columns="model", values="nll_mean")
     change = pd.DataFrame([{"model": m, "vs": base, "mean_change_nats_per_token": float((nd[m] - nd[base]).mean()),

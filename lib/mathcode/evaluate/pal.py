@@ -13,13 +13,13 @@ import re
 import time
 from pathlib import Path
 
-from ..generation import GenConfig, Generator
-from .benchmarks import Item
-from .equivalence import is_equivalent
-from .extract import extract_answer
-from .fewshot import build_pal_prompt, prompt_id
-from .harness import EvalModel, read_rows, rel_tol_for
-from ..util import repair_torn_tail
+from mathcode.generation import GenConfig, Generator
+from mathcode.evaluate.benchmarks import Item
+from mathcode.evaluate.equivalence import is_equivalent
+from mathcode.evaluate.extract import extract_answer
+from mathcode.evaluate.fewshot import build_pal_prompt, prompt_id
+from mathcode.evaluate.harness import EvalModel, read_rows, rel_tol_for
+from mathcode.util import repair_torn_tail
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)(?:```|$)", re.S)
 
@@ -45,7 +45,7 @@ def answer_from_output(stdout: str, item: Item) -> tuple[str | None, str]:
 
 def sandbox_api():
     """(Sandbox, Limits) from the sandbox package; the only place evaluation imports it."""
-    from ..sandbox import Limits, Sandbox
+    from mathcode.sandbox import Limits, Sandbox
     return Sandbox, Limits
 
 
@@ -54,7 +54,7 @@ def evaluate_pal(gen: Generator, items: list[Item], *, model: EvalModel, out_pat
                  progress: bool = True) -> list[dict]:
     """Generate a program per item (chat template), run it in the sandbox, score the printed answer.
     Rows are keyed like ``harness.evaluate`` (model + adapter fingerprint, settings, prompt) and resumable."""
-    from ..progress import bar
+    from mathcode.progress import bar
     Sandbox, Limits = sandbox_api()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

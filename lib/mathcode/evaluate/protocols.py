@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .benchmarks import LETTERS, BenchmarkError, Item
-from . import fewshot as F
+from mathcode.evaluate.benchmarks import LETTERS, BenchmarkError, Item
+from mathcode.evaluate import fewshot as F
 
 
 class ProtocolError(ValueError):
@@ -163,7 +163,7 @@ class Protocol:
 
 
 def _read_fewshot_file(path) -> list[dict]:
-    from .custom import resolve_user_path
+    from mathcode.evaluate.custom import resolve_user_path
     f = resolve_user_path(path)
     rows = []
     for n, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):

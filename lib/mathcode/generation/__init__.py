@@ -7,9 +7,9 @@ Backends (``make_generator(backend=...)``, registry in ``registry.py``):
   ``vllm``      vLLM's offline engine, when installed (GPU), with LoRA adapters;
   ``auto``      llamacpp for GGUF specs on CPU when installed, else hf.
 """
-from .base import Completion, GenConfig, Generator, config_dict, truncate_at_stop
-from .registry import (BACKENDS, UnknownBackendError, backend_class, choose_backend, from_params, make_generator,
-                       register_backend)
+from mathcode.generation.base import Completion, GenConfig, Generator, config_dict, truncate_at_stop
+from mathcode.generation.registry import (BACKENDS, UnknownBackendError, backend_class, choose_backend, from_params,
+                                          make_generator, register_backend)
 
 __all__ = ["GenConfig", "Completion", "Generator", "truncate_at_stop", "config_dict", "make_generator", "from_params",
            "register_backend", "backend_class", "choose_backend", "BACKENDS", "UnknownBackendError"]

@@ -1,7 +1,7 @@
 """``hf`` backend: a local transformers model, batched with left padding (CPU or CUDA, optional 4-bit / adapter)."""
 from __future__ import annotations
 
-from .base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
 
 
 def special_prefix(tok) -> list[int]:
@@ -32,7 +32,7 @@ class HFGenerator(Generator):
     def __init__(self, model: str, *, device: str = "auto", quantize: str | None = None, adapter=None,
                  cache_dir=None, model_obj=None, tokenizer=None):
         super().__init__(model)
-        from .. import models
+        from mathcode import models
         self.tokenizer = tokenizer or models.load_tokenizer(model, cache_dir, padding_side="left")
         self.model = model_obj if model_obj is not None else models.load_model(
             model, quantize=quantize, device=device, cache_dir=cache_dir, adapter=adapter)

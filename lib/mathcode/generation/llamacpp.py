@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 from collections import deque
 
-from .base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
 
 
 def _import_llama_cpp():
@@ -155,7 +155,7 @@ class LlamaCppGenerator(Generator):
         lookup_tokens = DEFAULTS["lookup_tokens"] if lookup_tokens is None else lookup_tokens
         if int(n_parallel) < 1 or int(n_ctx) < 64:
             raise ValueError(f"llamacpp: n_parallel must be >= 1 and n_ctx >= 64 (got {n_parallel}, {n_ctx})")
-        from ..models import gguf_path
+        from mathcode.models import gguf_path
         self.path = gguf_path(model, cache_dir)             # assembles/verifies an embedded GGUF first
         llama_cpp, internals = _import_llama_cpp()
         self._lc = llama_cpp

@@ -13,7 +13,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
 
 
 class ServerError(RuntimeError):
@@ -53,7 +53,7 @@ class OpenAIGenerator(Generator):
         (the server applies its own chat template, which we cannot see)."""
         if self._tokenizer_spec:
             if self._tok is None:
-                from ..models import load_tokenizer
+                from mathcode.models import load_tokenizer
                 self._tok = load_tokenizer(self._tokenizer_spec)
             return self._tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         body = "".join(f"<{m['role']}>\n{m['content']}\n</{m['role']}>\n" for m in messages)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from .base import Generator
+from mathcode.generation.base import Generator
 
 BACKENDS: dict[str, str] = {
     "hf": "mathcode.generation.hf:HFGenerator",
@@ -49,7 +49,7 @@ def choose_backend(backend: str, model: str | None, device: str = "auto") -> str
     transformers otherwise. Any other name is returned unchanged."""
     if backend != "auto":
         return backend
-    from ..models import is_gguf_spec
+    from mathcode.models import is_gguf_spec
     on_cpu = device == "cpu"
     if device in (None, "", "auto"):
         try:
@@ -62,7 +62,7 @@ def choose_backend(backend: str, model: str | None, device: str = "auto") -> str
 
 def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Generator:
     """Build a backend by name. ``model`` is a model spec (hf/vllm/llamacpp) or the served model name (openai)."""
-    from ..models import DEFAULT_MODEL
+    from mathcode.models import DEFAULT_MODEL
     model = model or DEFAULT_MODEL
     name = choose_backend(backend, model, kw.get("device", "auto"))
     cls = backend_class(name)
@@ -77,7 +77,7 @@ def from_params(backend: str, model: str | None = None, **params) -> Generator:
     """``make_generator`` for a notebook's flat parameters: keywords the chosen backend does not take are dropped
     (e.g. ``base_url`` for ``llamacpp``), so one call serves every backend without per-backend dispatch."""
     import inspect
-    from ..models import DEFAULT_MODEL
+    from mathcode.models import DEFAULT_MODEL
     name = choose_backend(backend, model or DEFAULT_MODEL, params.get("device", "auto"))
     accepted = inspect.signature(backend_class(name).__init__).parameters
     kw = {k: v for k, v in params.items() if k in accepted and k not in ("self", "model")}

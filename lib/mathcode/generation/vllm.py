@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 
-from .base import Completion, GenConfig, Generator, truncate_at_stop
-from .hf import encode_prompt, special_prefix
+from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.hf import encode_prompt, special_prefix
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def lora_settings(adapter) -> dict:
     """vLLM engine keywords for serving ``adapter``: ``enable_lora`` and a ``max_lora_rank`` that fits its rank."""
-    from .. import paths
-    from ..models import ModelSpecError
+    from mathcode import paths
+    from mathcode.models import ModelSpecError
     a = paths.resolve_path(adapter)
     cfg = a / "adapter_config.json" if a else None
     if cfg is None or not cfg.is_file():
@@ -42,7 +42,7 @@ class VLLMGenerator(Generator):
             raise ImportError("generation backend 'vllm' needs the vllm package on a CUDA machine: "
                               "pip install vllm (or pip install 'mathcode[vllm]'); on CPU use backend='hf' or "
                               "'llamacpp', or backend='openai' against a running `vllm serve`") from e
-        from ..models import resolve
+        from mathcode.models import resolve
         self._vllm = vllm
         path = resolve(model, cache_dir).path
         kw = dict(model=path, gpu_memory_utilization=gpu_memory_utilization,
@@ -55,7 +55,7 @@ class VLLMGenerator(Generator):
         self._lora = None
         if adapter:
             from vllm.lora.request import LoRARequest
-            from .. import paths
+            from mathcode import paths
             self._lora = LoRARequest("adapter", 1, str(paths.resolve_path(adapter)))
 
     def info(self) -> dict:

@@ -8,9 +8,9 @@ Modules: ``results`` (Limits, RunResult, the status vocabulary), ``isolation`` (
 secret redaction), ``pool`` (warm workers, strict protocol, deadlines), ``_worker`` (runs inside the boundary).
 README.md ("Sandbox threat model") says what each level contains and what it does not.
 """
-from .isolation import SandboxError, bwrap_args, bwrap_path, detect_isolation, interpreter_paths
-from .pool import HEAVY_PRELOAD, LIGHT_PRELOAD, SAFE_ENV, Sandbox, run_naive
-from .results import STATUSES, Limits, RunResult
+from mathcode.sandbox.isolation import SandboxError, bwrap_args, bwrap_path, detect_isolation, interpreter_paths
+from mathcode.sandbox.pool import HEAVY_PRELOAD, LIGHT_PRELOAD, SAFE_ENV, Sandbox, run_naive
+from mathcode.sandbox.results import STATUSES, Limits, RunResult
 
 __all__ = ["Sandbox", "Limits", "RunResult", "STATUSES", "SandboxError", "detect_isolation", "bwrap_path",
            "bwrap_args", "interpreter_paths", "run_naive", "SAFE_ENV", "LIGHT_PRELOAD", "HEAVY_PRELOAD"]

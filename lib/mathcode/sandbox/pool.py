@@ -29,9 +29,9 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
-from .isolation import WORKER, SandboxError, bwrap_args, bwrap_path, detect_isolation, harden_host, \
+from mathcode.sandbox.isolation import WORKER, SandboxError, bwrap_args, bwrap_path, detect_isolation, harden_host, \
     interpreter_paths, landlock_abi, redactor, secret_values
-from .results import STATUSES, Limits, RunResult
+from mathcode.sandbox.results import STATUSES, Limits, RunResult
 
 log = logging.getLogger(__name__)
 LIGHT_PRELOAD = ("math,fractions,decimal,itertools,functools,statistics,cmath,random,re,collections,operator,"

@@ -11,8 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .. import paths
-from ..util import write_json
+from mathcode import paths
+from mathcode.util import write_json
 
 
 def merged_export(base_model: str, adapter_dir, out_dir, *, device: str = "cpu", cache_dir=None) -> Path:
@@ -21,7 +21,7 @@ def merged_export(base_model: str, adapter_dir, out_dir, *, device: str = "cpu",
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    from . import qlora
+    from mathcode.train import qlora
 
     adapter_dir = paths.resolve_path(adapter_dir)
     base = qlora.load_base(base_model, quantize="nf4", device=device, cache_dir=cache_dir)

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
-from ..util import iter_jsonl
+from mathcode import paths
+from mathcode.util import iter_jsonl
 
 # mixture name -> the upstream artefacts it reads, as (phase, file, label)
 MIXTURES = {

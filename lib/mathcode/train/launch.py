@@ -26,9 +26,9 @@ def rank() -> int:
 
 def pretrain(values: dict, run_dir) -> dict:
     """Train with phase-3 ``values`` (every notebook parameter); returns the phase metrics (rank 0 writes them)."""
-    from .. import phase as _phase
-    from . import input_files, packing, qlora, trainer as tr
-    from .. import models
+    from mathcode import phase as _phase
+    from mathcode.train import input_files, packing, qlora, trainer as tr
+    from mathcode import models
 
     v = values
     P = _phase.Phase("pretraining", str(run_dir), v)       # every rank marks it running; only rank 0 finishes it
@@ -88,7 +88,8 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                     help="override a pretraining parameter (YAML syntax), e.g. -p max_steps=10")
     a = ap.parse_args(argv)
-    from .. import config, params
+    from mathcode.run import config
+    from mathcode import params
     over = {}
     for it in a.param:
         k, _, val = it.partition("=")

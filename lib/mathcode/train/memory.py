@@ -65,7 +65,7 @@ def _config(model_or_config):
     from transformers import AutoConfig, PretrainedConfig
     if isinstance(model_or_config, PretrainedConfig):
         return model_or_config
-    from .. import models
+    from mathcode import models
     try:
         r = models.resolve(model_or_config)
         return AutoConfig.from_pretrained(r.path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, asdict, field
 
-from .. import models
+from mathcode import models
 
 
 class LoraTargetError(ValueError):

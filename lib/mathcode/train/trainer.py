@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-from ..util import write_json
-from . import qlora
+from mathcode.util import write_json
+from mathcode.train import qlora
 
 
 @dataclass
@@ -102,10 +102,10 @@ class MetricsCallback(_callback_base()):
         if resume_from is None:
             self.file.unlink(missing_ok=True)
         elif self.file.exists():
-            from ..util import read_jsonl
+            from mathcode.util import read_jsonl
             keep_to = checkpoint_step(resume_from)
             kept = [r for r in read_jsonl(self.file) if r.get("step", 0) <= keep_to]
-            from ..util import write_jsonl
+            from mathcode.util import write_jsonl
             write_jsonl(self.file, kept)
             self._seen = {_row_key(r) for r in kept}
 

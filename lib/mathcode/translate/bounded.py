@@ -37,9 +37,17 @@ import threading
 import time
 from pathlib import Path
 
-ALLOWED = {"text_checks": ("mathcode.translate.verify", "text_checks"),
-           "compare_text": ("mathcode.translate.verify", "compare_text"),
-           "ping": (None, None)}
+# {request name: (module, function)} the worker may call. The modules that use the judge register their functions
+# (``allow``) so that this module imports none of them: the worker gets the table when it starts.
+ALLOWED: dict[str, tuple] = {"ping": (None, None)}
+
+
+def allow(fn: str, module: str, name: str) -> None:
+    """Let the worker call ``module.name`` as request ``fn`` (a judge started earlier is restarted to learn it)."""
+    if ALLOWED.get(fn) != (module, name):
+        ALLOWED[fn] = (module, name)
+        if _DEFAULT is not None:
+            _DEFAULT.close()
 
 
 class Unjudgeable(Exception):
@@ -66,15 +74,15 @@ class BoundedJudge:
 
     # -- worker lifecycle ---------------------------------------------------------------------------------
     def _spawn(self):
-        import mathcode
         env = dict(os.environ)
-        root = str(Path(mathcode.__file__).resolve().parents[1])          # the same mathcode as the host's
+        root = str(Path(__file__).resolve().parents[2])                    # the same mathcode as the host's
         env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         import tempfile
         if self._err is not None:
             self._err.close()
         self._err = tempfile.TemporaryFile()                               # why a worker failed to start
+        env["MATHCODE_BOUNDED_ALLOWED"] = json.dumps(ALLOWED)
         self._proc = subprocess.Popen([sys.executable, "-m", "mathcode.translate.bounded", str(self.mem_mb)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
                                       env=env, start_new_session=True, close_fds=True)
@@ -220,7 +228,10 @@ def _serve(mem_mb: int):
     sys.setrecursionlimit(5000)
     import math_verify  # noqa: F401 - warm: the first request must not pay the imports
     import sympy  # noqa: F401
-    from . import verify  # noqa: F401
+    ALLOWED.update({k: tuple(v) for k, v in json.loads(os.environ.get("MATHCODE_BOUNDED_ALLOWED", "{}")).items()})
+    for mod, _ in set(ALLOWED.values()):
+        if mod:
+            importlib.import_module(mod)                 # warm the callers' modules too
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr                       # nothing a library prints may corrupt the protocol
     while True:

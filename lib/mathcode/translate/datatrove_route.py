@@ -26,9 +26,9 @@ from functools import partial
 from datatrove.data import Document
 from datatrove.pipeline.base import PipelineStep
 
-from . import parse as _parse, passages as _passages, prompt as _prompt
-from .execution import open_sandbox
-from .generate import HEADER, NEXT_BLOCK_STOPS, add_round
+from mathcode.translate import parse as _parse, passages as _passages, prompt as _prompt
+from mathcode.translate.execution import open_sandbox
+from mathcode.translate.generate import HEADER, NEXT_BLOCK_STOPS, add_round
 
 
 class PassageSplitter(PipelineStep):
@@ -67,7 +67,7 @@ def _passage_of(document: Document) -> dict:
 
 async def translate_rollout(document: Document, generate, sandbox=None, *, cfg=None, prefill: bool = True):
     """One passage: generate its reply block by block, then parse, execute and judge every block."""
-    from .translate import TranslateConfig, block_row, reply_level_row
+    from mathcode.translate.translate import TranslateConfig, block_row, reply_level_row
     cfg = cfg or TranslateConfig()
     p = _passage_of(document)
     msgs = _prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
@@ -124,8 +124,8 @@ def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str =
     from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter
 
-    from ..data.datatrove_route import reader
-    from .translate import TranslateConfig
+    from mathcode.data.datatrove_route import reader
+    from mathcode.translate.translate import TranslateConfig
     cfg = cfg or TranslateConfig()
     cfg.check()
     prefill = server_type in ("vllm", "sglang") if prefill is None else prefill

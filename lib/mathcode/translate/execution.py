@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from ..sandbox import Limits, RunResult, Sandbox, SandboxError  # noqa: F401 - re-exported for the phase
+from mathcode.sandbox import Limits, RunResult, Sandbox, SandboxError  # noqa: F401 - re-exported for the phase
 
 __all__ = ["Limits", "RunResult", "Sandbox", "SandboxError", "open_sandbox"]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from ..generation import Completion, GenConfig
+from mathcode.generation import Completion, GenConfig
 
 HEADER = "**Conditions Needed:**"
 NEXT_BLOCK_STOPS = ["Conditions Needed"]

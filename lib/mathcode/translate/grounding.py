@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from . import values as VA
+from mathcode.translate import values as VA
 
 # a whole number: not inside a longer number ("98" is not in "1984"); letters may follow ("5x", "3rd", "1011_2")
 _TOKEN = re.compile(r"(?<![\d.])-?(?:\d+\.\d+|\d+)(?:[eE][-+]?\d+(?![A-Za-z]))?(?!\d|\.\d)(\s*\\?%)?")
@@ -113,7 +113,7 @@ def grounded(result: str, passage: str) -> tuple[bool, str]:
             if not ((nr[0].isalnum() and (before.isalnum() or before == ".")) or (nr[-1].isalnum() and after.isalnum())):
                 return True, "text"                            # whole tokens only: "98" is not in "1984"
     if isinstance(v, VA.Expr):
-        from .symbolic import same
+        from mathcode.translate.symbolic import same
         for side in _equation_sides(passage):
             if same(v, VA.Expr(side, latex=True))[0]:
                 return True, "symbolic"
@@ -133,7 +133,7 @@ def input_literal(value, passage_nums: list[VA.Num] | None) -> bool:
 
 def consistent(expression: str, result: str, rule: str = "precision", tolerance: float = 0.01) -> tuple[bool | None, str]:
     """Whether the stated expression evaluates to the stated result: True, False, or None (cannot tell)."""
-    from .symbolic import latex_number, normalise_latex as plain
+    from mathcode.translate.symbolic import latex_number, normalise_latex as plain
     x = VA.read_stated(result)
     if not isinstance(x, (VA.Num, VA.Cplx)) or not (expression or "").strip():
         return None, ""                                        # several values, or a symbolic result: cannot tell
@@ -181,7 +181,7 @@ def reread_result(expression: str, printed, passage: str, rule: str = "precision
     This keeps a block whose model copied the wrong number into *Computation Result* (measured on the demo:
     ``1^2+2*3^2`` stated as the chain's last value 3, code printing 19, the passage saying ``=19``) without
     trusting the model's statement: the value comes from the passage and the code must compute it."""
-    from .symbolic import latex_number
+    from mathcode.translate.symbolic import latex_number
     if not isinstance(printed, VA.Num) or not (expression or "").strip():
         return ""
     sides = [sd for sd in re.split(r"=|\\approx", expression) if sd.strip() and _OPERATION.search(sd)]

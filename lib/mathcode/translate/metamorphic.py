@@ -35,7 +35,7 @@ import ast
 import re
 from fractions import Fraction
 
-from . import grounding as G, values as VA
+from mathcode.translate import grounding as G, values as VA
 
 N_VARIANTS = 3
 

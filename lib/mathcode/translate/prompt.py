@@ -8,7 +8,7 @@ small models copy a demonstrated format far more reliably than a described one.
 from __future__ import annotations
 
 
-from .. import paths
+from mathcode import paths
 
 FIELDS = ["Conditions Needed", "Computation Expression", "Computation Result", "Python Code Snippet"]
 

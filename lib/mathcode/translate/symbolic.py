@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from . import values as VA
+from mathcode.translate import values as VA
 
 # text that sympy would evaluate for ever (power towers, huge exponents or factorials) is not even tried
 _TOO_BIG = re.compile(r"(?:\*\*|\^)\s*[({]?\s*[-+]?\d+(?:\.\d+)?\s*[)}]?\s*(?:\*\*|\^)|(?:\*\*|\^)\s*\{?\(?\s*\d{4,}"

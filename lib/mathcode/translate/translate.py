@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..generation import GenConfig, Generator
-from ..util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
-from . import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
-from .execution import Sandbox
-from .generate import generate_replies
+from mathcode.generation import GenConfig, Generator
+from mathcode.util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
+from mathcode.translate import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
+from mathcode.translate.execution import Sandbox
+from mathcode.translate.generate import generate_replies
 
 FORMATS = ("paper", "interleaved")
 

@@ -103,7 +103,7 @@ def perplexity_table(before: dict, after: dict) -> pd.DataFrame:
 def phase_metrics(values: dict, rows: list[dict], before: dict, after: dict, cb, device: str, steps: int,
                   resumed_from, mem: dict, pack_stats: dict, params_info: dict, adapter_dir, merged_dir) -> dict:
     """Key numbers of a phase-3 run for ``P.finish`` (the manifest and the report)."""
-    from .trainer import peak_memory_mb
+    from mathcode.train.trainer import peak_memory_mb
     corpus_files = list(values.get("corpus_files") or [])
     return dict(
         mixture=("files: " + ", ".join(map(str, corpus_files))) if corpus_files else values.get("mixture"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from .progress import collapse_carriage_returns
+from mathcode.progress import collapse_carriage_returns
 
 
 def _assignments(src: str) -> dict[str, ast.AST]:

@@ -1,9 +1,6 @@
-"""Run the four phase notebooks with papermill, in order, with manifests, skipping what is up to date.
-
-``python -m mathcode run --config configs/demo.yaml [--run-dir DIR] [--phases ...] [--force] [--quiet]``
-
-A recipe with an ``ablation:`` block runs its arms instead (``mathcode.ablation``). While a phase runs, its
-progress is streamed to the terminal: a per-cell bar and the notebook's own printed output and progress bars.
+"""Run one phase notebook with papermill into a run folder: skipped when its manifest says it is up to date,
+its progress streamed to the terminal (a per-cell bar plus the notebook's own output), a failing cell reported by
+name. Used by ``runner`` for a plain recipe and by ``ablation`` for every arm run.
 """
 from __future__ import annotations
 
@@ -16,11 +13,13 @@ import time
 import traceback
 from pathlib import Path
 
-from . import config as _config, manifest, notebook_tidy, params, paths, progress
-from .phase import UPSTREAM, _status
-from .util import write_json
+from mathcode.run import config as _config, notebook_tidy
 
-log = logging.getLogger("mathcode.runner")
+from mathcode import manifest, params, paths, progress
+from mathcode.phase import UPSTREAM, _status
+from mathcode.util import write_json
+
+log = logging.getLogger("mathcode.run.notebook_run")
 
 
 class PhaseFailed(RuntimeError):
@@ -31,40 +30,10 @@ def _say(msg: str):
     print(f"[mathcode] {msg}", flush=True)
 
 
-def run(config_path, run_dir=None, phases=None, force: bool = False, overrides: dict | None = None,
-        report: bool = True, progress: bool = True) -> dict:
-    recipe = _config.load(config_path, overrides)           # validates everything before any work starts
-    run_dir = paths.resolve_path(run_dir or recipe.run_dir)
-    selected = _select(phases)
+def set_progress(on: bool) -> None:
+    """Stream cell progress and notebook output to the terminal (``--quiet`` turns it off)."""
     global _PROGRESS
-    _PROGRESS = progress
-    if recipe.cache_dir:
-        os.environ["MATHCODE_CACHE"] = str(paths.resolve_path(recipe.cache_dir))
-    if recipe.threads is not None and "MATHCODE_THREADS" not in os.environ:
-        os.environ["MATHCODE_THREADS"] = str(recipe.threads)     # read by mathcode.phase.start in each kernel
-    from .models import resolve
-    model = resolve(recipe.model)                            # unknown/offline model: fail now, not in phase 2
-    _say(f"model {recipe.model} -> {model.path} ({model.kind})")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "recipe.json", {"config": str(recipe.path), "name": recipe.name, "model": recipe.model,
-                                         "device": recipe.device, "seed": recipe.seed, "phases": recipe.phases,
-                                         "description": recipe.description,
-                                         **({"ablation": recipe.ablation} if recipe.ablation else {})})
-    if recipe.ablation:
-        from . import ablation
-        results = ablation.run(recipe, run_dir, phases=phases, force=force, report=report)
-        if report:
-            from .report import write_report
-            _say(f"report: {write_report(run_dir)}")
-        return results
-    results = {}
-    for phase in selected:
-        results[phase] = run_phase(recipe, phase, run_dir, force=force)
-    if report:
-        from .report import write_report
-        rep = write_report(run_dir)
-        _say(f"report: {rep}")
-    return results
+    _PROGRESS = bool(on)
 
 
 def _select(phases) -> list[str]:

@@ -18,6 +18,7 @@ Every generator is deterministic in ``seed``; documents carry the package, gener
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import random
@@ -25,7 +26,16 @@ import re
 import warnings
 from typing import Iterator
 
-from .sources import SourceError, doc_id
+
+class SourceError(ValueError):
+    """A source that cannot be read or yields nothing; the message names it and says what to do."""
+
+
+def doc_id(source: str, original_id) -> str:
+    """Stable, unique-per-source id (short hash keeps ids readable whatever the original id looks like)."""
+    h = hashlib.sha1(f"{source}\x00{original_id}".encode()).hexdigest()[:12]
+    return f"{source}-{h}"
+
 
 # reasoning-gym 0.1.25's polynomial_multiplication is left out: its text changes between processes for the
 # same seed (it depends on Python's per-process hash randomisation), which made demo corpora irreproducible.

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from . import params, paths
+from mathcode import params, paths
+from mathcode.run import ablation_settings
 
 PHASE_ORDER = ["data", "translation", "pretraining", "evaluation"]
 TOP_LEVEL = {
@@ -26,7 +27,7 @@ TOP_LEVEL = {
     "cache_dir": str,     # model cache (default $MATHCODE_CACHE or ~/.cache/mathcode)
     "phases": dict,       # {data: {...}, translation: {...}, pretraining: {...}, evaluation: {...}}
     "threads": int,       # CPU threads per phase (default: see mathcode.phase.cpu_threads; env MATHCODE_THREADS wins)
-    "ablation": dict,     # arms x seeds of phases 3-4 on shared phases 1-2 (validated by mathcode.ablation.check_block)
+    "ablation": dict,     # arms x seeds of phases 3-4 on shared phases 1-2 (validated by mathcode.run.ablation.check_block)
 }
 
 
@@ -125,8 +126,10 @@ def validate(raw: dict, p: Path) -> Recipe:
         raise ConfigError(f"{p}: key 'threads' must be 0 (torch default) or a positive number, got {raw['threads']}")
     ablation = None
     if raw.get("ablation") is not None:
-        from .ablation import check_block
-        ablation = check_block(raw["ablation"], p, phases)
+        try:
+            ablation = ablation_settings.check_block(raw["ablation"], p, phases)
+        except ablation_settings.AblationSettingsError as e:
+            raise ConfigError(str(e)) from None
     return Recipe(path=p, name=name, model=raw["model"], device=raw.get("device") or "auto",
                   seed=raw.get("seed", 0) or 0, run_dir=raw.get("run_dir") or f"outputs/{name}",
                   cache_dir=raw.get("cache_dir"), description=raw.get("description") or "", phases=phases,
@@ -148,7 +151,7 @@ def _check_data_references(p: Path, block: dict) -> None:
     """Names that must agree across keys of phase 1 (sources, weights, classifier pool), checked before any
     document is read. Defaults written for the embedded sources are narrowed to the sources the recipe gives,
     so a recipe that brings its own corpus through ``sources`` alone works."""
-    from .data import source_roles
+    from mathcode.data import source_roles
     try:
         block.update(source_roles.resolve_data_keys(block, explicit=set(block)))
     except source_roles.DataPlanError as e:
@@ -179,7 +182,7 @@ def _looks_local(s: str) -> bool:
 
 def _check_model(p: Path, spec: str):
     if spec.startswith("embedded:"):
-        from .models import EMBEDDED
+        from mathcode.models import EMBEDDED
         if spec.split(":", 1)[1] not in EMBEDDED:
             raise ConfigError(f"{p}: key 'model': unknown embedded model {spec!r}; known: "
                               + ", ".join(f"embedded:{k}" for k in EMBEDDED))

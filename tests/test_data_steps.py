@@ -8,7 +8,7 @@ import json
 import matplotlib
 import pytest
 
-from mathcode.data import figures, phase_steps as steps, source_roles
+from mathcode.data import figures, steps, source_roles
 
 matplotlib.use("Agg")
 MODEL = "embedded:smollm2-135m-instruct"

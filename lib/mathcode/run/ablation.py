@@ -2,7 +2,7 @@
 
 A recipe with an ``ablation:`` block runs phases 1–2 once into its run folder, then phases 3–4 for every
 arm x seed in a folder of its own (``arms/<arm>-seed<N>/``, with its own manifests; phases 1–2 are linked in, not
-copied), then compares the arms (``mathcode.ablation_compare``) into ``ablation/`` and the HTML report::
+copied), then compares the arms (``mathcode.run.ablation_compare``) into ``ablation/`` and the HTML report::
 
     ablation:
       arms: [basic, basic+translated, token-matched]   # token-matched: basic upsampled to basic+translated's tokens
@@ -25,21 +25,12 @@ import re
 import time
 from pathlib import Path
 
-from . import config as _config, params, paths
-from .util import read_jsonl, write_json, write_jsonl
+from mathcode.run import config as _config, notebook_run
+from mathcode.run.ablation_settings import (ARMS, DEFAULTS, KEYS, SET_BY_ARMS, TOKEN_MATCHED_FILE,  # noqa: F401
+                                           check_block)
 
-ARMS = {
-    "basic": {"mixture": "basic"},
-    "basic+translated": {"mixture": "basic+translated"},
-    "token-matched": {"mixture": None},   # basic upsampled to the token count of basic+translated (corpus_files)
-}
-KEYS = {"arms": list, "seeds": list, "reference": str, "bootstrap": int, "ci": float, "evaluate_base": bool,
-        "epochs": float}
-DEFAULTS = {"arms": ["basic", "basic+translated"], "seeds": [0], "reference": "basic", "bootstrap": 2000,
-            "ci": 0.95, "evaluate_base": True, "epochs": 0.0}
-SET_BY_ARMS = ("mixture", "corpus_files")
-TOKEN_MATCHED_FILE = "ablation/basic_token_matched.jsonl"
-
+from mathcode import params, paths
+from mathcode.util import read_jsonl, write_json, write_jsonl
 
 class AblationError(RuntimeError):
     """The arms were not evaluated on identical items and prompts, or an arm's inputs are unusable."""
@@ -47,53 +38,6 @@ class AblationError(RuntimeError):
 
 def _say(msg: str):
     print(f"[mathcode] {msg}", flush=True)
-
-
-# --- the recipe block ---------------------------------------------------------------------------------
-def check_block(block, where, phases: dict | None = None) -> dict:
-    """Validate a recipe's ``ablation:`` block (called by ``mathcode.config``); returns it with defaults filled.
-
-    Errors name the key and what to write instead (``mathcode.config.ConfigError``)."""
-    err = _config.ConfigError
-    if not isinstance(block, dict):
-        raise err(f"{where}: 'ablation' must be a mapping, e.g. ablation: {{arms: [basic, basic+translated], seeds: [0, 1]}}")
-    for k, v in block.items():
-        if k not in KEYS:
-            raise err(f"{where}: unknown key 'ablation.{k}'; allowed: {', '.join(KEYS)}")
-        ok = isinstance(v, (int, float)) if KEYS[k] is float else isinstance(v, KEYS[k])
-        if not ok or (isinstance(v, bool) and KEYS[k] is not bool):
-            raise err(f"{where}: 'ablation.{k}' must be {KEYS[k].__name__}, got {type(v).__name__} {v!r}")
-    out = {**DEFAULTS, **block}
-    arms = out["arms"]
-    for a in arms:
-        if a not in ARMS:
-            raise err(f"{where}: 'ablation.arms' has unknown arm {a!r}; arms are {', '.join(ARMS)}")
-    if len(set(arms)) != len(arms) or len(arms) < 2:
-        raise err(f"{where}: 'ablation.arms' needs at least two different arms, e.g. [basic, basic+translated]; got {arms}")
-    seeds = out["seeds"]
-    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds) \
-            or len(set(seeds)) != len(seeds):
-        raise err(f"{where}: 'ablation.seeds' must be a list of different non-negative integers, e.g. [0, 1, 2]; "
-                  f"got {seeds!r}")
-    if out["reference"] not in arms:
-        raise err(f"{where}: 'ablation.reference' {out['reference']!r} is not one of the arms {arms}")
-    if out["bootstrap"] < 100:
-        raise err(f"{where}: 'ablation.bootstrap' must be at least 100 replicates (2000 is usual), got {out['bootstrap']}")
-    if not 0.5 <= float(out["ci"]) < 1:
-        raise err(f"{where}: 'ablation.ci' is a coverage such as 0.95, got {out['ci']}")
-    out["ci"] = float(out["ci"])
-    out["epochs"] = float(out["epochs"])
-    if out["epochs"] < 0 or out["epochs"] > 100:
-        raise err(f"{where}: 'ablation.epochs' is passes over each arm's training blocks (e.g. 1.0), or 0 to use "
-                  f"phases.pretraining.max_steps for every arm; got {out['epochs']}")
-    if out["epochs"] and "max_steps" in ((phases or {}).get("pretraining") or {}):
-        raise err(f"{where}: 'ablation.epochs' sets each arm run's max_steps from its own training blocks; remove "
-                  f"'phases.pretraining.max_steps' (or set ablation.epochs: 0 to use it for every arm)")
-    for k in SET_BY_ARMS:
-        if k in ((phases or {}).get("pretraining") or {}):
-            raise err(f"{where}: 'phases.pretraining.{k}' is chosen by each ablation arm; remove it from the recipe "
-                      f"(arms: {', '.join(ARMS)})")
-    return out
 
 
 # --- the plan -----------------------------------------------------------------------------------------
@@ -137,8 +81,8 @@ def plan_steps(recipe, run_dir: Path) -> dict:
     blocks: its mixture packed exactly as phase 3 packs it (same files, tokenizer, block size, held-out split of
     that seed), steps = ceil(epochs x blocks / (batch x grad_accum)). Written to ``ablation/steps.json``."""
     import math
-    from .models import load_tokenizer
-    from .train import input_files, packing
+    from mathcode.models import load_tokenizer
+    from mathcode.train import input_files, packing
     ab = recipe.ablation
     block, batch = int(_pre_value(recipe, "block_size")), int(_pre_value(recipe, "per_device_batch_size"))
     accum, held = int(_pre_value(recipe, "grad_accum")), float(_pre_value(recipe, "heldout_fraction"))
@@ -182,10 +126,9 @@ def _check_parameters(recipe, run_dir: Path):
 # --- running ------------------------------------------------------------------------------------------
 def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = True) -> dict:
     """Phases 1–2 once, phases 3–4 per arm x seed, then the comparison (resumable: finished runs are skipped)."""
-    from . import runner
     run_dir = Path(run_dir)
     _check_parameters(recipe, run_dir)
-    selected = runner._select(phases)
+    selected = notebook_run._select(phases)
     p = plan(recipe, run_dir)
     write_json(run_dir / "ablation" / "plan.json", p)
     t0 = time.time()
@@ -194,7 +137,7 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
     results = {}
     for phase in ("data", "translation"):
         if phase in selected:
-            results[phase] = runner.run_phase(recipe, phase, run_dir, force=force)
+            results[phase] = notebook_run.run_phase(recipe, phase, run_dir, force=force)
     steps = {}
     if "pretraining" in selected:
         corpus_tokens(recipe, run_dir, write_matched="token-matched" in p["arms"])
@@ -202,7 +145,7 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
             steps = plan_steps(recipe, run_dir)
     if "evaluation" in selected and p["evaluate_base"] and _can_evaluate_base():
         _say("ablation: evaluating the untrained base model once (reference row for every arm)")
-        results["base"] = runner.run_phase(recipe, "evaluation", run_dir, force=force,
+        results["base"] = notebook_run.run_phase(recipe, "evaluation", run_dir, force=force,
                                            extra={"adapter": "none", "include_base": True})
     for i, r in enumerate(p["runs"], 1):
         d = run_dir / r["dir"]
@@ -215,12 +158,12 @@ def run(recipe, run_dir, *, phases=None, force: bool = False, report: bool = Tru
         _say(f"ablation run {i}/{len(p['runs'])}: arm {r['arm']}, seed {r['seed']} -> {d}")
         for phase in ("pretraining", "evaluation"):
             if phase in selected:
-                results[(r["arm"], r["seed"], phase)] = runner.run_phase(recipe, phase, d, force=force,
+                results[(r["arm"], r["seed"], phase)] = notebook_run.run_phase(recipe, phase, d, force=force,
                                                                          extra=over[phase])
         if "evaluation" in selected:
             check_identical_evaluation(run_dir)
         if report:
-            from .report import write_report
+            from mathcode.run.report import write_report
             write_report(d)
     table = write_comparison(run_dir)
     elapsed = round(time.time() - t0, 1)
@@ -256,7 +199,7 @@ def link_shared_phases(root: Path, arm_dir: Path) -> None:
 def corpus_tokens(recipe, run_dir: Path, write_matched: bool = False) -> dict:
     """Tokens (the run model's tokenizer) of the basic corpus and the translated code; the translated share
     (the paper: 14.1% of MathCode-Pile). With ``write_matched``, also writes the token-matched basic corpus."""
-    from .models import load_tokenizer
+    from mathcode.models import load_tokenizer
     basic_f = run_dir / paths.PHASE_NAMES["data"] / "corpus.jsonl"
     trans_f = run_dir / paths.PHASE_NAMES["translation"] / "translated.jsonl"
     if not basic_f.is_file():
@@ -314,7 +257,7 @@ def evaluation_identity(eval_dir: Path) -> dict:
     rows = read_jsonl(eval_dir / "items.jsonl", missing_ok=True)
     trained = {r["model"] for r in rows if r.get("adapter")}
     label = sorted(trained)[0] if trained else None
-    from .evaluate.benchmarks import require_unique_ids
+    from mathcode.evaluate.benchmarks import require_unique_ids
     mine = [(r["benchmark"], str(r["item_id"]), str(r.get("prompt_id"))) for r in rows
             if r.get("model") == label and r.get("mode", "cot") == "cot"]
     nll_rows = [(r["benchmark"], str(r["item_id"])) for r in read_jsonl(eval_dir / "nll.jsonl", missing_ok=True)
@@ -330,7 +273,7 @@ def evaluation_identity(eval_dir: Path) -> dict:
 def check_identical_evaluation(root: Path) -> dict:
     """Compare the evaluated arms' item/prompt lists; write ``ablation/evaluation_identity.json``; raise
     AblationError naming the arms and the first differing items when they differ."""
-    from .ablation_compare import _complete
+    from mathcode.run.ablation_compare import _complete
     p = json.loads((root / "ablation" / "plan.json").read_text())
     ids = {}
     for r in p["runs"]:
@@ -366,7 +309,7 @@ def write_comparison(root: Path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from . import ablation_compare as ac
+    from mathcode.run import ablation_compare as ac
     table = ac.compare(root)
     out = root / "ablation"
     (out / "figures").mkdir(parents=True, exist_ok=True)

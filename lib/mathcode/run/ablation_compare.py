@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .evaluate.benchmarks import DuplicateItemIdError, require_unique_ids  # noqa: F401  (re-exported)
-from .util import read_jsonl
+from mathcode import paths
+from mathcode.evaluate.benchmarks import DuplicateItemIdError, require_unique_ids  # noqa: F401  (re-exported)
+from mathcode.util import read_jsonl
 
 PLAN = "ablation/plan.json"
 METRICS = {"nll": ("gold-solution NLL", "nats/token", "lower"), "accuracy": ("accuracy", "share correct", "higher")}

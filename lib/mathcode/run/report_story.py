@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from .manifest import read as read_manifest
+from mathcode.manifest import read as read_manifest
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ def model_parameters(spec: str | None) -> int | None:
     if not spec:
         return None
     try:
-        from . import models
+        from mathcode import models
         if spec.startswith("embedded:"):
             folder = models.paths.cache_dir(None) / "models" / spec.split(":", 1)[1]
         else:
@@ -127,7 +127,7 @@ def training_tokens(f: dict) -> tuple[int, int] | None:
     if "steps" not in m3 or "train_tokens" not in m3:
         return None
     try:
-        from . import params
+        from mathcode import params
         d = params.defaults("pretraining")
     except Exception:
         d = {}
@@ -324,7 +324,7 @@ def method_steps(f: dict) -> list[tuple[str, str]]:
 # --- the worked example ----------------------------------------------------------------------------------------
 def _sentence_with(text: str, result: str) -> str:
     try:
-        from .translate.report import _sentence_with as sw
+        from mathcode.translate.figures import _sentence_with as sw
         return sw(text, result)
     except Exception:
         sents = [s for s in re.split(r"(?<=[.!?])\s+|\n+", text or "") if s.strip()]

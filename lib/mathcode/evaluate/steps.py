@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import paths
-from ..models import ModelSpecError
-from . import benchmarks as B
-from .custom import CustomBenchmark, load_custom_benchmark, resolve_user_path
-from .fewshot import family
-from .harness import EvalModel
+from mathcode import paths
+from mathcode.models import ModelSpecError
+from mathcode.evaluate import benchmarks as B
+from mathcode.evaluate.custom import CustomBenchmark, load_custom_benchmark, resolve_user_path
+from mathcode.evaluate.fewshot import family
+from mathcode.evaluate.harness import EvalModel
 
 
 def select_items(benchmarks: list[str], *, limit: int, limits: dict | None = None, sample: str = "first",
@@ -225,7 +225,7 @@ def _filter_like(pool: list[B.Item], chosen: list[B.Item]) -> list[B.Item]:
 def training_texts(run_dir) -> list[str]:
     """The texts this run's models were trained on or derive from: phase 1's corpus and phase 2's translated
     rows (the token-matched arm repeats corpus rows; phase 3's own corpus_files are recorded in its manifest)."""
-    from ..util import read_jsonl
+    from mathcode.util import read_jsonl
     run_dir = Path(run_dir)
     files = [paths.phase_dir(run_dir, "data") / "corpus.jsonl",
              paths.phase_dir(run_dir, "translation") / "translated.jsonl"]
@@ -247,7 +247,7 @@ def contaminated(items: list[B.Item], texts: list[str], n: int = 13) -> dict[tup
     """Items whose question or reference solution shares an ``n``-word sequence with any of ``texts`` (the
     training corpus), or equals one: {(benchmark, id): the first shared n-gram}. The same normalisation as phase
     1's decontamination (``data.textnorm.words``); n-grams of numbers only are not counted."""
-    from ..data.textnorm import words
+    from mathcode.textnorm import words
     grams: dict[str, list] = {}
     exact: dict[str, list] = {}
     for it in items:
@@ -320,12 +320,12 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
                pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, **eval_kw) -> RunResults:
     """Each model in turn: load, generate + score every item (resumable rows in ``out_dir/items.jsonl``),
     the gold-solution NLL probe (hf backend) and PAL mode, then free the model before the next one."""
-    from . import harness, nll
+    from mathcode.evaluate import harness, nll
     out_dir = Path(out_dir)
     res = RunResults()
     nll_items, nll_record = nll_selection(items, nll_limit, run_dir=out_dir.parent) if nll_probe else ([], {})
     if nll_probe:
-        from ..util import write_json
+        from mathcode.util import write_json
         write_json(out_dir / "nll_items.json", {"nll_limit": nll_limit, "benchmarks": nll_record,
                                                  "items": [[it.benchmark, str(it.id)] for it in nll_items]})
     pal_items = per_benchmark(items, pal_limit) if pal else []
@@ -341,7 +341,7 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
                                  nll.solution_nll(gen.model, gen.tokenizer, nll_items,
                                                   batch_size=eval_kw.get("batch_size", 8))]
             if pal_items:
-                from . import pal as pal_mode
+                from mathcode.evaluate import pal as pal_mode
                 res.pal_rows += pal_mode.evaluate_pal(
                     gen, pal_items, model=m, out_path=out_dir / "items_pal.jsonl",
                     max_new_tokens=eval_kw.get("max_new_tokens", 256), batch_size=eval_kw.get("batch_size", 8),

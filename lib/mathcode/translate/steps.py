@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..generation import GenConfig
-from ..util import write_json
-from . import passages as _passages, prompt as _prompt, translate as T
-from .execution import open_sandbox
+from mathcode.generation import GenConfig
+from mathcode.util import write_json
+from mathcode.translate import passages as _passages, prompt as _prompt, translate as T
+from mathcode.translate.execution import open_sandbox
 
 BACKEND_KW = {   # which notebook parameters each backend takes
     "hf": ("device", "quantize"),
@@ -46,7 +46,7 @@ def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=30
 def corpus_path(phase, corpus_file: str = "") -> Path:
     """``corpus_file`` when given (must exist), else phase 1's corpus (a clear error when phase 1 has not run);
     recorded as an input of the phase (hashed in its manifest)."""
-    from .. import paths
+    from mathcode import paths
     path = paths.resolve_path(corpus_file) if corpus_file else phase.require("data", "corpus.jsonl")
     phase.add_input(path)
     return path
@@ -86,7 +86,7 @@ def open_translator(backend: str, model: str, *, needed: bool = True, device="au
     """
     if not needed:
         return None
-    from .. import generation
+    from mathcode import generation
     if backend not in BACKEND_KW:
         raise ValueError(f"backend={backend!r}; use one of {sorted(BACKEND_KW)}")
     name = backend
@@ -117,7 +117,7 @@ def translate_passages(selected: list[dict], gen, out_dir, cfg: T.TranslateConfi
     The sandbox is opened and always closed here; a run that stops before all chunks are recorded raises
     (rerun to resume) instead of writing partial outputs as if complete. Returns stats, counts, sandbox info.
     """
-    from ..progress import bar as progress_bar
+    from mathcode.progress import bar as progress_bar
     out_dir = Path(out_dir)
     total = T.count_passages(T.shard_docs(selected, cfg), cfg)
     with open_sandbox(sandbox_workers, isolation, snippet_timeout, snippet_memory_mb) as box, \

@@ -11,9 +11,11 @@ import json
 import time
 from pathlib import Path
 
-from . import paths, report_figures, report_story as story
-from .manifest import read as read_manifest
-from .util import atomic_write_text
+from mathcode import paths
+
+from mathcode.run import report_figures, report_story as story
+from mathcode.manifest import read as read_manifest
+from mathcode.util import atomic_write_text
 
 TITLES = {"01_data": "1 · Data sampling", "02_translation": "2 · Translation to mathematical code",
           "03_pretraining": "3 · QLoRA continued pretraining", "04_evaluation": "4 · Evaluation"}

@@ -35,7 +35,7 @@ def funnel(passages: list[dict], replies: list[dict], blocks: list[dict]) -> pd.
 def rule_removals(blocks: list[dict]) -> pd.DataFrame:
     """How many blocks each check removes among those whose output matched their stated result (the old
     criterion): on its own (``fails``), and as the first failing check in ``verify.judge`` order (``removes``)."""
-    from .verify import NEW_RULES
+    from mathcode.translate.verify import NEW_RULES
     matched = [b for b in blocks if (b.get("checks") or {}).get("output_matches")]
     key = {"ungrounded": ("grounded", False), "hardcoded": ("computed", False), "inconsistent": ("consistent", False)}
     rows = [{"rule": r, "check": key[r][0], "output matched": len(matched),
@@ -47,8 +47,8 @@ def rule_removals(blocks: list[dict]) -> pd.DataFrame:
 def _sentence_with(text: str, result: str) -> str:
     """The sentence of ``text`` that states ``result`` (grounding's evidence), else the passage's last one."""
     import re
-    from .grounding import normalise_latex, passage_numbers
-    from .verify import to_number
+    from mathcode.translate.grounding import normalise_latex, passage_numbers
+    from mathcode.translate.verify import to_number
     sents = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n+", text or "") if s.strip()]
     x = to_number(result)
     for s in sents:
@@ -71,7 +71,7 @@ def spot_check(passages: list[dict], blocks: list[dict], n: int = 8) -> pd.DataF
 
 def outcomes(blocks: list[dict]) -> pd.DataFrame:
     """Count of every outcome (verified and each rejection reason, in ``verify.OUTCOMES`` order) per source."""
-    from .verify import OUTCOMES
+    from mathcode.translate.verify import OUTCOMES
     df = pd.DataFrame([{"source": b["source"], "outcome": b["outcome"]} for b in blocks],
                       columns=["source", "outcome"])
     cols = OUTCOMES + sorted(set(df["outcome"]) - set(OUTCOMES))

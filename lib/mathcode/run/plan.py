@@ -7,7 +7,7 @@ memory you have is noticed in a second, not after hours.
 """
 from __future__ import annotations
 
-from . import params
+from mathcode import params
 
 # Rough per-unit rates behind the time estimates (labelled as estimates wherever they are printed).
 RATES = {
@@ -61,7 +61,7 @@ def _data(recipe, dev) -> list[str]:
     n_src = len(d["sources"])
     docs = n_src * d["max_docs_per_source"]
     w = d["source_weights"] or {}
-    from .data.sources import parse_spec
+    from mathcode.data.sources import parse_spec
     names = [parse_spec(s).name for s in d["sources"]]
     tot_w = sum(float(w.get(n, 1.0)) for n in names) or 1.0
     pool = {parse_spec(s).name for s in d["classify_sources"]}
@@ -117,7 +117,7 @@ def _evaluation(recipe, dev) -> list[str]:
 
 
 def memory_line(model: str, p: dict, dev: str) -> str:
-    from .train import memory, qlora
+    from mathcode.train import memory, qlora
     try:
         dtype = qlora.choose_compute_dtype(p.get("compute_dtype", "auto"), dev)[0]
         est = memory.estimate(model, quantize=p["quantize"], device=dev, lora_r=p["lora_r"],

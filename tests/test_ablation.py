@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mathcode.run import ablation, ablation_compare as ac, config, runner
+import mini_settings
+from mathcode.run import ablation, ablation_compare as ac, config, params, runner
 from mathcode.util import read_jsonl
 
 
@@ -175,8 +176,7 @@ def test_upsampling_reaches_the_token_target_and_keeps_groups():
 # --- miniature phases through the real runner -------------------------------------------------------------
 NAMES = {"data": "01_data_sampling", "translation": "02_translation", "pretraining": "03_qlora_pretraining",
          "evaluation": "04_evaluation"}
-COMMON = ('run_dir = "outputs/lab"  # run folder\nmodel = "embedded:smollm2-135m-instruct"  # model\n'
-          'seed = 0  # seed\ndevice = "auto"  # device\n')
+# phase: (its parameters, now defined in mini_settings.ABLATION; kept here to read beside the body), body
 BODY = {
     "data": ("n_docs = 6  # documents",
              "from mathcode.util import write_jsonl\n"
@@ -224,9 +224,11 @@ def _mini_nb(phase):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     extra, body = BODY[phase]
-    p = nbformat.v4.new_code_cell(COMMON + extra)
+    p = nbformat.v4.new_code_cell(mini_settings.ABLATION[phase].parameters_cell())
     p.metadata["tags"] = ["parameters"]
-    nb.cells = [p, nbformat.v4.new_code_cell(f"import mathcode.phase as phase\nP = phase.start({phase!r}, globals())"),
+    nb.cells = [p, nbformat.v4.new_code_cell(
+                    f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nimport mini_settings\n"
+                    f"import mathcode.phase as phase\nP = phase.start(mini_settings.ABLATION[{phase!r}], globals())"),
                 nbformat.v4.new_code_cell(body)]
     return nb
 
@@ -241,6 +243,7 @@ def mini(tmp_path, monkeypatch):
         "name: ab\nmodel: embedded:smollm2-135m-instruct\nrun_dir: outputs/ab\n"
         "ablation: {arms: [basic, basic+translated, token-matched], seeds: [0, 1], bootstrap: 500}\n")
     monkeypatch.setenv("MATHCODE_ROOT", str(tmp_path))
+    monkeypatch.setattr(params, "SETTINGS", mini_settings.ABLATION)
     return tmp_path
 
 

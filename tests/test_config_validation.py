@@ -7,7 +7,9 @@ import json
 import pytest
 import yaml
 
-from mathcode import cli, params
+from mathcode import cli
+
+from mathcode.run import params
 
 from mathcode.run import config
 
@@ -112,31 +114,74 @@ def test_validate_prints_a_plan_with_budget_memory_and_rough_times(capsys):
 
 
 def _enumerated_parameters():
-    """(phase, key, allowed values) for every parameter whose value is one of a set: each Choice rule, plus any
-    parameter whose help text lists quoted alternatives ("a" | "b") - those must have a rule too."""
+    """(phase, key, allowed values, is_list) for every setting whose value comes from a set, read from each phase's
+    settings definition (``PhaseSettings.enumerated``); plus any setting whose help text lists quoted alternatives
+    ("a" | "b") — those must have a rule too (allowed None)."""
     import re
-    from mathcode import param_rules
     out = []
-    for phase in ("data", "translation", "pretraining", "evaluation"):
-        defaults, docs = params.defaults(phase), params.docs(phase)
+    for phase, cls in params.SETTINGS.items():
+        enumerated, docs, defaults = cls.enumerated(), cls.docs(), cls.defaults()
         for key in defaults:
-            rule = param_rules.RULES.get(phase, {}).get(key)
-            if isinstance(rule, param_rules.Choice):
-                vals = rule.values() if callable(rule.values) else rule.values
-                out.append((phase, key, tuple(vals)))
+            if key in enumerated:
+                out.append((phase, key, tuple(enumerated[key]), isinstance(defaults[key], list)))
             elif re.search(r'"[\w+.-]+"\s*\|\s*"[\w+.-]+"', docs.get(key, "")):
-                out.append((phase, key, None))
+                out.append((phase, key, None, False))
     return out
 
 
-@pytest.mark.parametrize("phase,key,allowed", _enumerated_parameters(), ids=lambda v: str(v)[:30])
-def test_every_enumerated_parameter_refuses_a_misspelling_before_any_work(tmp_path, phase, key, allowed):
+def test_the_sweep_covers_what_later_phases_refuse():
+    """Protocols, quantize (per phase), backends, benchmark names, passage units and mixtures are in the sweep."""
+    swept = {(p, k) for p, k, _, _ in _enumerated_parameters()}
+    for want in [("evaluation", "protocol"), ("evaluation", "quantize"), ("pretraining", "quantize"),
+                 ("translation", "quantize"), ("translation", "backend"), ("evaluation", "backend"),
+                 ("evaluation", "benchmarks"), ("translation", "passage_unit"), ("pretraining", "mixture"),
+                 ("pretraining", "optimizer"), ("pretraining", "scheduler"), ("data", "quality_filters")]:
+        assert want in swept, want
+
+
+@pytest.mark.parametrize("phase,key,allowed,is_list", _enumerated_parameters(), ids=lambda v: str(v)[:30])
+def test_every_enumerated_parameter_refuses_a_misspelling_before_any_work(tmp_path, phase, key, allowed, is_list):
     """A typo in any value a later phase would refuse (protocols, quantize per phase, backends, passage units, ...)
     stops ``validate`` / ``run`` at load time, not hours later when that phase starts."""
-    assert allowed is not None, f"{phase}.{key} lists its values in its help text but has no rule in param_rules"
-    typo = next(str(v) for v in allowed if isinstance(v, str) and v) + "x"
+    assert allowed is not None, f"{phase}.{key} lists its values in its help text but has no rule in its settings"
+    ok = next((v for v in allowed if isinstance(v, str) and v), allowed[0])
+    typo = ok + "x" if isinstance(ok, str) else max(allowed) + 1              # MATH levels: 6
     with pytest.raises(config.ConfigError) as e:
-        load_with(tmp_path, {phase: {key: typo}})
-    assert f"phases.{phase}.{key}" in str(e.value) and "write one of" in str(e.value), str(e.value)
-    ok = next(v for v in allowed if isinstance(v, str) and v)
-    load_with(tmp_path, {phase: {key: ok}})                 # and an allowed value passes
+        load_with(tmp_path, {phase: {key: [typo] if is_list else typo}})
+    assert f"phases.{phase}.{key}" in str(e.value) and "write" in str(e.value), str(e.value)
+    load_with(tmp_path, {phase: {key: [ok] if is_list else ok}})        # and an allowed value passes
+
+
+@pytest.mark.parametrize("key", ["sources", "classifier_positives", "classifier_negatives", "classify_sources"])
+def test_source_names_are_checked_before_any_document_is_read(tmp_path, key):
+    with pytest.raises(config.ConfigError) as e:
+        load_with(tmp_path, {"data": {key: ["embedded:champ_solution"]}})
+    assert f"phases.data.{key}" in str(e.value) and "embedded:champ_solutions" in str(e.value), str(e.value)
+    with pytest.raises(config.ConfigError) as e:
+        load_with(tmp_path, {"data": {key: ["hf:open-web-math/open-web-math"]}})
+    assert "unknown kind 'hf'" in str(e.value)
+
+
+@pytest.mark.parametrize("block,says", [
+    ({"limits": {"gsm9k": 3}}, "limits: unknown benchmark"),
+    ({"limits": {"gsm8k": 0}}, "limits.gsm8k"),
+    ({"math_subjects": ["Algebr"]}, "not a MATH subject"),
+    ({"protocol": "paper", "n_shots": 6}, "n_shots"),
+    ({"n_samples": 4}, "temperature above 0"),
+    ({"models": ["mine="]}, "LABEL=]SPEC"),
+])
+def test_evaluation_cross_key_rules_refuse_before_any_work(tmp_path, block, says):
+    with pytest.raises(config.ConfigError) as e:
+        load_with(tmp_path, {"evaluation": block})
+    assert says in str(e.value), str(e.value)
+
+
+def test_engine_constants_agree_with_the_settings():
+    """The translation settings list the engine's own allowed values (no second list that can drift)."""
+    from mathcode.translate import passages, settings as TS, translate as T, verify
+    assert set(TS.MATCH_RULES) == set(verify.RULES)
+    assert set(TS.OUTPUT_FORMATS) == set(T.FORMATS)
+    assert set(TS.UNITS) == set(passages.UNITS)
+    cfg, d = T.TranslateConfig(), TS.TranslationSettings.defaults()
+    assert (cfg.max_passage_chars, cfg.max_blocks, cfg.gen.max_new_tokens) == (d["max_passage_chars"],
+                                                                            d["max_blocks"], d["max_new_tokens"])

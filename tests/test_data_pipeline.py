@@ -90,6 +90,6 @@ def test_notebook_runs_by_papermill(tmp_path):
 
 
 def test_bad_parameter_type_fails_in_cell_two(tmp_path):
-    from mathcode import params
+    from mathcode.run import params
     with pytest.raises(params.ParameterError, match="max_docs_per_source"):
         params.check("data", {"max_docs_per_source": "many"})

@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from mathcode.evaluate import compare, nll, steps as pipeline, protocols
+from mathcode.evaluate import compare, nll, steps as pipeline, protocols, figures
 from mathcode.evaluate.benchmarks import Item
 from mathcode.models import ModelSpecError
 
@@ -68,12 +68,12 @@ def test_tables_and_figures_of_the_notebook():
     rows = _rows("base", [True, False, False]) + _rows("base+adapter", [True, True, True])
     acc = compare.accuracy_table(rows)
     assert acc.set_index(["model", "benchmark"]).loc[("base+adapter", "gsm8k"), "accuracy"] == 1.0
-    assert compare.bar_chart(acc) is not None
+    assert figures.bar_chart(acc) is not None
     flips = compare.flips_all(rows, "base", ["base+adapter"])
     assert sorted(flips.item_id) == ["2", "3"] and set(flips.model) == {"base+adapter"}
-    lv, sj, fig = compare.math_breakdown(rows)
+    lv, sj, fig = figures.math_breakdown(rows)
     assert list(lv.level) == ["Level 1", "Level 1"] and fig is not None
-    assert compare.math_breakdown(rows[:2]) == (None, None, None)
+    assert figures.math_breakdown(rows[:2]) == (None, None, None)
     assert compare.pal_status([]).empty
     pal = compare.pal_status([{"model": "base", "program_status": "ok"}, {"model": "base", "program_status": "timeout"}])
     assert set(pal.program_status) == {"ok", "timeout"}

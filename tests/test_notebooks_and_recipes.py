@@ -8,12 +8,14 @@ import pytest
 
 from mathcode.run import config
 
-from mathcode import params, paths
+from mathcode import paths
+
+from mathcode.run import params
 
 ROOT = paths.project_root()
 
 
-@pytest.mark.parametrize("phase", list(params.NOTEBOOKS))
+@pytest.mark.parametrize("phase", list(params.SETTINGS))
 def test_notebook_is_stored_clean_with_one_documented_parameters_cell(phase):
     f = params.notebook_path(phase)
     nb = json.loads(f.read_text())
@@ -32,7 +34,12 @@ def test_notebook_is_stored_clean_with_one_documented_parameters_cell(phase):
     # second cell of code validates the parameters and opens the phase
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert "parameters" in code[0]["metadata"].get("tags", [])
-    assert f'phase.start("{phase}", globals())' in "".join(code[1]["source"])
+    cls = params.settings_class(phase)
+    assert f"phase.start({cls.__name__}, globals())" in "".join(code[1]["source"])
+    # the parameters cell is written from the settings class: one definition of names, defaults and help
+    assert "".join(code[0]["source"]) == cls.parameters_cell(), (
+        f"{f.name}: the parameters cell differs from {cls.__module__}.{cls.__name__}; regenerate it with "
+        f"python -m mathcode params --write-cells")
     assert "P.finish(" in "".join(code[-1]["source"])
 
 

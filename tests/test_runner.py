@@ -14,10 +14,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import mini_settings
+
 from mathcode.run import config, runner
 
-from mathcode import params
+from mathcode.run import params
 
+HERE = Path(__file__).parent
 NAMES = ["01_data_sampling", "02_translation", "03_qlora_pretraining", "04_evaluation"]
 PHASES = ["data", "translation", "pretraining", "evaluation"]
 UP = {"translation": "data", "pretraining": "translation", "evaluation": "pretraining"}
@@ -26,12 +29,11 @@ UP = {"translation": "data", "pretraining": "translation", "evaluation": "pretra
 def _nb(phase: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    p = nbformat.v4.new_code_cell(
-        'run_dir = "outputs/mini"  # where phases write\nmodel = "embedded:smollm2-135m-instruct"  # model spec\n'
-        'seed = 0  # seed\ndevice = "auto"  # device\nn_rows = 3  # rows to write\nfail = False  # raise on purpose')
+    p = nbformat.v4.new_code_cell(mini_settings.RUNNER[phase].parameters_cell())
     p.metadata["tags"] = ["parameters"]
     up = UP.get(phase)
-    body = ["import mathcode.phase as phase\nP = phase.start(%r, globals())" % phase]
+    body = [f"import sys\nsys.path.insert(0, {str(HERE)!r})\nimport mini_settings\nimport mathcode.phase as phase\n"
+            f"P = phase.start(mini_settings.RUNNER[{phase!r}], globals())"]
     if up:
         body.append(f"src = P.require({up!r}, 'rows.jsonl')\nprev = open(src).read().splitlines()")
     else:
@@ -56,6 +58,7 @@ def mini(tmp_path, monkeypatch):
         "name: mini\nmodel: embedded:smollm2-135m-instruct\nrun_dir: outputs/mini\n"
         "phases:\n  data: {n_rows: 4}\n  translation: {}\n")
     monkeypatch.setenv("MATHCODE_ROOT", str(tmp_path))
+    monkeypatch.setattr(params, "SETTINGS", mini_settings.RUNNER)
     return tmp_path
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mathcode import manifest, params, paths, phase, util
+from mathcode import manifest, paths, phase, util
+
+from mathcode.run import params
 
 from mathcode.run import runner
 

@@ -32,8 +32,11 @@ def main(argv=None) -> int:
     v = sub.add_parser("validate", help="validate a recipe without running anything")
     v.add_argument("--config", required=True)
     v.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE")
-    p = sub.add_parser("params", help="list a phase notebook's parameters with defaults and help")
-    p.add_argument("phase", choices=["data", "translation", "pretraining", "evaluation"])
+    p = sub.add_parser("params", help="list a phase's settings (defaults, allowed values, help), or write the "
+                                      "notebooks' parameters cells from them")
+    p.add_argument("phase", nargs="?", choices=["data", "translation", "pretraining", "evaluation"])
+    p.add_argument("--write-cells", action="store_true",
+                   help="rewrite every notebook's parameters cell from its phase's settings class")
     m = sub.add_parser("prepare-model", help="resolve a model spec now (converts/caches the embedded model)")
     m.add_argument("--model", default="embedded:smollm2-135m-instruct")
     m.add_argument("--cache-dir")
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
 
     from mathcode.run import config
 
-    from mathcode import params
+    from mathcode.run import params
     from mathcode.models import ModelSpecError
     from mathcode.phase import MissingInputError
     from mathcode.run.runner import PhaseFailed
@@ -65,9 +68,18 @@ def main(argv=None) -> int:
             from mathcode.run.plan import describe
             print("\n".join(describe(rec)))
         elif a.cmd == "params":
-            d, docs = params.defaults(a.phase), params.docs(a.phase)
+            if a.write_cells:
+                for f in params.write_parameter_cells():
+                    print(f"wrote the parameters cell of {f}")
+                return 0
+            if not a.phase:
+                ap.error("params: name a phase (data, translation, pretraining, evaluation) or give --write-cells")
+            cls = params.settings_class(a.phase)
+            d, docs, allowed = cls.defaults(), cls.docs(), cls.enumerated()
+            print(f"# {cls.__module__}.{cls.__name__} (notebook {cls.NOTEBOOK})")
             for k, val in d.items():
-                print(f"{k:28s} = {json.dumps(val):30s} # {docs.get(k, '')}")
+                extra = f" [one of: {', '.join(map(str, allowed[k]))}]" if k in allowed else ""
+                print(f"{k:28s} = {json.dumps(val):30s} # {docs.get(k, '')}{extra}")
         elif a.cmd == "prepare-model":
             from mathcode.models import resolve
             r = resolve(a.model, a.cache_dir)

@@ -14,7 +14,8 @@ import os
 import time
 from pathlib import Path
 
-from mathcode import paths, params as _params
+from mathcode import paths
+from mathcode.settings import PhaseSettings, SettingsError
 from mathcode.util import write_json
 
 UPSTREAM = {"translation": ["data"], "pretraining": ["data", "translation"], "evaluation": ["pretraining"]}
@@ -33,6 +34,7 @@ class Phase:
         (self.dir / "figures").mkdir(exist_ok=True)
         (self.dir / "tables").mkdir(exist_ok=True)
         self.values = values or {}
+        self.settings = None                                  # the checked settings object (set by start)
         self.metrics: dict = {}
         self.figures: list[dict] = []
         self.inputs: list[str] = []
@@ -104,18 +106,22 @@ class Phase:
         return self.metrics
 
 
-def start(name: str, namespace: dict) -> Phase:
-    """First cell after the parameters: validate them (types from the notebook defaults), set CPU threads,
-    open the phase dir."""
+def start(settings: type[PhaseSettings], namespace: dict) -> Phase:
+    """First cell after the parameters: build the phase's settings from them (``settings.from_namespace``: every
+    name, type, rule and cross-key rule checked before any work), set CPU threads, open the phase dir.
+    ``P.settings`` is the checked settings object the steps take; ``P.values`` the same as a dict."""
     from mathcode.models import quiet_weight_loading
     quiet_weight_loading()      # first: checking parameters may import transformers (and so bitsandbytes) already
-    values = _params.check_namespace(name, namespace)
-    if "run_dir" not in values:
-        raise _params.ParameterError(f"notebook for phase {name!r} must define run_dir in its parameters cell")
+    if not (isinstance(settings, type) and issubclass(settings, PhaseSettings)):
+        raise TypeError(f"phase.start takes the phase's settings class (e.g. mathcode.data.settings.DataSettings), "
+                        f"got {settings!r}")
+    S = settings.from_namespace(namespace)
+    name = settings.PHASE
+    values = S.as_dict()
     threads, why = set_cpu_threads()
-    if "seed" in values:
-        _seed_everything(values["seed"])
-    P = Phase(name, values["run_dir"], values)
+    _seed_everything(S.seed)
+    P = Phase(name, S.run_dir, values)
+    P.settings = S
     P.cpu_threads = {"threads": threads, "source": why}
     print(f"phase {name}: writing {P.dir} · CPU threads {threads or 'torch default'} ({why})")
     return P
@@ -136,10 +142,10 @@ def cpu_threads() -> tuple[int, str]:
             try:
                 n = int(v)
             except ValueError:
-                raise _params.ParameterError(f"environment variable {var}={v!r} must be a whole number of CPU "
+                raise SettingsError(f"environment variable {var}={v!r} must be a whole number of CPU "
                                              f"threads (0 keeps torch's default)") from None
             if n < 0:
-                raise _params.ParameterError(f"environment variable {var}={v!r} must be 0 or more")
+                raise SettingsError(f"environment variable {var}={v!r} must be 0 or more")
             return n, var
     try:
         cores = len(os.sched_getaffinity(0))

@@ -17,11 +17,8 @@ class DataPlanError(ValueError):
 
 
 def _defaults() -> dict:
-    from mathcode import params
-    try:
-        return params.defaults("data")
-    except Exception:
-        return {}
+    from mathcode.data.settings import DataSettings
+    return DataSettings.defaults()
 
 
 def resolve_data_keys(values: dict, explicit: set | None = None, prefix: str = "phases.data.") -> dict:

@@ -120,7 +120,7 @@ def nll_report(rows: list[dict], base: str):
     """(table, figure, per-model change vs ``base``) for the notebook; (empty, None, empty) without rows."""
     if not rows:
         return pd.DataFrame(), None, pd.DataFrame()
-    from mathcode.evaluate.compare import bar_chart
+    from mathcode.evaluate.figures import bar_chart
     table = nll_table(rows)
     fig = bar_chart(table, value="nll_per_token", title="Reference-solution NLL per token (bootstrap 95% CI)",
                     ylabel="nats / token")

@@ -29,7 +29,9 @@ from mathcode.run import config as _config, notebook_run
 from mathcode.run.ablation_settings import (ARMS, DEFAULTS, KEYS, SET_BY_ARMS, TOKEN_MATCHED_FILE,  # noqa: F401
                                            check_block)
 
-from mathcode import params, paths
+from mathcode import paths
+
+from mathcode.run import params
 from mathcode.util import read_jsonl, write_json, write_jsonl
 
 class AblationError(RuntimeError):

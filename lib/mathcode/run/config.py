@@ -13,7 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from mathcode import params, paths
+from mathcode import paths
+
+from mathcode.run import params
 from mathcode.run import ablation_settings
 
 PHASE_ORDER = ["data", "translation", "pretraining", "evaluation"]

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from mathcode.run import config as _config, notebook_tidy
 
-from mathcode import manifest, params, paths, progress
+from mathcode import manifest, paths, progress
+
+from mathcode.run import params
 from mathcode.phase import UPSTREAM, _status
 from mathcode.util import write_json
 

@@ -7,7 +7,7 @@ memory you have is noticed in a second, not after hours.
 """
 from __future__ import annotations
 
-from mathcode import params
+from mathcode.run import params
 
 # Rough per-unit rates behind the time estimates (labelled as estimates wherever they are printed).
 RATES = {

@@ -127,7 +127,7 @@ def training_tokens(f: dict) -> tuple[int, int] | None:
     if "steps" not in m3 or "train_tokens" not in m3:
         return None
     try:
-        from mathcode import params
+        from mathcode.run import params
         d = params.defaults("pretraining")
     except Exception:
         d = {}

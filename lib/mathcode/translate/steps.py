@@ -12,6 +12,7 @@ import pandas as pd
 
 from mathcode.generation import GenConfig
 from mathcode.util import write_json
+from mathcode.translate.settings import TranslationSettings
 from mathcode.translate import passages as _passages, prompt as _prompt, translate as T
 from mathcode.translate.execution import open_sandbox
 
@@ -24,21 +25,23 @@ BACKEND_KW = {   # which notebook parameters each backend takes
 }
 
 
-def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=300, passage_unit="paragraph",
-              max_blocks=2, block_tokens=0,
-              worked_example=True, prompt_file="", output_format="paper", tolerance=0.01, match_rule="precision", docs_per_chunk=8,
-              shard_index=0, num_shards=1, max_new_tokens=160, temperature=0.0, batch_size=8, seed=0,
-              **_ignored) -> T.TranslateConfig:
-    """A checked ``TranslateConfig`` from notebook parameters (errors name the parameter)."""
+def configure(settings=None, **values) -> T.TranslateConfig:
+    """The engine's ``TranslateConfig`` from the phase's settings (``P.settings`` in the notebook), or from keyword
+    parameters checked the same way (names that are not translation settings are ignored, so ``**P.values`` works);
+    an error names the parameter and what to write."""
+    if settings is None:
+        names = set(TranslationSettings.names())
+        settings = TranslationSettings.build({k: v for k, v in values.items() if k in names})
+    S = settings
     cfg = T.TranslateConfig(
-        max_passages_per_doc=int(max_passages_per_doc), max_passage_chars=int(max_passage_chars),
-        context_chars=int(context_chars), passage_unit=passage_unit, max_blocks=int(max_blocks), block_tokens=int(block_tokens),
-        worked_example=bool(worked_example), instruction=_prompt.load_instruction(prompt_file),
-        output_format=output_format, tolerance=float(tolerance), match_rule=str(match_rule),
-        docs_per_chunk=int(docs_per_chunk),
-        shard_index=int(shard_index), num_shards=int(num_shards),
-        gen=GenConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature), batch_size=int(batch_size),
-                      seed=int(seed)))
+        max_passages_per_doc=S.max_passages_per_doc, max_passage_chars=S.max_passage_chars,
+        context_chars=S.context_chars, passage_unit=S.passage_unit, max_blocks=S.max_blocks,
+        block_tokens=S.block_tokens, worked_example=S.worked_example,
+        instruction=_prompt.load_instruction(S.prompt_file), output_format=S.output_format,
+        tolerance=float(S.tolerance), match_rule=S.match_rule, docs_per_chunk=S.docs_per_chunk,
+        shard_index=S.shard_index, num_shards=S.num_shards,
+        gen=GenConfig(max_new_tokens=S.max_new_tokens, temperature=float(S.temperature), batch_size=S.batch_size,
+                      seed=S.seed))
     cfg.check()
     return cfg
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from mathcode.generation import GenConfig, Generator
+from mathcode.translate.settings import TranslationSettings
 from mathcode.util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
 from mathcode.translate import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
 from mathcode.translate.execution import Sandbox
@@ -31,24 +32,30 @@ from mathcode.translate.generate import generate_replies
 FORMATS = ("paper", "interleaved")
 
 
+_D = TranslationSettings.defaults()
+
+
 @dataclass
 class TranslateConfig:
-    max_passages_per_doc: int = 2
-    max_passage_chars: int = 1200
-    context_chars: int = 400
-    passage_unit: str = "paragraph"  # or "line": one solution step per passage (with max_passage_chars small)
-    max_blocks: int = 3
-    block_tokens: int = 0           # token budget per block (0: gen.max_new_tokens / max_blocks)
+    """The engine's view of the phase-2 settings (built by ``steps.configure``); its defaults are
+    ``TranslationSettings``' so that there is one default per knob."""
+    max_passages_per_doc: int = _D["max_passages_per_doc"]
+    max_passage_chars: int = _D["max_passage_chars"]
+    context_chars: int = _D["context_chars"]
+    passage_unit: str = _D["passage_unit"]      # or "line": one solution step per passage (with max_passage_chars small)
+    max_blocks: int = _D["max_blocks"]
+    block_tokens: int = _D["block_tokens"]      # token budget per block (0: gen.max_new_tokens / max_blocks)
     prefill: bool | None = None     # prefill the first header and generate block by block (None: when possible)
-    worked_example: bool = True
+    worked_example: bool = _D["worked_example"]
     instruction: str = _prompt.INSTRUCTION
-    output_format: str = "paper"
-    tolerance: float = 0.01         # only for match_rule="paper" (|difference| <= tolerance, MathCoder2's filter)
-    match_rule: str = "precision"   # "precision": equal at the precision the result is written with (verify)
-    docs_per_chunk: int = 8
+    output_format: str = _D["output_format"]
+    tolerance: float = _D["tolerance"]          # only for match_rule="paper" (|difference| <= tolerance, MathCoder2's)
+    match_rule: str = _D["match_rule"]          # "precision": equal at the precision the result is written with
+    docs_per_chunk: int = _D["docs_per_chunk"]
     shard_index: int = 0
     num_shards: int = 1
-    gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=320, batch_size=8))
+    gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=_D["max_new_tokens"],
+                                                             batch_size=_D["batch_size"]))
 
     def split(self, doc: dict) -> list:
         """The passages of one corpus row under this configuration."""

@@ -80,3 +80,12 @@ def test_flagship_cross_references_resolve(recipe):
         parse_spec(s)
     r = config.load(recipe)
     assert r.phases["data"]["source_weights"] == raw["source_weights"]      # nothing narrowed away
+
+
+@pytest.mark.parametrize("phase", list(params.SETTINGS))
+def test_notebook_logic_stays_in_the_library(phase):
+    """A notebook reads like a protocol: at most 70 lines of code besides its (generated) parameters cell."""
+    nb = json.loads(params.notebook_path(phase).read_text())
+    body = [c for c in nb["cells"] if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+    n = sum(1 for c in body for line in "".join(c["source"]).splitlines() if line.strip())
+    assert n <= 70, f"{params.notebook_path(phase).name}: {n} code lines; move logic into lib/mathcode/{phase}"

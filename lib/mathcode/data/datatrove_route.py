@@ -15,6 +15,7 @@ from pathlib import Path
 
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
+from mathcode.datatrove_io import reader, writer  # noqa: F401  (phase-1 rows as datatrove documents)
 
 
 def _to_dict(doc: Document) -> dict:
@@ -63,26 +64,6 @@ class StepFilter(BaseFilter):
             keep, why = next(verdicts) if applies is None or d["source"] in applies else (True, None)
             out.append(True if keep else (False, (why or {}).get("reason", self.kind)))
         return out
-
-
-def reader(folder: str, **kw):
-    """JSONL reader that keeps ``source`` and ``meta`` as datatrove metadata."""
-    from datatrove.pipeline.readers import JsonlReader
-
-    def adapter(self, data: dict, path: str, id_in_file):
-        return {"text": data["text"], "id": data["id"],
-                "metadata": {"source": data.get("source", ""), "meta": data.get("meta") or {}}}
-    return JsonlReader(folder, adapter=adapter, **kw)
-
-
-def writer(folder: str):
-    """JSONL writer producing the phase-1 row format."""
-    from datatrove.pipeline.writers import JsonlWriter
-
-    def adapter(self, doc: Document) -> dict:
-        return {"id": doc.id, "text": doc.text, "source": doc.metadata.get("source", ""),
-                "meta": doc.metadata.get("meta", {})}
-    return JsonlWriter(folder, adapter=adapter, compression=None)
 
 
 def _word_tokenizer():

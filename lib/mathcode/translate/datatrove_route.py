@@ -124,7 +124,7 @@ def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str =
     from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter
 
-    from mathcode.data.datatrove_route import reader
+    from mathcode.datatrove_io import reader
     from mathcode.translate.translate import TranslateConfig
     cfg = cfg or TranslateConfig()
     cfg.check()

@@ -19,6 +19,7 @@ SETTINGS: dict[str, type[PhaseSettings]] = {
     "pretraining": PretrainingSettings,
     "evaluation": EvaluationSettings,
 }
+NOTEBOOKS = {phase: cls.NOTEBOOK for phase, cls in SETTINGS.items()}
 # Parameters every notebook takes; the runner fills them from the recipe's top level.
 COMMON = PhaseSettings.COMMON
 ParameterError = SettingsError          # the name callers catch

@@ -57,10 +57,18 @@ class TranslateConfig:
     gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=_D["max_new_tokens"],
                                                              batch_size=_D["batch_size"]))
 
+    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
     def split(self, doc: dict) -> list:
-        """The passages of one corpus row under this configuration."""
-        return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
-                                        max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+        """The passages of one corpus row under this configuration. Cut once per document: selection, the
+        source table, the passage count and generation all ask, and they get the same list."""
+        key = (doc.get("id"), hashlib.sha1(doc.get("text", "").encode()).hexdigest(), self.max_passage_chars,
+               self.context_chars, self.max_passages_per_doc, self.passage_unit)
+        if key not in self._split_cache:
+            self._split_cache[key] = _passages.split_document(
+                doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+                max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+        return list(self._split_cache[key])
 
     def check(self):
         if self.passage_unit not in _passages.UNITS:

@@ -185,3 +185,12 @@ def test_engine_constants_agree_with_the_settings():
     cfg, d = T.TranslateConfig(), TS.TranslationSettings.defaults()
     assert (cfg.max_passage_chars, cfg.max_blocks, cfg.gen.max_new_tokens) == (d["max_passage_chars"],
                                                                             d["max_blocks"], d["max_new_tokens"])
+
+
+@pytest.mark.parametrize("phase,key", [("evaluation", "adapter"), ("evaluation", "merged_dir"),
+                                       ("evaluation", "data_dir"), ("data", "classifier_model")])
+def test_input_folders_a_user_names_must_exist_before_any_work(tmp_path, phase, key):
+    with pytest.raises(config.ConfigError) as e:
+        load_with(tmp_path, {phase: {key: str(tmp_path / "missing")}})
+    assert f"phases.{phase}.{key}" in str(e.value) and "does not exist" in str(e.value)
+    load_with(tmp_path, {phase: {key: str(tmp_path)}})                         # an existing path passes

@@ -138,10 +138,15 @@ def validate(raw: dict, p: Path) -> Recipe:
                   threads=raw.get("threads"), ablation=ablation)
 
 
+# inputs a user names that no earlier phase writes (an empty value, or "none", means not used)
+INPUT_PATHS = {"data": ("classifier_model",), "evaluation": ("adapter", "merged_dir", "data_dir")}
+
+
 def _check_files(p: Path, phase: str, block: dict):
-    """Parameters named *_file / *_files / *_dir_in point at inputs: they must exist (empty = not used)."""
+    """Parameters named *_file / *_files, and the other inputs in INPUT_PATHS, must exist (empty = not used)."""
     for k, v in block.items():
-        if not (k.endswith("_file") or k.endswith("_files")) or not v:
+        named = k.endswith("_file") or k.endswith("_files") or k in INPUT_PATHS.get(phase, ())
+        if not named or not v or v == "none":
             continue
         for item in (v if isinstance(v, list) else [v]):
             if isinstance(item, str) and _looks_local(item) and not paths.resolve_path(item).exists():

@@ -126,3 +126,36 @@ def test_from_params_drops_what_the_backend_does_not_take(monkeypatch):
     monkeypatch.setitem(generation.BACKENDS, "strict", _Strict)
     g = generation.from_params("strict", "m", n_parallel=3, base_url="http://x", quantize="nf4")
     assert isinstance(g, _Strict) and seen == {"n_parallel": 3}
+
+
+def test_one_settings_mapping_for_translation_and_evaluation(monkeypatch):
+    """A backend declares the settings it takes (registry.SETTINGS); translation's open_translator and
+    evaluation's backend_kwargs / load_generator both build through registry.backend_settings."""
+    from mathcode.generation import registry
+    given = dict(device="cpu", quantize="nf4", threads=2, base_url="http://h/v1", api_key_env="KEY", concurrency=3,
+                 timeout=9.0, adapter=None, n_parallel=None)
+    # what each backend got from translation's notebook parameters before (translate.steps.BACKEND_KW)
+    assert registry.backend_settings("hf", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2}
+    assert registry.backend_settings("llamacpp", **given)[1] == {"device": "cpu", "threads": 2}
+    assert registry.backend_settings("openai", **given)[1] == {"base_url": "http://h/v1", "api_key_env": "KEY",
+                                                                "concurrency": 3, "timeout": 9.0}
+    assert registry.backend_settings("vllm", **given)[1] == {"device": "cpu"}
+    assert registry.backend_settings("auto", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2}
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    assert registry.backend_settings("auto", "embedded:qwen2.5-coder-0.5b-instruct", **given) == \
+        ("llamacpp", {"device": "cpu", "threads": 2})
+    with pytest.raises(registry.UnsupportedSettingError, match="backends that can: 'hf', 'vllm'"):
+        registry.backend_settings("openai", adapter="/a")
+    with pytest.raises(registry.UnknownBackendError, match="backend='tgi'"):
+        registry.backend_settings("tgi")
+    # both phases go through it
+    seen = []
+    monkeypatch.setattr(registry, "make_generator", lambda name, model=None, **kw: seen.append((name, kw)) or "g")
+    from mathcode.translate import steps as W
+    assert W.open_translator("openai", "served", base_url="http://h/v1", api_key_env="KEY", threads=2) == "g"
+    assert seen[-1] == ("openai", {"base_url": "http://h/v1", "api_key_env": "KEY", "concurrency": 4,
+                                   "timeout": 300.0})
+    from mathcode.evaluate import steps as E
+    assert E.backend_kwargs("openai", base_url="http://h/v1", threads=2) == {"base_url": "http://h/v1",
+                                                                            "api_key_env": "OPENAI_API_KEY"}
+    assert E.backend_kwargs("llamacpp", base_url="http://h/v1", threads=2) == {"threads": 2}

@@ -194,20 +194,21 @@ def _bar(total, desc, progress, initial=0):
 
 def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto", **kw) -> Generator:
     """A generator for ``model``; load failures name the model and the remedy (ModelSpecError).
-    hf: the adapter is applied on the base loaded as ``model.quantize`` says (NF4 = as trained);
-    vllm: the adapter goes in as a LoRARequest; openai: the server must serve the adapter itself."""
-    from mathcode.generation import make_generator
+    The backend takes the settings it declares (``generation.registry.SETTINGS``): hf applies the adapter on the
+    base loaded as ``model.quantize`` says (NF4 = as trained); vllm serves the adapter as a LoRARequest; a backend
+    that takes no adapter (openai: the server must serve it itself; llamacpp) refuses one."""
+    from mathcode.generation import make_generator, registry
     from mathcode.models import ModelSpecError
-    if backend == "hf":
-        kw.update(device=device, adapter=model.adapter, quantize=model.quantize)
-    elif backend == "vllm":
-        kw.update(device=device, adapter=model.adapter)
-    elif model.adapter:
+    try:
+        name, settings = registry.backend_settings(backend, model.spec, device=device, adapter=model.adapter,
+                                                   quantize=model.quantize, **kw)
+    except registry.UnsupportedSettingError:
         raise ModelSpecError(f"model {model.label!r}: backend {backend!r} cannot apply a PEFT adapter; serve it "
                              f"(e.g. `vllm serve BASE --enable-lora --lora-modules trained={model.adapter}`) and add "
-                             f"models=['trained=trained'], or use backend 'hf' / 'vllm'")
+                             f"models=['trained=trained'], or use backend "
+                             + " / ".join(repr(b) for b in registry.backends_taking("adapter"))) from None
     try:
-        return make_generator(backend, model=model.spec, **kw)
+        return make_generator(name, model=model.spec, **settings)
     except ModelSpecError:
         raise
     except Exception as e:       # e.g. a folder with a broken config: say which model failed

@@ -177,12 +177,14 @@ def choose_models(model: str, *, adapter_dir: str | None, models: list[str], inc
 
 
 def backend_kwargs(backend: str, *, base_url: str = "", api_key_env: str = "OPENAI_API_KEY", **extra) -> dict:
-    """Constructor arguments of a generation backend from the notebook's parameters (one place, not per cell)."""
-    if backend == "openai":
-        return {"base_url": base_url, "api_key_env": api_key_env, **extra}
-    if backend in ("hf", "vllm", "llamacpp"):
-        return dict(extra)
-    raise ModelSpecError(f"parameter backend={backend!r}: use 'hf', 'openai', 'vllm' or 'llamacpp'")
+    """Constructor arguments of a generation backend from the notebook's parameters: the settings that backend
+    declares (``generation.registry.SETTINGS``, the one mapping shared with translation), the rest dropped."""
+    from mathcode.generation import registry
+    try:
+        return registry.backend_settings(backend, base_url=base_url, api_key_env=api_key_env, **extra)[1]
+    except registry.UnknownBackendError:
+        raise ModelSpecError(f"parameter backend={backend!r}: use one of "
+                             + ", ".join(repr(b) for b in [*registry.BACKENDS, "auto"])) from None
 
 
 def per_benchmark(items: list[B.Item], n: int, need_solution: bool = False) -> list[B.Item]:

@@ -30,9 +30,12 @@ class HFGenerator(Generator):
     backend = "hf"
 
     def __init__(self, model: str, *, device: str = "auto", quantize: str | None = None, adapter=None,
-                 cache_dir=None, model_obj=None, tokenizer=None):
+                 cache_dir=None, model_obj=None, tokenizer=None, threads: int | None = None):
         super().__init__(model)
         from mathcode import models
+        if threads:                                   # CPU threads for torch (0/None: torch's default)
+            import torch
+            torch.set_num_threads(int(threads))
         self.tokenizer = tokenizer or models.load_tokenizer(model, cache_dir, padding_side="left")
         self.model = model_obj if model_obj is not None else models.load_model(
             model, quantize=quantize, device=device, cache_dir=cache_dir, adapter=adapter)

@@ -116,6 +116,18 @@ def backend_class(name: str) -> type[Generator]:
     return getattr(importlib.import_module(mod), cls)
 
 
+def scoring_backends() -> list[str]:
+    """The registered backends whose class can score text (``Generator.can_score``)."""
+    out = []
+    for name in BACKENDS:
+        try:
+            if getattr(backend_class(name), "can_score", False):
+                out.append(name)
+        except ImportError:
+            pass
+    return out
+
+
 def llamacpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 

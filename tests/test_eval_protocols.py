@@ -182,3 +182,47 @@ def test_kit_scores_captured_real_outputs_as_lm_eval_did():
     for r in rows:
         s = PR.lm_eval_gsm8k_scores(r["completion"], r["gold"], cot=True)
         assert (s["strict_match"], s["flexible_extract"]) == (r["lm_eval_strict_match"], r["lm_eval_flexible_extract"]), r
+
+
+def test_every_registered_protocol_is_one_complete_entry():
+    """Each protocol is one registry entry carrying everything the harness needs; an unknown name is refused with
+    the list of known ones (the names param validation uses)."""
+    import dataclasses
+    assert set(PR.PROTOCOLS) >= {"paper", "minerva_math", "lm_eval_gsm8k_cot", "lm_eval_gsm8k", "mmlu_5shot"}
+    item = Item("mmlu_math", "x", "What is 2+2?", "B", "choice", choices=["3", "4", "5", "6"],
+                meta={"subject": "elementary_mathematics"})
+    for name, spec in PR.PROTOCOLS.items():
+        assert spec.name == name
+        for f in dataclasses.fields(spec):
+            if f.name not in ("max_shots", "exemplar_source"):          # None there means "no cap" / "set when read"
+                assert getattr(spec, f.name) is not None, (name, f.name)
+        assert spec.description and spec.n_shots > 0 and spec.stop and all(isinstance(s, str) for s in spec.stop)
+        assert callable(spec.question) and callable(spec.shots) and callable(spec.header)
+        assert isinstance(spec.question(item), str) and isinstance(spec.header(item), str)
+        scorer = PR.get_scorer(spec.scorer)                               # its scorer is registered
+        assert callable(scorer.score) and set(scorer.score(item, " B", 0.0)) >= {"extracted", "extraction", "correct"}
+        p = PR.get_protocol(name, 0)                                      # zero-shot needs no exemplar source
+        assert p.spec is spec and p.stop == list(spec.stop) and p.scorer == spec.scorer
+        assert p.build(item, "choice") == spec.header(item) + spec.question(item)
+        assert p.settings() == {"protocol": name, "n_shots": 0, "stop": list(spec.stop), "scorer": spec.scorer,
+                                "fewshot_file": None}
+    with pytest.raises(PR.ProtocolError) as e:
+        PR.get_protocol("gsm9k")
+    assert "gsm9k" in str(e.value) and all(n in str(e.value) for n in PR.PROTOCOLS)
+    with pytest.raises(PR.ProtocolError, match="scorer 'nope'"):
+        PR.register_protocol(dataclasses.replace(PR.PROTOCOLS["paper"], name="bad", scorer="nope"))
+    assert "bad" not in PR.PROTOCOLS
+
+
+def test_a_registered_protocol_is_used_by_the_harness(tmp_path, monkeypatch):
+    """A new protocol is one register_protocol call: the harness prompts, stops and scores with it."""
+    spec = PR.ProtocolSpec("plain_qa", n_shots=1, stop=("Q:",), question=lambda it: f"Q: {it.question.strip()}\nA:",
+                           shots=lambda p, it, fam, i: [PR.Shot("Q: 1+1?\nA:", "2")][:p.n_shots], scorer="kit",
+                           exemplar_source="written here", description="test protocol")
+    monkeypatch.setitem(PR.PROTOCOLS, "plain_qa", spec)
+    gen = Replay({"a": ["The answer is 7."], "b": ["The answer is 5."]})
+    rows = harness.evaluate(gen, ITEMS, model=harness.EvalModel("m", "s"), out_path=tmp_path / "i.jsonl",
+                            protocol="plain_qa", progress=False)
+    prompts, cfg = gen.calls[0]
+    assert prompts[0] == f"Q: 1+1?\nA: 2\n\nQ: {ITEMS[0].question}\nA:" and cfg.stop == ["Q:"]
+    assert [r["correct"] for r in rows] == [True, False] and rows[0]["protocol"] == "plain_qa"

@@ -126,3 +126,120 @@ def test_from_params_drops_what_the_backend_does_not_take(monkeypatch):
     monkeypatch.setitem(generation.BACKENDS, "strict", _Strict)
     g = generation.from_params("strict", "m", n_parallel=3, base_url="http://x", quantize="nf4")
     assert isinstance(g, _Strict) and seen == {"n_parallel": 3}
+
+
+def test_one_settings_mapping_for_translation_and_evaluation(monkeypatch):
+    """A backend declares the settings it takes (registry.SETTINGS); translation's open_translator and
+    evaluation's backend_kwargs / load_generator both build through registry.backend_settings."""
+    from mathcode.generation import registry
+    given = dict(device="cpu", quantize="nf4", threads=2, base_url="http://h/v1", api_key_env="KEY", concurrency=3,
+                 timeout=9.0, adapter=None, n_parallel=None)
+    # what each backend got from translation's notebook parameters before (translate.steps.BACKEND_KW)
+    assert registry.backend_settings("hf", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2}
+    assert registry.backend_settings("llamacpp", **given)[1] == {"device": "cpu", "threads": 2}
+    assert registry.backend_settings("openai", **given)[1] == {"base_url": "http://h/v1", "api_key_env": "KEY",
+                                                                "concurrency": 3, "timeout": 9.0}
+    assert registry.backend_settings("vllm", **given)[1] == {"device": "cpu"}
+    assert registry.backend_settings("auto", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2}
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    assert registry.backend_settings("auto", "embedded:qwen2.5-coder-0.5b-instruct", **given) == \
+        ("llamacpp", {"device": "cpu", "threads": 2})
+    with pytest.raises(registry.UnsupportedSettingError, match="backends that can: 'hf', 'vllm'"):
+        registry.backend_settings("openai", adapter="/a")
+    with pytest.raises(registry.UnknownBackendError, match="backend='tgi'"):
+        registry.backend_settings("tgi")
+    # both phases go through it
+    seen = []
+    monkeypatch.setattr(registry, "make_generator", lambda name, model=None, **kw: seen.append((name, kw)) or "g")
+    from mathcode.translate import steps as W
+    assert W.open_translator("openai", "served", base_url="http://h/v1", api_key_env="KEY", threads=2) == "g"
+    assert seen[-1] == ("openai", {"base_url": "http://h/v1", "api_key_env": "KEY", "concurrency": 4,
+                                   "timeout": 300.0})
+    from mathcode.evaluate import steps as E
+    assert E.backend_kwargs("openai", base_url="http://h/v1", threads=2) == {"base_url": "http://h/v1",
+                                                                            "api_key_env": "OPENAI_API_KEY"}
+    assert E.backend_kwargs("llamacpp", base_url="http://h/v1", threads=2) == {"threads": 2}
+
+
+# --- scoring (Generator.nll) ---------------------------------------------------------------------------------
+
+def _old_probe_nll(model, tokenizer, pairs, batch_size, max_tokens=768):
+    """The NLL probe's computation as it stood in evaluate/nll.py (commit 2b47a73), fp32, kept as the reference."""
+    import torch
+    full = tokenizer("a")["input_ids"]
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    n = len(full) - len(plain)
+    prefix = list(full[:n]) if n > 0 and full[n:n + len(plain)] == plain else []
+    rows = []
+    for q, sol in pairs:
+        ctx = prefix + tokenizer(q, add_special_tokens=False)["input_ids"]
+        tgt = tokenizer(sol, add_special_tokens=False)["input_ids"]
+        ids = (ctx + tgt)[-max_tokens:]
+        if len(tgt) >= max_tokens:
+            ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
+        rows.append((ids, min(len(tgt), len(ids) - 1)))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(rows)), key=lambda k: len(rows[k][0]))
+    out = {}
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        chunk = [rows[k] for k in idx]
+        L = max(len(p[0]) for p in chunk)
+        ids = torch.full((len(chunk), L), pad, dtype=torch.long)
+        att = torch.zeros((len(chunk), L), dtype=torch.long)
+        for r, (seq, _) in enumerate(chunk):
+            ids[r, :len(seq)] = torch.tensor(seq)
+            att[r, :len(seq)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=att).logits.float()
+        tok_lp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        for r, (seq, n_tgt) in enumerate(chunk):
+            lp = tok_lp[r, len(seq) - 1 - n_tgt:len(seq) - 1]
+            out[idx[r]] = {"tokens": int(n_tgt), "nll_sum": float(-lp.sum()), "nll_mean": float(-lp.mean())}
+    return [out[k] for k in range(len(rows))]
+
+
+def test_hf_nll_is_the_probes_old_computation(embedded_model_dir):
+    """Generator.nll on the hf backend (the embedded SmolLM2) gives exactly the numbers of the former probe code,
+    for (context, continuation) pairs and for plain texts (empty context)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from mathcode.evaluate import nll as probe_mod
+    from mathcode.evaluate.benchmarks import Item
+    tok = AutoTokenizer.from_pretrained(embedded_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(embedded_model_dir, dtype=torch.float32)
+    g = make_generator("hf", "embedded:smollm2-135m-instruct", model_obj=model, tokenizer=tok, device="cpu")
+    assert g.can_score
+    pairs = [("Question: What is 2 plus 3?\nAnswer:", " 2 + 3 = 5. The answer is 5."),
+             ("Question: Simplify $\\frac{6}{8}$.\nAnswer:", " $\\frac{6}{8} = \\boxed{\\frac{3}{4}}$"),
+             ("Question: A train goes 60 km in 1.5 hours. What is its speed?\nAnswer:",
+              " Its speed is 60 / 1.5 = 40 km per hour. The answer is 40.")]
+    for bs in (1, 2):
+        assert g.nll(pairs, batch_size=bs, dtype="fp32") == _old_probe_nll(model, g.tokenizer, pairs, bs)
+    texts = ["The derivative of x^2 is 2x.", "Prime numbers have exactly two divisors."]
+    assert g.nll(texts, batch_size=2, dtype="fp32") == _old_probe_nll(model, g.tokenizer, [("", t) for t in texts], 2)
+    assert g.nll(pairs[:1], max_tokens=8, dtype="fp32") == _old_probe_nll(model, g.tokenizer, pairs[:1], 8, 8)
+    # the probe's rows: the item's question in the paper template, the solution after the target delimiter
+    items = [Item("gsm8k", str(i), q.split("Question: ")[1].split("\n")[0], "0", "number", solution=s[1:])
+             for i, (q, s) in enumerate(pairs)] + [Item("gsm8k", "nosol", "Q?", "1", "number")]
+    rows = probe_mod.probe(g, items, batch_size=2, dtype="fp32")
+    old = _old_probe_nll(model, g.tokenizer, pairs, 2)
+    assert [r["item_id"] for r in rows] == ["0", "1", "2"]
+    assert [{k: r[k] for k in ("tokens", "nll_sum", "nll_mean")} for r in rows] == old
+    assert probe_mod.solution_nll(model, g.tokenizer, items, batch_size=2, dtype="fp32") == rows
+
+
+def test_a_backend_that_cannot_score_says_so(tmp_path, monkeypatch):
+    from mathcode.evaluate import harness, steps
+    from mathcode.evaluate.benchmarks import Item
+    from mathcode.generation.base import ScoringUnsupported
+    g = _Echo("m")
+    assert not g.can_score
+    with pytest.raises(ScoringUnsupported, match="backend 'echo' cannot score text.*backends that can: hf"):
+        g.nll(["some text"])
+    monkeypatch.setattr(harness, "load_generator", lambda m, **kw: _Echo(m.spec))
+    items = [Item("gsm8k", "1", "What is 2+2?", "4", "number", solution="2 + 2 = 4.")]
+    res = steps.run_models([harness.EvalModel("base", "m")], items, out_dir=tmp_path / "04_evaluation",
+                           backend="echo", nll_probe=True, nll_limit=1, max_new_tokens=4)
+    assert res.nll_rows == [] and len(res.notes) == 1
+    assert "NLL probe skipped for model 'base': backend 'echo' cannot score text" in res.notes[0]

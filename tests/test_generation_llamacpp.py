@@ -127,3 +127,24 @@ def test_idle_cores_is_at_least_one_and_says_how_it_was_measured():
     from mathcode.generation import llamacpp as L
     n, why = L.idle_cores(0.1)
     assert 1 <= n <= (__import__("os").cpu_count() or 1) and "idle" in why
+
+
+def test_llamacpp_scores_text_like_transformers_on_the_same_gguf(lc):
+    """Generator.nll on llama.cpp: same tokens scored as hf on the dequantized GGUF, NLL within quantized-arithmetic
+    noise; a long text keeps its last tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = models.gguf_path(SPEC)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    hf = make_generator("hf", SPEC, model_obj=model, tokenizer=tok, device="cpu")
+    entries = [("Question: What is 2 plus 3?\nAnswer:", " 2 + 3 = 5. The answer is 5."),
+               "The derivative of x^2 is 2x.", ("Question: 1+1?\nAnswer:", " 2")]
+    assert lc.can_score
+    a, b = lc.nll(entries), hf.nll(entries, dtype="fp32")
+    assert [r["tokens"] for r in a] == [r["tokens"] for r in b]
+    for x, y in zip(a, b):
+        assert abs(x["nll_mean"] - y["nll_mean"]) < 0.05 * max(1.0, y["nll_mean"]), (x, y)
+    long = lc.nll(["word " * 700])[0]
+    assert long["tokens"] == lc.n_ctx - 1
+    assert lc.chat(CONVS[:1], GenConfig(max_new_tokens=8))[0].text.strip()      # generation unaffected afterwards

@@ -21,9 +21,9 @@ from pathlib import Path
 from mathcode.generation import GenConfig, Generator
 from mathcode.evaluate.benchmarks import Item
 from mathcode.evaluate.equivalence import is_equivalent, normalize
-from mathcode.evaluate.extract import extract_answer
 from mathcode.evaluate.fewshot import family, prompt_id
 from mathcode.evaluate import protocols as PR
+from mathcode.evaluate.protocols import rel_tol_for  # noqa: F401  (part of this module's interface)
 from mathcode.util import read_jsonl, repair_torn_tail
 
 
@@ -79,28 +79,10 @@ class Sampling:
                              f"same answer n times; set temperature > 0 (e.g. 0.6) and top_p (e.g. 0.95)")
 
 
-def rel_tol_for(item: Item, ocw_rel_tol: float = 0.0) -> float:
-    """The benchmark's numeric tolerance: a custom benchmark's own ``rel_tol``, else ``ocw_rel_tol`` for OCW."""
-    if item.meta.get("rel_tol") is not None:
-        return float(item.meta["rel_tol"])
-    return ocw_rel_tol if item.benchmark == "ocw" else 0.0
-
-
 def score(item: Item, completion: str, ocw_rel_tol: float = 0.0, scorer: str = "kit") -> dict:
-    """Extract an answer from ``completion`` and compare it with the item's gold under the protocol's rule."""
-    if scorer in ("lm_eval_gsm8k", "lm_eval_gsm8k_cot"):
-        s = PR.lm_eval_gsm8k_scores(completion, item.answer, cot=scorer.endswith("cot"))
-        kit = score(item, completion, ocw_rel_tol)
-        return {"extracted": s["strict"], "extraction": "lm-eval strict-match", "correct": bool(s["strict_match"]),
-                "flexible_extract": bool(s["flexible_extract"]), "extracted_flexible": s["flexible"],
-                "correct_kit": kit["correct"], "extracted_kit": kit["extracted"]}
-    if scorer == "mmlu" and item.kind == "choice":
-        letter = PR.mmlu_letter(completion, len(item.choices or []))
-        if letter is not None:
-            return {"extracted": letter, "extraction": "first-line-letter", "correct": letter == item.answer}
-    pred, method = extract_answer(completion, item.kind, item.choices)
-    ok = is_equivalent(pred, item.answer, item.kind, rel_tol=rel_tol_for(item, ocw_rel_tol))
-    return {"extracted": pred, "extraction": method, "correct": bool(ok)}
+    """Extract an answer from ``completion`` and compare it with the item's gold under the named scorer's rule
+    (``protocols.SCORERS``: a protocol entry names its scorer)."""
+    return PR.get_scorer(scorer).score(item, completion, ocw_rel_tol)
 
 
 def read_rows(path: Path, repair: bool = False) -> list[dict]:
@@ -182,7 +164,7 @@ def evaluate(gen: Generator, items: list[Item], *, model: EvalModel, out_path, p
 
 
 def _row(it, comps, proto, samp, model, key, pid, chat, ocw_rel_tol, dt) -> dict:
-    scored = [score(it, c.text, ocw_rel_tol, proto.scorer) for c in comps]
+    scored = [proto.score(it, c.text, ocw_rel_tol) for c in comps]
     first = comps[0]
     row = {"model": model.label, "model_spec": model.spec, "adapter": model.adapter,
            "quantize": model.quantize or "none", "benchmark": it.benchmark, "item_id": it.id, "mode": "cot",
@@ -199,7 +181,7 @@ def _row(it, comps, proto, samp, model, key, pid, chat, ocw_rel_tol, dt) -> dict
                             for cp, s in zip(comps, scored)],
                    extracted=maj, extraction="majority-vote",
                    correct=bool(maj is not None and is_equivalent(maj, it.answer, it.kind, rel_tol_for(it, ocw_rel_tol))
-                                if proto.scorer == "kit" else
+                                if proto.scoring.vote_by_equivalence else
                                 any(s["correct"] and s["extracted"] == maj for s in scored)),
                    n_correct=c, pass_at={str(k): pass_at_k(samp.n, c, k) for k in (1, samp.n)})
     return row
@@ -212,20 +194,21 @@ def _bar(total, desc, progress, initial=0):
 
 def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto", **kw) -> Generator:
     """A generator for ``model``; load failures name the model and the remedy (ModelSpecError).
-    hf: the adapter is applied on the base loaded as ``model.quantize`` says (NF4 = as trained);
-    vllm: the adapter goes in as a LoRARequest; openai: the server must serve the adapter itself."""
-    from mathcode.generation import make_generator
+    The backend takes the settings it declares (``generation.registry.SETTINGS``): hf applies the adapter on the
+    base loaded as ``model.quantize`` says (NF4 = as trained); vllm serves the adapter as a LoRARequest; a backend
+    that takes no adapter (openai: the server must serve it itself; llamacpp) refuses one."""
+    from mathcode.generation import make_generator, registry
     from mathcode.models import ModelSpecError
-    if backend == "hf":
-        kw.update(device=device, adapter=model.adapter, quantize=model.quantize)
-    elif backend == "vllm":
-        kw.update(device=device, adapter=model.adapter)
-    elif model.adapter:
+    try:
+        name, settings = registry.backend_settings(backend, model.spec, device=device, adapter=model.adapter,
+                                                   quantize=model.quantize, **kw)
+    except registry.UnsupportedSettingError:
         raise ModelSpecError(f"model {model.label!r}: backend {backend!r} cannot apply a PEFT adapter; serve it "
                              f"(e.g. `vllm serve BASE --enable-lora --lora-modules trained={model.adapter}`) and add "
-                             f"models=['trained=trained'], or use backend 'hf' / 'vllm'")
+                             f"models=['trained=trained'], or use backend "
+                             + " / ".join(repr(b) for b in registry.backends_taking("adapter"))) from None
     try:
-        return make_generator(backend, model=model.spec, **kw)
+        return make_generator(name, model=model.spec, **settings)
     except ModelSpecError:
         raise
     except Exception as e:       # e.g. a folder with a broken config: say which model failed

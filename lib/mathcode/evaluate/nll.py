@@ -4,13 +4,17 @@ Why: at 135M parameters a few items of accuracy cannot show whether continued pr
 model; the mean per-token negative log-likelihood of human-written solutions (GSM8K worked solutions,
 MATH and OCW solutions), conditioned on the question in the evaluation template, is a low-noise,
 paired signal (lower = the model predicts math solutions better). Only solution tokens are scored.
+
+The scoring itself is the generation backend's (``Generator.nll``; ``can_score`` says whether it can): this module
+only builds the (question, solution) pairs and the tables.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from mathcode.evaluate.benchmarks import Item
-from mathcode.evaluate.fewshot import TARGET_DELIMITER, format_question
+from mathcode.generation.hf import bf16_autocast as _bf16_autocast, cpu_has_bf16, score_pairs  # noqa: F401
+from mathcode.generation.hf import scoring_prefix as special_prefix  # noqa: F401  (part of this module's interface)
 
 
 def _clean_solution(item: Item) -> str:
@@ -19,85 +23,45 @@ def _clean_solution(item: Item) -> str:
     return re.sub(r"<<[^>]*>>", "", s) if item.benchmark == "gsm8k" else s    # GSM8K calculator marks
 
 
-def special_prefix(tokenizer) -> list[int]:
-    """Token ids the tokenizer itself puts before a text (BOS for Llama-3-style models, nothing for Qwen or
-    SmolLM2): the scored sequence starts the way the model saw text in training."""
-    full = tokenizer("a")["input_ids"]
-    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
-    n = len(full) - len(plain)
-    return list(full[:n]) if n > 0 and full[n:n + len(plain)] == plain else []
+def solution_pairs(items: list[Item], protocol=None) -> tuple[list[Item], list[tuple[str, str]]]:
+    """The items with a reference solution and their (context, continuation) pairs: the question in the protocol's
+    template (default: the kit's 'paper' template, so runs under any protocol are scored alike) and the solution
+    after the protocol's target delimiter."""
+    if protocol is None:
+        from mathcode.evaluate.protocols import get_protocol
+        protocol = get_protocol("paper")
+    kept = [it for it in items if it.solution]
+    return kept, [(protocol.format_question(it), protocol.target_delimiter + _clean_solution(it)) for it in kept]
 
 
-def cpu_has_bf16() -> bool:
-    """The CPU multiplies bf16 natively (AMX or AVX512-BF16 in /proc/cpuinfo's flags)."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((ln for ln in fh if ln.startswith("flags")), "")
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+def _rows(kept: list[Item], scores: list[dict]) -> list[dict]:
+    return [{"benchmark": it.benchmark, "item_id": it.id, **s} for it, s in zip(kept, scores)]
 
 
-def _bf16_autocast(model, mode: str):
-    """bf16 autocast for the probe's forward passes: ``mode`` 'auto' (CPU with native bf16, unquantized model),
-    'bf16' or 'fp32' (none). Measured here: 1.8-2x faster than fp32 on this CPU (AMX), per-item NLL within ~1e-3."""
-    import contextlib
+def probe(gen, items: list[Item], *, batch_size: int = 8, max_tokens: int = 768, dtype: str = "auto",
+          protocol=None) -> list[dict]:
+    """Per item with a reference solution: summed and mean NLL (nats/token) of the solution given the question,
+    scored by the generation backend (``Generator.nll``). A backend that cannot score
+    (``gen.can_score`` False) raises ``ScoringUnsupported``; ``cannot_score_note`` says so for a reader."""
+    kept, pairs = solution_pairs(items, protocol)
+    return _rows(kept, gen.nll(pairs, batch_size=batch_size, max_tokens=max_tokens, dtype=dtype))
 
-    import torch
-    if mode not in ("auto", "bf16", "fp32"):
-        raise ValueError(f"nll dtype={mode!r}: use 'auto', 'bf16' or 'fp32'")
-    p = next(model.parameters())
-    quantized = any(type(m).__name__ in ("Linear4bit", "Linear8bitLt") for m in model.modules())
-    use = mode == "bf16" or (mode == "auto" and p.device.type == "cpu" and p.dtype == torch.float32
-                             and not quantized and cpu_has_bf16())
-    return torch.autocast(p.device.type, dtype=torch.bfloat16) if use else contextlib.nullcontext()
+
+def cannot_score_note(gen, label: str) -> str:
+    """The line the notebook shows when a model's backend cannot score (no NLL rows for it)."""
+    from mathcode.generation.registry import scoring_backends
+    return (f"NLL probe skipped for model {label!r}: backend {gen.backend!r} cannot score text (no token "
+            f"log-probabilities); use backend {' or '.join(repr(b) for b in scoring_backends())} for the probe")
 
 
 def solution_nll(model, tokenizer, items: list[Item], *, batch_size: int = 8, max_tokens: int = 768,
                  dtype: str = "auto") -> list[dict]:
-    """Per item: summed and mean NLL (nats/token) of the reference solution given the question.
-
-    ``dtype``: 'auto' runs the forward passes under bf16 autocast on a CPU with native bf16 (unquantized model
-    only), 'fp32' never, 'bf16' always; log-probabilities are taken in fp32 either way."""
-    import torch
-    device = next(model.parameters()).device
-    rows, pairs = [], []
-    prefix = special_prefix(tokenizer)
-    for it in items:
-        if not it.solution:
-            continue
-        ctx = prefix + tokenizer(format_question(it), add_special_tokens=False)["input_ids"]
-        tgt = tokenizer(TARGET_DELIMITER + _clean_solution(it), add_special_tokens=False)["input_ids"]
-        ids = (ctx + tgt)[-max_tokens:]
-        if len(tgt) >= max_tokens:
-            ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
-        n_tgt = min(len(tgt), len(ids) - 1)
-        pairs.append((it, ids, n_tgt))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    model.eval()
-    # batches of similar length (little padding: hundreds of items cost about their tokens, not batch x longest);
-    # rows come back in the items' order
-    order = sorted(range(len(pairs)), key=lambda k: len(pairs[k][1]))
-    by_pos: dict[int, dict] = {}
-    for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]
-        chunk = [pairs[k] for k in idx]
-        L = max(len(p[1]) for p in chunk)
-        ids = torch.full((len(chunk), L), pad, dtype=torch.long)
-        att = torch.zeros((len(chunk), L), dtype=torch.long)
-        for r, (_, seq, _) in enumerate(chunk):                 # right padding: positions stay 0..len-1
-            ids[r, :len(seq)] = torch.tensor(seq)
-            att[r, :len(seq)] = 1
-        with torch.no_grad(), _bf16_autocast(model, dtype):
-            logits = model(input_ids=ids.to(device), attention_mask=att.to(device)).logits
-        logits = logits.float()
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        tok_lp = logp.gather(-1, ids[:, 1:].to(device).unsqueeze(-1)).squeeze(-1)
-        for r, (it, seq, n_tgt) in enumerate(chunk):
-            lp = tok_lp[r, len(seq) - 1 - n_tgt:len(seq) - 1]
-            by_pos[idx[r]] = {"benchmark": it.benchmark, "item_id": it.id, "tokens": int(n_tgt),
-                              "nll_sum": float(-lp.sum()), "nll_mean": float(-lp.mean())}
-    return [by_pos[k] for k in range(len(pairs))]
+    """``probe`` on a bare transformers model and tokenizer (the hf backend's scoring code,
+    ``generation.hf.score_pairs``). ``dtype``: 'auto' runs the forward passes under bf16 autocast on a CPU with
+    native bf16 (unquantized model only), 'fp32' never, 'bf16' always; log-probabilities are taken in fp32."""
+    kept, pairs = solution_pairs(items)
+    return _rows(kept, score_pairs(model, tokenizer, pairs, batch_size=batch_size, max_tokens=max_tokens,
+                                   dtype=dtype))
 
 
 def nll_table(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:

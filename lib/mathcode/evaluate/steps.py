@@ -177,12 +177,14 @@ def choose_models(model: str, *, adapter_dir: str | None, models: list[str], inc
 
 
 def backend_kwargs(backend: str, *, base_url: str = "", api_key_env: str = "OPENAI_API_KEY", **extra) -> dict:
-    """Constructor arguments of a generation backend from the notebook's parameters (one place, not per cell)."""
-    if backend == "openai":
-        return {"base_url": base_url, "api_key_env": api_key_env, **extra}
-    if backend in ("hf", "vllm", "llamacpp"):
-        return dict(extra)
-    raise ModelSpecError(f"parameter backend={backend!r}: use 'hf', 'openai', 'vllm' or 'llamacpp'")
+    """Constructor arguments of a generation backend from the notebook's parameters: the settings that backend
+    declares (``generation.registry.SETTINGS``, the one mapping shared with translation), the rest dropped."""
+    from mathcode.generation import registry
+    try:
+        return registry.backend_settings(backend, base_url=base_url, api_key_env=api_key_env, **extra)[1]
+    except registry.UnknownBackendError:
+        raise ModelSpecError(f"parameter backend={backend!r}: use one of "
+                             + ", ".join(repr(b) for b in [*registry.BACKENDS, "auto"])) from None
 
 
 def per_benchmark(items: list[B.Item], n: int, need_solution: bool = False) -> list[B.Item]:
@@ -313,13 +315,15 @@ class RunResults:
     nll_rows: list = field(default_factory=list)
     pal_rows: list = field(default_factory=list)
     speed: list = field(default_factory=list)
+    notes: list = field(default_factory=list)          # e.g. a model whose backend cannot score (no NLL rows)
 
 
 def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, backend: str = "hf",
                device: str = "auto", backend_args: dict | None = None, nll_probe: bool = True, nll_limit: int = 4,
                pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, **eval_kw) -> RunResults:
     """Each model in turn: load, generate + score every item (resumable rows in ``out_dir/items.jsonl``),
-    the gold-solution NLL probe (hf backend) and PAL mode, then free the model before the next one."""
+    the gold-solution NLL probe (backends that can score, ``Generator.can_score``; the others get a note in
+    ``RunResults.notes``) and PAL mode, then free the model before the next one."""
     from mathcode.evaluate import harness, nll
     out_dir = Path(out_dir)
     res = RunResults()
@@ -336,10 +340,12 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
             res.rows += harness.evaluate(gen, items, model=m, out_path=out_dir / "items.jsonl", **eval_kw)
             res.speed.append({**gen.info(), "model": m.label, "model_spec": m.spec, "items": len(items),
                               "seconds": round(time.time() - t0, 1)})
-            if nll_items and hasattr(gen, "model") and hasattr(gen, "tokenizer") and backend == "hf":
+            if nll_items and getattr(gen, "can_score", False):
                 res.nll_rows += [{"model": m.label, **x} for x in
-                                 nll.solution_nll(gen.model, gen.tokenizer, nll_items,
-                                                  batch_size=eval_kw.get("batch_size", 8))]
+                                 nll.probe(gen, nll_items, batch_size=eval_kw.get("batch_size", 8))]
+            elif nll_items:
+                res.notes.append(note := nll.cannot_score_note(gen, m.label))
+                print(f"NOTE: {note}")
             if pal_items:
                 from mathcode.evaluate import pal as pal_mode
                 res.pal_rows += pal_mode.evaluate_pal(

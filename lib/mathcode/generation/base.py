@@ -3,6 +3,11 @@
 Two calls: ``chat(conversations)`` applies the model's chat template (instruction-following use, as in
 translation); ``complete(prompts)`` continues raw text (few-shot evaluation of base models), with the special
 tokens the model's tokenizer adds by itself (e.g. BOS for Llama-3) and never a doubled BOS.
+
+A backend that can read token log-probabilities of given text says so with ``can_score = True`` and implements
+``nll(entries)``: the negative log-likelihood of texts, or of continuations given their contexts (the
+evaluation's gold-solution probe). The others refuse with ``ScoringUnsupported``, which names the backends that
+can.
 """
 from __future__ import annotations
 
@@ -30,6 +35,21 @@ class Completion:
     error: str | None = None
 
 
+class ScoringUnsupported(NotImplementedError):
+    """``nll`` on a backend that cannot score text (``can_score`` is False)."""
+
+
+ScoreEntry = "str | tuple[str, str]"     # a text, or a (context, continuation) pair
+
+
+def split_entry(entry) -> tuple[str, str]:
+    """(context, continuation) of an ``nll`` entry: a plain text is a continuation with an empty context."""
+    if isinstance(entry, str):
+        return "", entry
+    ctx, cont = entry
+    return str(ctx), str(cont)
+
+
 def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
     """Cut ``text`` at the earliest stop string; True when one was found."""
     cut = min((i for i in (text.find(s) for s in stop or []) if i >= 0), default=-1)
@@ -37,8 +57,10 @@ def truncate_at_stop(text: str, stop: list[str]) -> tuple[str, bool]:
 
 
 class Generator(ABC):
-    """A backend. Subclasses implement ``_generate`` for raw prompts and ``render_chat``."""
+    """A backend. Subclasses implement ``_generate`` for raw prompts and ``render_chat``; a backend that can score
+    text sets ``can_score`` and implements ``nll``."""
     backend = "abstract"
+    can_score = False              # True: nll() returns log-likelihoods of given text
 
     def __init__(self, model: str):
         self.model_spec = model
@@ -59,6 +81,15 @@ class Generator(ABC):
     @abstractmethod
     def render_chat(self, messages: list[dict]) -> str:
         """The exact text the model sees for a conversation (for printing prompts)."""
+
+    def nll(self, entries: list, *, batch_size: int = 8, max_tokens: int = 768, dtype: str = "auto") -> list[dict]:
+        """Per entry, in order: ``{"tokens", "nll_sum", "nll_mean"}`` (nats; mean per scored token). An entry is a
+        text (every token after the first is scored) or a ``(context, continuation)`` pair (only the
+        continuation's tokens are scored; the two are tokenized apart, the model's own prefix such as BOS first).
+        Longer sequences keep their last ``max_tokens`` tokens (and the first one). ``dtype``: see the backend."""
+        from mathcode.generation.registry import scoring_backends
+        raise ScoringUnsupported(f"backend {self.backend!r} cannot score text (it exposes no token "
+                                 f"log-probabilities); backends that can: {', '.join(scoring_backends())}")
 
     def _timed(self, fn, items, cfg):
         t0 = time.perf_counter()

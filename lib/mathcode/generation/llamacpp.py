@@ -18,6 +18,9 @@ What it does itself, on llama.cpp's low-level API:
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
   * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
     instruction + worked example opens every call, and only the part that changed is computed again;
+  * scoring (``nll``): log-likelihood of given text from the logits of every position of one sequence, with the
+    same (context, continuation) tokenization and truncation rule as ``hf`` (numbers differ from hf's by the
+    quantized arithmetic only);
   * prompt-lookup decoding (``lookup_tokens`` > 0, greedy only; on CPU only as many draft tokens as fill a step up
     to ``step_tokens`` beside the running slots, because a CPU step costs about one token's compute per token in it):
     a slot proposes the tokens that followed the
@@ -33,7 +36,7 @@ from __future__ import annotations
 import os
 from collections import deque
 
-from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.base import Completion, GenConfig, Generator, split_entry, truncate_at_stop
 
 
 def _import_llama_cpp():
@@ -141,6 +144,7 @@ class _Slot:
 class LlamaCppGenerator(Generator):
     """llama.cpp on a GGUF spec (``embedded:…`` or a ``.gguf`` path), CPU by default."""
     backend = "llamacpp"
+    can_score = True
 
     def __init__(self, model: str, *, n_parallel: int | None = None, n_ctx: int = 2048, threads: int | str | None = None,
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
@@ -347,6 +351,54 @@ class LlamaCppGenerator(Generator):
                 lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
                 self._cached_prefix = []
         return results
+
+    # --- scoring ------------------------------------------------------------------------------------------------
+    def nll(self, entries, *, batch_size: int = 8, max_tokens: int = 768, dtype: str = "auto") -> list[dict]:
+        """``Generator.nll`` on llama.cpp: one sequence at a time (slot 0's cells, free between calls), logits of
+        the positions that predict continuation tokens only; log-softmax in float64. ``batch_size`` and ``dtype``
+        do not apply (the GGUF's own types). A sequence longer than ``n_ctx`` keeps its last ``n_ctx`` tokens."""
+        import numpy as np
+        lc = self._lc
+        max_tokens = min(int(max_tokens), self.n_ctx)
+        prefix = [self.bos_id] if self.add_bos else []
+        mem = lc.llama_get_memory(self._ctx.ctx)
+        b = self._batch.batch
+        seq = 0
+        out = []
+        for entry in entries:
+            context, continuation = split_entry(entry)
+            ctx = prefix + (self._model.tokenize(context.encode("utf-8"), False, True) if context else [])
+            tgt = self._model.tokenize(continuation.encode("utf-8"), False, True)
+            ids = (ctx + tgt)[-max_tokens:]
+            if len(tgt) >= max_tokens:
+                ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
+            n_tgt = min(len(tgt), len(ids) - 1)
+            first = len(ids) - 1 - n_tgt                   # logits at first..len-2 predict the scored tokens
+            lps = []
+            lc.llama_memory_seq_rm(mem, seq, -1, -1)
+            try:
+                for start in range(0, len(ids), self.n_batch):
+                    b.n_tokens = 0
+                    rows = []
+                    for pos in range(start, min(len(ids), start + self.n_batch)):
+                        want = first <= pos < len(ids) - 1
+                        if want:
+                            rows.append((b.n_tokens, ids[pos + 1]))
+                        self._add(b, ids[pos], pos, seq, want)
+                    rc = lc.llama_decode(self._ctx.ctx, b)
+                    if rc != 0:
+                        raise RuntimeError(f"llama_decode returned {rc} while scoring (n_ctx={self.n_ctx})")
+                    for row, nxt in rows:
+                        z = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row),
+                                                  shape=(self.n_vocab,)).astype(np.float64)
+                        m = z.max()
+                        lps.append(z[nxt] - m - np.log(np.exp(z - m).sum()))
+            finally:
+                lc.llama_memory_seq_rm(mem, seq, -1, -1)
+            lp = np.array(lps, dtype=np.float64)
+            out.append({"tokens": int(n_tgt), "nll_sum": float(-lp.sum()),
+                        "nll_mean": float(-lp.mean()) if n_tgt else float("nan")})
+        return out
 
     def _emit(self, s: _Slot, tok: int, cfg: GenConfig) -> None:
         """Append one generated token to a slot and apply the stop rules (end-of-generation, stop strings,

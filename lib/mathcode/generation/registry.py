@@ -2,6 +2,13 @@
 
 Backends are registered as ``"module:Class"`` strings and imported only when built, so a missing optional
 engine (vLLM, llama.cpp) costs nothing until it is asked for, and backend modules never import each other.
+
+Each backend also declares the run settings it takes (``SETTINGS``: names of its constructor keywords, as
+recipes and notebooks spell them). ``backend_settings`` is the ONE mapping from a phase's flat settings to a
+backend's constructor keywords, used by translation (``translate.steps.open_translator``) and evaluation
+(``evaluate.steps.backend_kwargs`` / ``harness.load_generator``); ``from_settings`` builds with it. Settings a
+backend does not take are dropped (``base_url`` means nothing to ``hf``), except the ones that change the model
+under test (``MUST_HONOUR``: an adapter), which a backend that cannot apply them refuses.
 """
 from __future__ import annotations
 
@@ -18,26 +25,107 @@ BACKENDS: dict[str, str] = {
 }
 
 
+# the run settings each backend takes (constructor keywords); "auto" takes those of the backends it can pick
+SETTINGS: dict[str, tuple[str, ...]] = {
+    "hf": ("device", "quantize", "adapter", "threads", "cache_dir"),
+    "openai": ("base_url", "api_key_env", "concurrency", "timeout", "retries"),
+    "vllm": ("device", "adapter", "cache_dir", "gpu_memory_utilization", "max_model_len", "tensor_parallel_size",
+             "dtype"),
+    "llamacpp": ("device", "threads", "cache_dir", "n_parallel", "n_ctx", "n_batch", "n_gpu_layers",
+                 "lookup_tokens", "step_tokens"),
+}
+AUTO_CHOICES = ("hf", "llamacpp")
+MUST_HONOUR = ("adapter",)          # settings that change the model: refused, never dropped, where not taken
+
+
 class UnknownBackendError(ValueError):
     """A backend name that is not registered; the message lists the registered ones."""
 
 
-def register_backend(name: str, target: str | type) -> None:
-    """Add (or replace) a backend: ``target`` is a Generator subclass or a ``"module:Class"`` string."""
+class UnsupportedSettingError(ValueError):
+    """A setting that changes the model under test (e.g. an adapter) given to a backend that cannot apply it."""
+
+
+def register_backend(name: str, target: str | type, settings: tuple[str, ...] | None = None) -> None:
+    """Add (or replace) a backend: ``target`` is a Generator subclass or a ``"module:Class"`` string; ``settings``
+    the run settings it takes (default: its constructor's keyword arguments)."""
     if not isinstance(target, str) and not (isinstance(target, type) and issubclass(target, Generator)):
         raise TypeError(f"backend {name!r} must be a Generator subclass or 'module:Class', got {target!r}")
     BACKENDS[name] = target
+    if settings is not None:
+        SETTINGS[name] = tuple(settings)
+    else:
+        SETTINGS.pop(name, None)
+
+
+def _unknown(name: str) -> UnknownBackendError:
+    return UnknownBackendError(f"unknown generation backend {name!r} (backend={name!r}); registered: "
+                               + ", ".join(repr(k) for k in [*BACKENDS, "auto"]))
+
+
+def takes(name: str) -> tuple[str, ...]:
+    """The run settings backend ``name`` takes (for ``auto``: those of every backend it can pick)."""
+    if name == "auto":
+        return tuple(dict.fromkeys(k for b in AUTO_CHOICES for k in takes(b)))
+    if name not in BACKENDS:
+        raise _unknown(name)
+    if name in SETTINGS:
+        return SETTINGS[name]
+    import inspect                   # a backend registered without a declaration: its constructor's keywords
+    params = inspect.signature(backend_class(name).__init__).parameters
+    return tuple(k for k, p in params.items()
+                 if k not in ("self", "model") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def backends_taking(setting: str) -> list[str]:
+    return [b for b in BACKENDS if setting in takes(b)]
+
+
+def backend_settings(backend: str, model: str | None = None, **settings) -> tuple[str, dict]:
+    """(backend name, constructor keywords) from a phase's flat settings: ``auto`` is resolved when ``model`` is
+    given (else kept, with the settings of every backend it can pick); settings the backend does not take and
+    unset ones (None) are dropped; an adapter (``MUST_HONOUR``) for a backend that cannot apply it is refused."""
+    name = choose_backend(backend, model, settings.get("device") or "auto") if model else backend
+    accepted = takes(name)
+    for k in MUST_HONOUR:
+        if settings.get(k) not in (None, "") and k not in accepted:
+            raise UnsupportedSettingError(
+                f"backend {name!r} cannot apply {k}={settings[k]!r}; backends that can: "
+                + ", ".join(repr(b) for b in backends_taking(k)))
+    return name, {k: v for k, v in settings.items() if k in accepted and v is not None}
+
+
+def from_settings(backend: str, model: str | None = None, **settings) -> Generator:
+    """Build a backend from a phase's flat settings (``backend_settings`` picks what it takes)."""
+    from mathcode.models import DEFAULT_MODEL
+    model = model or DEFAULT_MODEL
+    name, kw = backend_settings(backend, model, **settings)
+    return make_generator(name, model, **kw)
+
+
+from_params = from_settings          # the earlier name
 
 
 def backend_class(name: str) -> type[Generator]:
     target = BACKENDS.get(name)
     if target is None:
-        raise UnknownBackendError(f"unknown generation backend {name!r}; registered: "
-                                  + ", ".join(repr(k) for k in [*BACKENDS, "auto"]))
+        raise _unknown(name)
     if isinstance(target, type):
         return target
     mod, _, cls = target.partition(":")
     return getattr(importlib.import_module(mod), cls)
+
+
+def scoring_backends() -> list[str]:
+    """The registered backends whose class can score text (``Generator.can_score``)."""
+    out = []
+    for name in BACKENDS:
+        try:
+            if getattr(backend_class(name), "can_score", False):
+                out.append(name)
+        except ImportError:
+            pass
+    return out
 
 
 def llamacpp_available() -> bool:
@@ -71,14 +159,3 @@ def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Gener
             if kw.get(k) not in (None, "", "none"):
                 raise ValueError(f"backend 'llamacpp' runs the GGUF as is; {k}= is not supported (use backend='hf')")
     return cls(model, **kw)
-
-
-def from_params(backend: str, model: str | None = None, **params) -> Generator:
-    """``make_generator`` for a notebook's flat parameters: keywords the chosen backend does not take are dropped
-    (e.g. ``base_url`` for ``llamacpp``), so one call serves every backend without per-backend dispatch."""
-    import inspect
-    from mathcode.models import DEFAULT_MODEL
-    name = choose_backend(backend, model or DEFAULT_MODEL, params.get("device", "auto"))
-    accepted = inspect.signature(backend_class(name).__init__).parameters
-    kw = {k: v for k, v in params.items() if k in accepted and k not in ("self", "model")}
-    return make_generator(name, model, **kw)

@@ -13,17 +13,8 @@ import pandas as pd
 from mathcode.generation import GenConfig
 from mathcode.util import write_json
 from mathcode.translate.settings import TranslationSettings
-from mathcode.translate import passages as _passages, prompt as _prompt, translate as T
+from mathcode.translate import prompt as _prompt, translate as T
 from mathcode.translate.execution import open_sandbox
-
-BACKEND_KW = {   # which notebook parameters each backend takes
-    "hf": ("device", "quantize"),
-    "llamacpp": ("device", "threads"),
-    "openai": ("base_url", "api_key_env", "concurrency", "timeout"),
-    "vllm": ("device",),
-    "auto": ("device", "quantize", "threads"),
-}
-
 
 def configure(settings=None, **values) -> T.TranslateConfig:
     """The engine's ``TranslateConfig`` from the phase's settings (``P.settings`` in the notebook), or from keyword
@@ -85,24 +76,15 @@ def open_translator(backend: str, model: str, *, needed: bool = True, device="au
     """The generation backend for the translator model, or None when there is nothing to translate.
 
     ``backend``: a registered name (hf, llamacpp, openai, vllm) or ``auto`` (llama.cpp for GGUF models on
-    CPU where installed, else transformers). Only the parameters that backend uses are passed on.
+    CPU where installed, else transformers). Only the settings that backend declares are passed on
+    (``generation.registry.SETTINGS``, the one mapping shared with evaluation).
     """
     if not needed:
         return None
     from mathcode import generation
-    if backend not in BACKEND_KW:
-        raise ValueError(f"backend={backend!r}; use one of {sorted(BACKEND_KW)}")
-    name = backend
-    if backend == "auto":
-        choose = getattr(generation, "choose_backend", None)
-        name = choose("auto", model, device) if choose else "hf"
-    if threads and name in ("hf",):
-        import torch
-        torch.set_num_threads(int(threads))
-    given = dict(device=device, quantize=quantize or None, threads=int(threads) or None, base_url=base_url,
-                 api_key_env=api_key_env, concurrency=int(concurrency), timeout=float(timeout))
-    kw = {k: given[k] for k in BACKEND_KW.get(name, ()) if given[k] is not None}
-    return generation.make_generator(name, model=model, **kw)
+    return generation.from_settings(backend, model, device=device, quantize=quantize or None,
+                                    threads=int(threads) or None, base_url=base_url, api_key_env=api_key_env,
+                                    concurrency=int(concurrency), timeout=float(timeout))
 
 
 def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:

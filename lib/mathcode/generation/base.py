@@ -35,6 +35,10 @@ class Completion:
     error: str | None = None
 
 
+# set by the registry (which imports this module, so this module cannot import it): the backends that can score
+_scoring_backends = None
+
+
 class ScoringUnsupported(NotImplementedError):
     """``nll`` on a backend that cannot score text (``can_score`` is False)."""
 
@@ -87,9 +91,9 @@ class Generator(ABC):
         text (every token after the first is scored) or a ``(context, continuation)`` pair (only the
         continuation's tokens are scored; the two are tokenized apart, the model's own prefix such as BOS first).
         Longer sequences keep their last ``max_tokens`` tokens (and the first one). ``dtype``: see the backend."""
-        from mathcode.generation.registry import scoring_backends
+        can = ", ".join(_scoring_backends()) if _scoring_backends else "see mathcode.generation.registry"
         raise ScoringUnsupported(f"backend {self.backend!r} cannot score text (it exposes no token "
-                                 f"log-probabilities); backends that can: {', '.join(scoring_backends())}")
+                                 f"log-probabilities); backends that can: {can}")
 
     def _timed(self, fn, items, cfg):
         t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
+from mathcode.generation import base as _base
 from mathcode.generation.base import Generator
 
 BACKENDS: dict[str, str] = {
@@ -126,6 +127,9 @@ def scoring_backends() -> list[str]:
         except ImportError:
             pass
     return out
+
+
+_base._scoring_backends = scoring_backends          # for the message of Generator.nll on a backend that cannot
 
 
 def llamacpp_available() -> bool:

@@ -123,11 +123,15 @@ def test_user_values_win_over_toy_sizes_but_not_over_substitutions():
     assert recipe.phases["evaluation"]["backend"] == "hf"
 
 
-def test_ablation_plan_keeps_arms_seeds_and_epochs():
+def test_ablation_plan_keeps_every_arm_and_the_first_seed():
     recipe, reh = rehearse.load(ABLATION)
     assert recipe.ablation["arms"] == ["basic", "basic+translated", "token-matched"]
-    assert recipe.ablation["seeds"] == reh.record()["overrides"].get("ablation.seeds", [0, 1, 2]) == recipe.ablation["seeds"]
+    assert recipe.ablation["seeds"] == [0] and reh.scale["ablation.seeds"] == {"was": [0, 1, 2], "now": [0]}
+    assert recipe.ablation["epochs"] == 1.0
     assert "max_steps" not in recipe.phases["pretraining"]          # each arm's steps come from ablation.epochs
+    assert any("first seed only" in n for n in reh.notes)
+    recipe, reh = rehearse.load(ABLATION, {"ablation.seeds": [0, 1, 2]})
+    assert recipe.ablation["seeds"] == [0, 1, 2] and "ablation.seeds" not in reh.scale
 
 
 def test_never_the_real_run_dir():

@@ -243,8 +243,7 @@ def substitute_sources(data: dict, n_docs: int, cache_dir=None) -> tuple[dict, l
 # Toy sizes per phase: applied only where the recipe's phase block exists or the key matters, and never over a
 # value the user passed with -p.
 SCALE = {
-    "data": {"max_docs_per_source": 20, "max_negatives": 20, "classifier_epochs": 5, "token_budget": 6000,
-             "dedup_num_perm": 32},
+    "data": {"max_docs_per_source": 20, "max_negatives": 20, "token_budget": 6000, "dedup_num_perm": 32},
     "translation": {"max_passages": 2, "max_passages_per_doc": 1, "max_new_tokens": 32, "batch_size": 2,
                     "sandbox_workers": 1, "docs_per_chunk": 2, "snippet_timeout": 5.0, "request_timeout": 60.0},
     "pretraining": {"block_size": 64, "max_steps": 2, "save_steps": 2, "eval_steps": 2, "max_heldout_blocks": 2,
@@ -410,8 +409,19 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
     notes.append(f"pretraining keeps batch {pre_batch} x grad_accum {accum}, LoRA r/targets, gradient checkpointing "
                  f"and the scheduler; evaluation keeps the benchmarks, shots and protocol")
     if ab:
-        notes.append(f"ablation: every arm ({', '.join(ab.get('arms') or [])}) and every seed "
-                     f"({ab.get('seeds')}) is run; each arm's max_steps comes from ablation.epochs over its toy corpus")
+        from mathcode.run.ablation_settings import DEFAULTS
+        seeds = list(ab.get("seeds") or DEFAULTS["seeds"])
+        arms = ", ".join(ab.get("arms") or DEFAULTS["arms"])
+        if len(seeds) > 1 and "ablation.seeds" not in user:
+            over["ablation.seeds"] = seeds[:1]
+            scale["ablation.seeds"] = {"was": seeds, "now": seeds[:1]}
+            notes.append(f"ablation: every arm ({arms}) is rehearsed, with the first seed only ({seeds[0]} of {seeds}): "
+                         f"another seed runs the same code again and each costs ~1 min per arm on 2 CPU cores; "
+                         f"-p ablation.seeds={json.dumps(seeds).replace(' ', '')} rehearses them all")
+        else:
+            notes.append(f"ablation: every arm ({arms}) and seed ({seeds}) is rehearsed")
+        if ab.get("epochs"):
+            notes.append("ablation.epochs kept: each arm run's max_steps is one pass over its toy corpus")
     # the user's -p values win over toy sizes (which skip them above); substitutions (what cannot run here) win
     final = {**user, **over}
     return Rehearsal(config=p, name=name, run_dir=rdir, real_run_dir=real, overrides=final, substitutions=subs,

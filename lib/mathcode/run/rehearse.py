@@ -360,8 +360,9 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
     pre = phases.get("pretraining") or {}
     opt = pre.get("optimizer", "auto")
     if opt.startswith("paged_"):
-        notes.append(f"pretraining.optimizer {opt} kept: bitsandbytes runs it on CPU without paging "
-                     f"(it warns 'Paged optimizers are not supported on CPU')")
+        notes.append(f"pretraining.optimizer {opt} kept: bitsandbytes runs it on CPU without paging (it warns "
+                     f"'Paged optimizers are not supported on CPU'); the tiny model's LoRA matrices have under 4096 "
+                     f"elements, for which bitsandbytes keeps 32-bit optimizer state, so the 8-bit state is not exercised")
     if pre.get("quantize", params.defaults("pretraining").get("quantize")) == "nf4":
         notes.append("pretraining.quantize nf4 kept: real bitsandbytes 4-bit layers on CPU")
     # phase 4

@@ -354,6 +354,10 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
         tmt, thow, tfolder = tiny_for(tspec)
         sub("translation.translator_model", tspec, tfolder, f"a Hub model is not loaded in a rehearsal: a tiny {tmt} "
                                                             f"model ({thow})")
+    if any(x["key"] == "translation.translator_model" for x in subs) or (not tspec and backend in REMOTE_BACKENDS):
+        notes.append("the tiny translator writes no verifiable code: translated.jsonl stays empty, so a "
+                     "basic+translated mixture trains on basic only and the path of verified code into phase 3 "
+                     "is run with no rows")
     if tr.get("quantize") == "nf4":
         notes.append("translation.quantize nf4 kept (bitsandbytes runs 4-bit on CPU)")
     # phase 3

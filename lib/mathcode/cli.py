@@ -29,9 +29,14 @@ def main(argv=None) -> int:
     r.add_argument("--quiet", action="store_true", help="do not stream the notebooks' output and progress")
     r.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE",
                    help="override a recipe value (YAML syntax), e.g. -p pretraining.max_steps=5")
+    r.add_argument("--rehearse", action="store_true",
+                   help="run every phase of the recipe at toy scale on CPU (tiny model of the recipe's architecture, "
+                        "local stand-ins for Hub sources, transformers instead of vLLM) into outputs/<name>-rehearsal")
     v = sub.add_parser("validate", help="validate a recipe without running anything")
     v.add_argument("--config", required=True)
     v.add_argument("-p", "--param", action="append", metavar="PHASE.KEY=VALUE")
+    v.add_argument("--rehearse", action="store_true", help="validate the rehearsal of the recipe and list what it "
+                                                           "replaces (prepares the tiny models; runs nothing)")
     p = sub.add_parser("params", help="list a phase's settings (defaults, allowed values, help), or write the "
                                       "notebooks' parameters cells from them")
     p.add_argument("phase", nargs="?", choices=["data", "translation", "pretraining", "evaluation"])
@@ -54,13 +59,22 @@ def main(argv=None) -> int:
     from mathcode.phase import MissingInputError
     from mathcode.run.runner import PhaseFailed
     from mathcode.run.ablation import AblationError
+    from mathcode.run.rehearse import RehearsalError
     try:
         if a.cmd == "run":
-            from mathcode.run.runner import run
+            if a.rehearse:
+                from mathcode.run.rehearse import run
+            else:
+                from mathcode.run.runner import run
             run(a.config, run_dir=a.run_dir, phases=a.phases, force=a.force, overrides=_parse_overrides(a.param),
                 progress=not a.quiet)
         elif a.cmd == "validate":
-            rec = config.load(a.config, _parse_overrides(a.param))
+            if a.rehearse:
+                from mathcode.run import rehearse
+                rec, reh = rehearse.load(a.config, _parse_overrides(a.param))
+                print("\n".join(rehearse.describe(reh)))
+            else:
+                rec = config.load(a.config, _parse_overrides(a.param))
             print(f"{rec.path}: valid recipe {rec.name!r} (model {rec.model}, phases: "
                   f"{', '.join(rec.phases) or 'notebook defaults'})"
                   + (f"; ablation: arms {', '.join(rec.ablation['arms'])} x seeds {rec.ablation['seeds']}"
@@ -98,7 +112,7 @@ def main(argv=None) -> int:
             print(browser.summary(results))
             return 0 if results and all(c.ok for c in results) else 1
     except (config.ConfigError, params.ParameterError, ModelSpecError, MissingInputError, PhaseFailed,
-            AblationError) as e:
+            AblationError, RehearsalError) as e:
         print(f"mathcode: error: {e}", file=sys.stderr)
         return 2 if not isinstance(e, (PhaseFailed, AblationError)) else 1
     return 0

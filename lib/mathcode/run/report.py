@@ -154,6 +154,9 @@ def write_report(run_dir) -> Path:
              f"<h1>MathCoder2, step by step — run <code>{html.escape(run_dir.name)}</code></h1>",
              f"<p class='sub'>recipe <code>{html.escape(str(recipe.get('config', '?')))}</code> · model "
              f"<code>{html.escape(str(recipe.get('model', '?')))}</code> · written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    rehearsal = _rehearsal(run_dir, recipe)
+    if rehearsal:
+        parts.append(_rehearsal_html(rehearsal, own=(run_dir / "rehearsal.json").is_file()))
     if recipe.get("ablation_root"):
         parts.append(f"<p>One run of an ablation (arm <b>{html.escape(str(recipe.get('ablation_arm')))}</b>, seed "
                      f"{html.escape(str(recipe.get('seed')))}); the comparison of all arms is in "
@@ -205,6 +208,32 @@ def write_report(run_dir) -> Path:
     out = run_dir / "report.html"
     atomic_write_text(out, "\n".join(parts))
     return out
+
+
+def _rehearsal(run_dir: Path, recipe: dict) -> dict | None:
+    """The ``rehearsal.json`` of this run folder, or of the ablation root for an arm run (None: a real run)."""
+    for d in [run_dir] + ([run_dir / recipe["ablation_root"]] if recipe.get("ablation_root") else []):
+        f = d / "rehearsal.json"
+        if f.is_file():
+            try:
+                return json.loads(f.read_text())
+            except ValueError:
+                return {"rehearsal": True}
+    return None
+
+
+def _rehearsal_html(r: dict, own: bool) -> str:
+    subs = r.get("substitutions") or []
+    rows = "".join(f"<li><code>{html.escape(str(s.get('key')))}</code>: <code>{html.escape(str(s.get('was')))}</code> → "
+                   f"<code>{html.escape(str(s.get('now')))}</code> — {html.escape(str(s.get('reason', '')))}</li>"
+                   for s in subs)
+    link = "<a href='rehearsal.json'>rehearsal.json</a>" if own else "the ablation root's rehearsal.json"
+    return (f"<div class='limits'><h2>A rehearsal, not an experiment</h2><p>This run rehearses the recipe "
+            f"<code>{html.escape(str(r.get('config', '?')))}</code> at toy scale on CPU with a tiny randomly "
+            f"initialised model: it shows that every phase runs through the same code; no number on this page says "
+            f"anything about the real run (whose folder, <code>{html.escape(str(r.get('real_run_dir', '?')))}</code>, "
+            f"it does not touch). What it replaced ({len(subs)}; toy sizes and notes in {link}):</p>"
+            f"<ul>{rows}</ul></div>")
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:

@@ -290,7 +290,7 @@ def _raw(config_path, overrides: dict | None) -> tuple[Path, dict]:
 
 def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=None) -> Rehearsal:
     """Work out (and prepare: tiny models, stand-in sources) the rehearsal of a recipe; runs no phase."""
-    from mathcode import params
+    from mathcode.run import params
     user = dict(overrides or {})
     p, raw = _raw(config_path, user)
     cache_dir = cache_dir or raw.get("cache_dir")

@@ -94,7 +94,7 @@ def test_runs_all_phases_writes_manifests_and_report_then_skips(mini):
 
 
 @pytest.mark.slow
-def test_failing_cell_marks_failed_names_cell_and_stops(mini):
+def test_failing_cell_marks_failed_names_cell_and_stops(mini, capsys):
     with pytest.raises(runner.PhaseFailed) as e:
         runner.run("configs/mini.yaml", overrides={"translation.fail": True})
     msg = str(e.value)
@@ -103,10 +103,11 @@ def test_failing_cell_marks_failed_names_cell_and_stops(mini):
     assert m["status"] == "failed" and m["error"]["type"] == "ValueError"
     assert not (mini / "outputs/mini/03_pretraining").exists()       # later phases did not start
     # the CLI says it in one line and exits non-zero
-    r = subprocess.run([sys.executable, "-m", "mathcode", "run", "--config", "configs/mini.yaml",
-                        "--phases", "translation", "-p", "translation.fail=true"],
-                       capture_output=True, text=True, cwd=mini)
-    assert r.returncode != 0 and "02_translation.ipynb" in r.stderr and "planted failure" in r.stderr
+    # (in this process: the miniature project's settings classes are patched into mathcode.run.params here)
+    from mathcode import cli
+    rc = cli.main(["run", "--config", "configs/mini.yaml", "--phases", "translation", "-p", "translation.fail=true"])
+    err = capsys.readouterr().err
+    assert rc != 0 and "02_translation.ipynb" in err and "planted failure" in err
 
 
 @pytest.mark.slow

@@ -189,6 +189,9 @@ RULES: dict[str, dict] = {
         "isolation": Choice(("auto", "bwrap", "process")), "sandbox_workers": POS,
         "snippet_timeout": Num(0, lo_open=True), "snippet_memory_mb": Num(32),
         "docs_per_chunk": POS, "shard_index": NONNEG, "num_shards": POS,
+        "passage_selection": Choice(("order", "translatable"),
+                                    "order: every passage in document order; translatable: passages likely to verify, best first"),
+        "min_passage_score": Num(0, 1, why="the lowest translatable score kept (0-1; 0.8 = four of five features)"),
     },
     "pretraining": {
         "mixture": Choice(("basic", "basic+translated", "translated"),

@@ -27,6 +27,7 @@ BACKEND_KW = {   # which notebook parameters each backend takes
 def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=300, passage_unit="paragraph",
               max_blocks=2, block_tokens=0,
               worked_example=True, prompt_file="", output_format="paper", tolerance=0.01, match_rule="precision", docs_per_chunk=8,
+              passage_selection="order", min_passage_score=0.8,
               shard_index=0, num_shards=1, max_new_tokens=160, temperature=0.0, batch_size=8, seed=0,
               **_ignored) -> T.TranslateConfig:
     """A checked ``TranslateConfig`` from notebook parameters (errors name the parameter)."""
@@ -36,6 +37,7 @@ def configure(*, max_passages_per_doc=1, max_passage_chars=700, context_chars=30
         worked_example=bool(worked_example), instruction=_prompt.load_instruction(prompt_file),
         output_format=output_format, tolerance=float(tolerance), match_rule=str(match_rule),
         docs_per_chunk=int(docs_per_chunk),
+        passage_selection=str(passage_selection), min_passage_score=float(min_passage_score),
         shard_index=int(shard_index), num_shards=int(num_shards),
         gen=GenConfig(max_new_tokens=int(max_new_tokens), temperature=float(temperature), batch_size=int(batch_size),
                       seed=int(seed)))

@@ -139,7 +139,9 @@ def main():
                 print(f"round {r + 1} {name}: {x['verified']} verified / {x['passages']} passages in {x['seconds']:.1f} s "
                       f"-> {3600 * x['verified'] / x['seconds']:.0f} verified blocks/h; {x['tokens'] / x['gen_seconds']:.2f} "
                       f"tok/s; drafts {x['draft_accepted']}/{x['draft_tokens']} accepted; load {x['load1']:.2f}", flush=True)
-    for g in gens.values():
+    for name, g in gens.items():
+        inf = g.info()
+        print(f"{name}: threads per call {inf.get('threads_per_call')}, thread changes {inf.get('thread_changes', 0)}")
         g.close()
     load1 = os.getloadavg()
     print("\n| round | setting | passages | verified blocks | verified / passage | seconds | verified blocks / h | "

@@ -127,3 +127,24 @@ def test_idle_cores_is_at_least_one_and_says_how_it_was_measured():
     from mathcode.generation import llamacpp as L
     n, why = L.idle_cores(0.1)
     assert 1 <= n <= (__import__("os").cpu_count() or 1) and "idle" in why
+
+
+def test_idle_threads_are_measured_again_at_every_call_and_keep_the_greedy_text(monkeypatch):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')")
+    from mathcode.generation import llamacpp as L
+    seen = iter([(2, "2 idle (test)"), (1, "1 idle (test)"), (2, "2 idle (test)"), (2, "2 idle (test)")])
+    monkeypatch.setattr(L, "idle_cores", lambda sample_s=0.5: next(seen))
+    g = make_generator("llamacpp", SPEC, n_parallel=1, threads="idle", n_ctx=512)
+    fixed = make_generator("llamacpp", SPEC, n_parallel=1, threads=1, n_ctx=512)
+    try:
+        assert g.info()["adaptive_threads"] and not fixed.info()["adaptive_threads"]
+        cfg = GenConfig(max_new_tokens=16)
+        ref = [c.text for c in fixed.chat(CONVS[:1], cfg)]
+        assert [c.text for c in g.chat(CONVS[:1], cfg)] == ref          # 1 thread (measured at this call)
+        assert [c.text for c in g.chat(CONVS[:1], cfg)] == ref          # 2 threads: same greedy text
+        info = g.info()
+        assert info["threads_per_call"] == {1: 1, 2: 1} and info["thread_changes"] == 2
+        assert fixed.info()["threads_per_call"] == {1: 1} and fixed.info()["thread_changes"] == 0
+    finally:
+        g.close()
+        fixed.close()

@@ -5,8 +5,11 @@ block-by-block generation → parse → real sandbox → ``verify.judge`` as it 
 each into a fresh folder, in interleaved rounds (the order alternates every round), in one process, with the same
 translator GGUF (``embedded:qwen2.5-coder-0.5b-instruct``) loaded once per setting and kept.
 
-  old: n_parallel 4, 1 thread, the shared prompt prefix recomputed per call, no prompt lookup, 8 documents per chunk
-  new: the values given by --new-* (defaults: the ones this branch ships as defaults)
+  old: n_parallel 4, 1 thread, the shared prompt prefix recomputed per call, no prompt lookup, 8 documents per chunk,
+       passages in document order (round-robin over sources, no selection)
+  new: the values given by --new-* (defaults: the ones this branch ships as defaults), and --new-selection
+       (default ``translatable``: passages scored by ``passages.translatable_score``, the best first, from the SAME
+       candidate documents; both settings attempt the same number of passages)
 
 What is reported per setting and round: seconds (generation + sandbox + judging, model load excluded), passages,
 verified blocks, verified blocks per hour, completion tokens per second, the draft tokens proposed/accepted by
@@ -15,7 +18,11 @@ are judged identically, so the verified-block precision can only differ on the r
 listed for reading (``--show-diff``).
 
 Run: PYTHONPATH=lib python bench/bench_translate.py [--passages 24] [--rounds 2] [--corpus corpus.jsonl]
-Prints markdown tables plus machine, load (before/after) and date.
+        [--blocks-out verified.jsonl]
+Prints markdown tables plus machine, load (before/after) and date; verified blocks per hour AND per passage
+attempted; the verification rate per translatable score on the old setting's (unselected) passages; with
+--blocks-out every distinct verified block of both settings (passage, expression, result, code, output) for
+labelling by hand (tests/fixtures/bench_translate_verified_labelled.jsonl holds the labels of the recorded run).
 """
 from __future__ import annotations
 
@@ -43,12 +50,12 @@ def corpus(path: str, per_source: int, seed: int) -> list[dict]:
     return docs
 
 
-def tcfg(docs_per_chunk: int):
+def tcfg(docs_per_chunk: int, selection: str = "order", per_doc: int = 1):
     """The demo's translation settings (configs/demo.yaml), as notebook 02 builds them."""
     from mathcode.translate import steps as W
-    return W.configure(max_passages_per_doc=1, max_passage_chars=200, context_chars=300, passage_unit="line",
+    return W.configure(max_passages_per_doc=per_doc, max_passage_chars=200, context_chars=300, passage_unit="line",
                        max_blocks=1, block_tokens=200, output_format="paper", docs_per_chunk=docs_per_chunk,
-                       max_new_tokens=320, batch_size=8)
+                       max_new_tokens=320, batch_size=8, passage_selection=selection)
 
 
 def one(gen, sandbox, docs, cfg, out: Path) -> dict:
@@ -60,12 +67,13 @@ def one(gen, sandbox, docs, cfg, out: Path) -> dict:
     dt = time.perf_counter() - t0
     from mathcode.util import read_jsonl
     replies = {r["passage_id"]: r["text"] for r in read_jsonl(out / "replies.jsonl")}
+    ptext = {p["id"]: p for p in read_jsonl(out / "passages.jsonl")}
     blocks = read_jsonl(out / "blocks.jsonl")
     d = {k: gen.lc_stats[k] - before.get(k, 0) for k in gen.lc_stats}
     return {"seconds": dt, "passages": counts["passages"], "verified": counts["verified_blocks"],
             "blocks": counts["blocks"], "tokens": st["completion_tokens"], "gen_seconds": st["gen_seconds"],
             "replies": replies, "verified_ids": sorted(b["id"] for b in blocks if b["outcome"] == "verified"),
-            "blocks_rows": blocks, **d}
+            "blocks_rows": blocks, "passages_rows": ptext, **d}
 
 
 def main():
@@ -81,6 +89,9 @@ def main():
     ap.add_argument("--new-lookup", type=int, default=None)
     ap.add_argument("--new-chunk", type=int, default=None)
     ap.add_argument("--new-step-tokens", type=int, default=None)
+    ap.add_argument("--new-selection", default="translatable", choices=("order", "translatable"))
+    ap.add_argument("--per-doc", type=int, default=1, help="max_passages_per_doc of both settings")
+    ap.add_argument("--blocks-out", default="", help="write every distinct verified block (both settings) here")
     ap.add_argument("--show-diff", action="store_true")
     ap.add_argument("--json", default="", help="also write the raw figures here")
     a = ap.parse_args()
@@ -98,14 +109,19 @@ def main():
     new_chunk = a.new_chunk or defaults["docs_per_chunk"]
     threads = a.new_threads if a.new_threads == "idle" else int(a.new_threads)
     settings = {
-        "old": dict(kw=dict(n_parallel=4, threads=1, keep_prefix=False, lookup_tokens=0, step_tokens=0), chunk=8),
+        "old": dict(kw=dict(n_parallel=4, threads=1, keep_prefix=False, lookup_tokens=0, step_tokens=0), chunk=8,
+                    selection="order"),
         "new": dict(kw=dict(n_parallel=new_par, threads=threads, keep_prefix=True, lookup_tokens=new_look,
                             step_tokens=defaults["step_tokens"] if a.new_step_tokens is None else a.new_step_tokens),
-                    chunk=new_chunk),
+                    chunk=new_chunk, selection=a.new_selection),
     }
     docs_all = corpus(a.corpus, a.per_source, a.seed)
-    sel, info = T.select_docs(docs_all, a.passages, tcfg(8))
-    print(f"{len(sel)} documents, {info['passages_selected']} passages selected from {len(docs_all)} documents")
+    sels = {}
+    for name, s in settings.items():
+        s["cfg"] = lambda s=s: tcfg(s["chunk"], s["selection"], a.per_doc)
+        sels[name], info = T.select_docs(docs_all, a.passages, s["cfg"]())
+        print(f"{name} ({s['selection']}): {len(sels[name])} documents, {info['passages_selected']} passages selected "
+              f"from the same {len(docs_all)} documents ({info['documents_with_passages']} with passages)")
     gens = {}
     for name, s in settings.items():
         t0 = time.perf_counter()
@@ -117,22 +133,24 @@ def main():
             order = list(settings) if r % 2 == 0 else list(settings)[::-1]
             for name in order:
                 out = Path(tmp) / f"{name}-{r}"
-                x = one(gens[name], box, sel, tcfg(settings[name]["chunk"]), out)
+                x = one(gens[name], box, sels[name], settings[name]["cfg"](), out)
                 x["round"], x["load1"] = r + 1, os.getloadavg()[0]
                 res[name].append(x)
                 print(f"round {r + 1} {name}: {x['verified']} verified / {x['passages']} passages in {x['seconds']:.1f} s "
                       f"-> {3600 * x['verified'] / x['seconds']:.0f} verified blocks/h; {x['tokens'] / x['gen_seconds']:.2f} "
                       f"tok/s; drafts {x['draft_accepted']}/{x['draft_tokens']} accepted; load {x['load1']:.2f}", flush=True)
-    for g in gens.values():
+    for name, g in gens.items():
+        inf = g.info()
+        print(f"{name}: threads per call {inf.get('threads_per_call')}, thread changes {inf.get('thread_changes', 0)}")
         g.close()
     load1 = os.getloadavg()
-    print("\n| round | setting | passages | verified blocks | seconds | verified blocks / h | completion tok/s | "
-          "drafts accepted / proposed | load (1 min) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| round | setting | passages | verified blocks | verified / passage | seconds | verified blocks / h | "
+          "completion tok/s | drafts accepted / proposed | load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in range(a.rounds):
         for name in settings:
             x = res[name][r]
-            print(f"| {r + 1} | {name} | {x['passages']} | {x['verified']} | {x['seconds']:.1f} | "
+            print(f"| {r + 1} | {name} | {x['passages']} | {x['verified']} | {x['verified'] / max(x['passages'], 1):.2f} | {x['seconds']:.1f} | "
                   f"{3600 * x['verified'] / x['seconds']:.0f} | {x['tokens'] / x['gen_seconds']:.2f} | "
                   f"{x['draft_accepted']} / {x['draft_tokens']} | {x['load1']:.2f} |")
     rate = {n: [3600 * x["verified"] / x["seconds"] for x in res[n]] for n in settings}
@@ -141,24 +159,56 @@ def main():
     print(f"\nverified blocks/h median: old {statistics.median(rate['old']):.0f}, new {statistics.median(rate['new']):.0f} "
           f"-> {statistics.median(rate['new']) / max(statistics.median(rate['old']), 1e-9):.2f}x; passages/s ratio per round "
           f"{', '.join(f'{v:.2f}x' for v in speed)}")
+    from mathcode.translate.passages import translatable_score
     ro, rn = res["old"][0]["replies"], res["new"][0]["replies"]
-    same = sum(ro[k] == rn.get(k) for k in ro)
+    common = [k for k in ro if k in rn]
+    same = sum(ro[k] == rn[k] for k in common)
     vo, vn = set(res["old"][0]["verified_ids"]), set(res["new"][0]["verified_ids"])
-    print(f"identical replies (round 1): {same} of {len(ro)}; verified in both {len(vo & vn)}, only old "
-          f"{sorted(vo - vn)}, only new {sorted(vn - vo)}")
+    print(f"passages attempted by both settings: {len(common)} (old {len(ro)}, new {len(rn)}); identical replies among "
+          f"them (round 1): {same}; verified in both {len(vo & vn)}, only old {len(vo - vn)}, only new {len(vn - vo)}")
+    # does the score predict verification? On the old setting's passages (no selection), per score
+    by: dict = {}
+    for x in res["old"]:
+        ok = {b["passage_id"] for b in x["blocks_rows"] if b["outcome"] == "verified"}
+        for pid, p in x["passages_rows"].items():
+            sc = translatable_score(p["text"], p.get("context", ""))[0]
+            by.setdefault(sc, [0, 0])
+            by[sc][0] += 1
+            by[sc][1] += pid in ok
+    print("\nold setting (no selection), all rounds: | translatable score | passages | with a verified block | rate |")
+    for sc in sorted(by):
+        n, k = by[sc]
+        print(f"| {sc:.1f} | {n} | {k} | {k / n:.2f} |")
+    if a.blocks_out:
+        seen, rows = {}, []
+        for name in settings:
+            for x in res[name]:
+                for b in x["blocks_rows"]:
+                    if b["outcome"] != "verified":
+                        continue
+                    key = (b["id"], b.get("code"), b.get("expression"), b.get("result"))
+                    if key in seen:
+                        seen[key]["settings"] = sorted(set(seen[key]["settings"]) | {name})
+                        seen[key]["rounds"] = sorted(set(seen[key]["rounds"]) | {f"{name}-{x['round']}"})
+                        continue
+                    p = x["passages_rows"][b["passage_id"]]
+                    row = {"id": b["id"], "passage_id": b["passage_id"], "source": p["source"],
+                           "passage": p["text"], "score": translatable_score(p["text"], p.get("context", ""))[0],
+                           **{k: b.get(k) for k in ("conditions", "expression", "result", "code", "stdout")},
+                           "settings": [name], "rounds": [f"{name}-{x['round']}"]}
+                    seen[key] = row
+                    rows.append(row)
+        Path(a.blocks_out).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        print(f"{len(rows)} distinct verified blocks written to {a.blocks_out}")
     if a.show_diff:
-        for k in ro:
-            if ro[k] != rn.get(k):
-                print(f"\n--- {k}\n[old]\n{ro[k]}\n[new]\n{rn.get(k)}")
-        rows = {b["id"]: b for x in (res["old"][0], res["new"][0]) for b in x["blocks_rows"]}
-        for bid in sorted((vo | vn) - (vo & vn)):
-            b = rows[bid]
-            print(f"\n=== verified only by {'old' if bid in vo else 'new'}: {bid}\n{b.get('expression')} = {b.get('result')}\n{b.get('code')}")
+        for k in common:
+            if ro[k] != rn[k]:
+                print(f"\n--- {k}\n[old]\n{ro[k]}\n[new]\n{rn[k]}")
     print(f"\nmachine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}; "
           f"load average before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, after {load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f}; "
           f"{started:%Y-%m-%d %H:%M} UTC to {datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
     if a.json:
-        Path(a.json).write_text(json.dumps({n: [{k: v for k, v in x.items() if k not in ("replies", "blocks_rows")}
+        Path(a.json).write_text(json.dumps({n: [{k: v for k, v in x.items() if k not in ("replies", "blocks_rows", "passages_rows")}
                                                  for x in res[n]] for n in res}, indent=1))
 
 

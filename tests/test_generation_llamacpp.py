@@ -148,3 +148,25 @@ def test_llamacpp_scores_text_like_transformers_on_the_same_gguf(lc):
     long = lc.nll(["word " * 700])[0]
     assert long["tokens"] == lc.n_ctx - 1
     assert lc.chat(CONVS[:1], GenConfig(max_new_tokens=8))[0].text.strip()      # generation unaffected afterwards
+
+
+
+def test_idle_threads_are_measured_again_at_every_call_and_keep_the_greedy_text(monkeypatch):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')")
+    from mathcode.generation import llamacpp as L
+    seen = iter([(2, "2 idle (test)"), (1, "1 idle (test)"), (2, "2 idle (test)"), (2, "2 idle (test)")])
+    monkeypatch.setattr(L, "idle_cores", lambda sample_s=0.5: next(seen))
+    g = make_generator("llamacpp", SPEC, n_parallel=1, threads="idle", n_ctx=512)
+    fixed = make_generator("llamacpp", SPEC, n_parallel=1, threads=1, n_ctx=512)
+    try:
+        assert g.info()["adaptive_threads"] and not fixed.info()["adaptive_threads"]
+        cfg = GenConfig(max_new_tokens=16)
+        ref = [c.text for c in fixed.chat(CONVS[:1], cfg)]
+        assert [c.text for c in g.chat(CONVS[:1], cfg)] == ref          # 1 thread (measured at this call)
+        assert [c.text for c in g.chat(CONVS[:1], cfg)] == ref          # 2 threads: same greedy text
+        info = g.info()
+        assert info["threads_per_call"] == {1: 1, 2: 1} and info["thread_changes"] == 2
+        assert fixed.info()["threads_per_call"] == {1: 1} and fixed.info()["thread_changes"] == 0
+    finally:
+        g.close()
+        fixed.close()

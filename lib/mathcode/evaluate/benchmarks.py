@@ -186,7 +186,7 @@ def _load_hub(name: str) -> list[Item]:
 
 def _load_proxy(n: int, seed: int) -> list[Item]:
     """GSM8K-style problems generated offline by reasoning-gym (``gsm_symbolic``) from templates that the
-    training source ``rg_gsm_symbolic`` never uses (``data.embedded_sources.GSM_SYMBOLIC_HELDOUT``): disjoint
+    training source ``rg_gsm_symbolic`` never uses (``mathcode.embedded.GSM_SYMBOLIC_HELDOUT``): disjoint
     from the training corpus by construction. Reported as a proxy, never as GSM8K."""
     from mathcode.embedded import gsm_symbolic_items
     out = []

@@ -173,6 +173,9 @@ class LlamaCppGenerator(Generator):
             self.threads, self.threads_source = idle_cores()
         else:
             self.threads, self.threads_source = int(threads), "given"
+        # threads measured from idle cores are measured again at every call (a shared machine's load changes
+        # within a phase: a second thread that waits for a busy core slows the whole pool down)
+        self.adaptive_threads = self.threads_source not in ("given", "MATHCODE_THREADS")
         self.share_prefix = bool(share_prefix)
         self.keep_prefix = bool(keep_prefix) and self.share_prefix
         self.lookup_tokens, self.lookup_ngram = max(0, int(lookup_tokens)), max(1, int(lookup_ngram))
@@ -182,7 +185,8 @@ class LlamaCppGenerator(Generator):
             raise ValueError(f"llamacpp: lookup_tokens={lookup_tokens} needs n_batch > lookup_tokens (got {n_batch})")
         self._cached_prefix: list[int] = []                # tokens whose KV the prefix sequence holds now
         self.lc_stats = {"calls": 0, "prefix_tokens_reused": 0, "prefix_tokens_computed": 0, "draft_tokens": 0,
-                      "draft_accepted": 0, "decode_steps": 0}
+                      "draft_accepted": 0, "decode_steps": 0, "thread_changes": 0}
+        self.threads_per_call: dict[int, int] = {}        # threads -> calls run with them
         self._prefix_seq = self.n_parallel                  # extra sequence id holding the shared prompt prefix
         mp = llama_cpp.llama_model_default_params()
         mp.n_gpu_layers = int(n_gpu_layers)
@@ -267,6 +271,13 @@ class LlamaCppGenerator(Generator):
                 raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
                                  f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
         self.lc_stats["calls"] += 1
+        if self.adaptive_threads:
+            n, self.threads_source = idle_cores(0.2)
+            if n != self.threads:
+                self._ctx.set_n_threads(n, n)
+                self.threads = n
+                self.lc_stats["thread_changes"] += 1
+        self.threads_per_call[self.threads] = self.threads_per_call.get(self.threads, 0) + 1
         sampling = bool(cfg.temperature and cfg.temperature > 0)
         lookup = 0 if sampling else self.lookup_tokens
         queue = deque(range(len(prompts)))
@@ -474,7 +485,8 @@ class LlamaCppGenerator(Generator):
 
     def info(self) -> dict:
         return {**super().info(), "gguf": str(self.path), "n_parallel": self.n_parallel, "threads": self.threads,
-                "threads_source": self.threads_source, "n_ctx_per_slot": self.n_ctx,
+                "threads_source": self.threads_source, "adaptive_threads": self.adaptive_threads,
+                "threads_per_call": dict(self.threads_per_call), "n_ctx_per_slot": self.n_ctx,
                 "share_prefix": self.share_prefix, "keep_prefix": self.keep_prefix,
                 "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, "step_tokens": self.step_tokens,
                 **self.lc_stats}

@@ -155,3 +155,108 @@ def split_corpus(docs, **kw) -> tuple[list[Passage], dict]:
         with_p += bool(ps)
         passages.extend(ps)
     return passages, {"documents": n, "documents_with_passages": with_p, "passages": len(passages)}
+
+
+# --- which passages the translator is likely to verify (passage_selection="translatable") ----------------
+# The paper's translator writes conditions + expression + result + code for a computation, and a block enters the
+# data only when the code prints the stated result (verify.py). A cheap look at the passage before any generation
+# tells which computations a small translator gets through that check: one plain-number step ("Liam hides
+# 4 x 12 = 48 eggs") verifies far more often than chained modular or power arithmetic in LaTeX
+# ("$1^2+2*3^2 mod 8=19 mod 8=3$"), a repeating decimal retyped ("18 x 0.6666666666666666 = 12.0") or a stated
+# result that the expression does not give. Hand-read evidence: tests/fixtures/verify_labelled.jsonl,
+# bench/README.md ("Translation throughput", verification rate per score).
+SELECTIONS = ("order", "translatable")
+SCORE_FEATURES = ("plain_numbers", "basic_operators", "one_step", "short_numbers", "result_checks")
+
+_LATEX_SUBS = ((r"\\(?:times|cdot)", "*"), (r"\\div", "/"), (r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}", r"((\1)/(\2))"),
+               (r"\\left|\\right|\\!|\\,|\\;|\\ ", ""), (r"\{|\}", ""))
+_ADVANCED = re.compile(r"\\(?:sqrt|binom|sum|prod|int|log|ln|sin|cos|tan|pmod|equiv)|\bmod\b|[\^!]|\*\*|∑|√|≡|\|")
+_NUM = re.compile(r"\d[\d,]*(?:\.\d+)?|\.\d+")
+
+
+def _computation_sides(kind: str, span: str) -> tuple[str, str, int] | None:
+    """(expression, stated result, number of '=' signs) of one computation span, or None."""
+    body = span.strip()
+    if kind == "calculator":
+        body = body[2:-2]
+    body = re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", body)
+    body = re.sub(r"\\boxed\{(.*)\}", r"\1", body)
+    sides = re.split(r"(?<![<>!=])=(?!=)|\\approx|&=", body)
+    for i in range(1, len(sides)):
+        m = re.match(r"\s*[£$€]?\s*(-?(?:\d[\d,]*(?:\.\d+)?|\.\d+))", sides[i])
+        if m and re.search(r"\d", sides[i - 1]) and not re.match(r"\s*(?:[-+*/×÷^]|\\times|\\cdot|x\s*\d)",
+                                                                 sides[i][m.end():]):
+            return sides[i - 1].strip(), m.group(1), len(sides) - 1
+    return None
+
+
+def _evaluate(expr: str) -> float | None:
+    """The value of a numbers-only expression as a passage writes it (units, x/×/÷, LaTeX products and
+    fractions allowed), or None when it is not one. Safe: only numbers and + - * / ( ) reach ``ast``."""
+    import ast
+    import operator
+    e = expr
+    for pat, rep in _LATEX_SUBS:
+        e = re.sub(pat, rep, e)
+    e = re.sub(r"(?:(?<=[\d)])|(?<=\s))[x×](?=\s*[\d(£$€])", "*", e).replace("÷", "/").replace("·", "*")
+    e = re.sub(r"[£$€]", "", e)
+    e = re.sub(r"(?<=\d),(?=\d{3}\b)", "", e)                       # 1,300 -> 1300
+    e = re.sub(r"(?:/\s*)?[a-zA-Z][a-zA-Z'’]*(?:/[a-zA-Z]+)*", " ", e)  # units: "bananas", "days/week", "€11/ball"
+    if not re.fullmatch(r"[\d.\s+\-*/()]+", e) or not re.search(r"\d\s*[-+*/]\s*[\d(.]|\)\s*[-+*/]", e):
+        return None
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+    def ev(n):
+        if isinstance(n, ast.Constant) and isinstance(n.value, (int, float)):
+            return float(n.value)
+        if isinstance(n, ast.UnaryOp) and isinstance(n.op, (ast.USub, ast.UAdd)):
+            v = ev(n.operand)
+            return -v if isinstance(n.op, ast.USub) else v
+        if isinstance(n, ast.BinOp) and type(n.op) in ops:
+            return ops[type(n.op)](ev(n.left), ev(n.right))
+        raise ValueError("not arithmetic")
+    try:
+        return ev(ast.parse(re.sub(r"\s+", " ", e).strip(), mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def translatable_score(text: str, context: str = "") -> tuple[float, list[str]]:
+    """How likely a small translator's block for this passage verifies, from the text alone (no model):
+    the share of ``SCORE_FEATURES`` the passage's first computation has, and their names.
+
+      plain_numbers   the expression is numbers and + - × ÷ only (units allowed): one line of Python
+      basic_operators no modular arithmetic, powers, roots, factorials, sums, logs
+      one_step        one '=' with one result, and one computation in the passage body (no chain a = b = c)
+      short_numbers   no operand with more than 4 decimals (a repeating 0.6666666666666666 gets retyped wrongly)
+      result_checks   the expression evaluates to the stated result at the precision it is written with (the
+                      verifier compares the printed value with that result, so a wrong stated result cannot verify)
+
+    ``text`` is the passage text; ``context`` its leading context (not scored)."""
+    body = text[len(context):] if context and text.startswith(context) else text
+    comps = find_computations(body)
+    if not comps:
+        return 0.0, []
+    kind, a, b = comps[0]
+    # plain arithmetic's pattern ends at the result's first digit: read the result on to the end of its line
+    span = body[a:].split("\n", 1)[0] if kind == "arithmetic" else body[a:b]
+    sides = _computation_sides(kind, span)
+    have: list[str] = []
+    if sides is None:
+        return 0.0, have
+    expr, result, n_eq = sides
+    value = _evaluate(expr)
+    if value is not None:
+        have.append("plain_numbers")
+    if not _ADVANCED.search(expr):
+        have.append("basic_operators")
+    if n_eq == 1 and len(comps) == 1:
+        have.append("one_step")
+    if not re.search(r"\.\d{5,}", expr):
+        have.append("short_numbers")
+    if value is not None:
+        stated = float(result.replace(",", ""))
+        places = len(result.split(".")[1]) if "." in result else 0
+        if abs(value - stated) <= 0.5 * 10 ** -places + 1e-9 * max(1.0, abs(stated)):
+            have.append("result_checks")
+    return round(len(have) / len(SCORE_FEATURES), 3), have

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from mathcode import generation
 from mathcode.settings import NONNEG, POS, Choice, Num, PhaseSettings, SettingsError, setting
-from mathcode.translate.passages import UNITS
+from mathcode.translate.passages import SELECTIONS, UNITS
 
 MATCH_RULES = ("precision", "paper")          # verify.RULES (a test keeps them equal)
 OUTPUT_FORMATS = ("paper", "interleaved")     # translate.FORMATS
@@ -47,6 +47,14 @@ class TranslationSettings(PhaseSettings):
     passage_unit: str = setting("paragraph",
                                 'cut passages at paragraphs, or at lines (one solution step per passage; use a small '
                                 'max_passage_chars)', Choice(UNITS))
+    passage_selection: str = setting("order",
+                                     "order (every passage, document order) or translatable (only passages whose "
+                                     "computation is likely to verify: plain numbers, + - x /, one step, stated result "
+                                     "checks; best first)", Choice(SELECTIONS))
+    min_passage_score: float = setting(0.8, "passage_selection translatable: the lowest score kept, 0-1 (share of "
+                                            "the five features)",
+                                       Num(0, 1, why="the lowest translatable score kept (0-1; 0.8 = four of five "
+                                                     "features)"))
     backend: str = setting("auto",
                            'generation backend: auto (llama.cpp for GGUF models on CPU, else transformers), llamacpp,'
                            ' hf, openai (HTTP server), vllm (GPU)', Choice(_translation_backends))

@@ -30,6 +30,7 @@ def configure(settings=None, **values) -> T.TranslateConfig:
         block_tokens=S.block_tokens, worked_example=S.worked_example,
         instruction=_prompt.load_instruction(S.prompt_file), output_format=S.output_format,
         tolerance=float(S.tolerance), match_rule=S.match_rule, docs_per_chunk=S.docs_per_chunk,
+        passage_selection=S.passage_selection, min_passage_score=float(S.min_passage_score),
         shard_index=S.shard_index, num_shards=S.num_shards,
         gen=GenConfig(max_new_tokens=S.max_new_tokens, temperature=float(S.temperature), batch_size=S.batch_size,
                       seed=S.seed))

@@ -52,6 +52,10 @@ class TranslateConfig:
     tolerance: float = _D["tolerance"]          # only for match_rule="paper" (|difference| <= tolerance, MathCoder2's)
     match_rule: str = _D["match_rule"]          # "precision": equal at the precision the result is written with
     docs_per_chunk: int = _D["docs_per_chunk"]
+    # "translatable": only passages whose computation a small translator is likely to verify
+    # (passages.translatable_score >= min_passage_score), best first; "order": every passage in document order
+    passage_selection: str = _D["passage_selection"]
+    min_passage_score: float = _D["min_passage_score"]
     shard_index: int = 0
     num_shards: int = 1
     gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=_D["max_new_tokens"],
@@ -60,15 +64,33 @@ class TranslateConfig:
     _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def split(self, doc: dict) -> list:
-        """The passages of one corpus row under this configuration. Cut once per document: selection, the
-        source table, the passage count and generation all ask, and they get the same list."""
+        """The passages of one corpus row under this configuration, cut once per document (selection, the source
+        table, the passage count and generation all ask, and get the same list).
+
+        ``passage_selection="translatable"``: of all the row's passages, those scoring at least
+        ``min_passage_score`` (``passages.translatable_score``), the best ``max_passages_per_doc`` of them, in
+        document order (ids as in the unselected split, so outputs stay comparable)."""
         key = (doc.get("id"), hashlib.sha1(doc.get("text", "").encode()).hexdigest(), self.max_passage_chars,
-               self.context_chars, self.max_passages_per_doc, self.passage_unit)
+               self.context_chars, self.max_passages_per_doc, self.passage_unit, self.passage_selection,
+               self.min_passage_score)
         if key not in self._split_cache:
-            self._split_cache[key] = _passages.split_document(
-                doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
-                max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+            self._split_cache[key] = self._cut(doc)
         return list(self._split_cache[key])
+
+    def score(self, doc: dict) -> float:
+        """The mean translatable score of the passages ``split`` gives this row (0 when none)."""
+        ps = self.split(doc)
+        return sum(_passages.translatable_score(p.text, p.context)[0] for p in ps) / len(ps) if ps else 0.0
+
+    def _cut(self, doc: dict) -> list:
+        if self.passage_selection != "translatable":
+            return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+                                            max_passages=self.max_passages_per_doc, unit=self.passage_unit)
+        every = _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+                                         max_passages=10 ** 6, unit=self.passage_unit)
+        scored = [(_passages.translatable_score(p.text, p.context)[0], k, p) for k, p in enumerate(every)]
+        keep = sorted((t for t in scored if t[0] >= self.min_passage_score), key=lambda t: (-t[0], t[1]))
+        return [p for _, _, p in sorted(keep[:self.max_passages_per_doc], key=lambda t: t[1])]
 
     def check(self):
         if self.passage_unit not in _passages.UNITS:
@@ -77,6 +99,10 @@ class TranslateConfig:
             raise ValueError(f"output_format={self.output_format!r}; use one of {FORMATS}")
         if not (0 <= self.shard_index < self.num_shards):
             raise ValueError(f"shard_index={self.shard_index} must be in [0, num_shards={self.num_shards})")
+        if self.passage_selection not in _passages.SELECTIONS:
+            raise ValueError(f"passage_selection={self.passage_selection!r}; use one of {_passages.SELECTIONS}")
+        if not 0.0 <= self.min_passage_score <= 1.0:
+            raise ValueError(f"min_passage_score={self.min_passage_score} must be in [0, 1]")
         if self.docs_per_chunk < 1:
             raise ValueError("docs_per_chunk must be >= 1")
         if self.match_rule not in _verify.RULES:
@@ -332,7 +358,9 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
     """Documents that carry passages, taken round-robin over sources until ``max_passages`` (0 = all).
 
     Round-robin so that a small demo still shows every source in the yield funnel. Deterministic, and
-    done before sharding, so every shard sees the same selection.
+    done before sharding, so every shard sees the same selection. With ``passage_selection="translatable"``
+    ``cfg.split`` keeps only passages likely to verify, and each source's documents are taken best-scoring first
+    (ties in corpus order), so a cap on passages spends the translator's calls where blocks verify.
     """
     by_src: dict[str, list] = {}
     n_with = 0
@@ -343,6 +371,8 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
             by_src.setdefault(d["source"], []).append((d, len(ps)))
     chosen, total = [], 0
     queues = [list(v) for v in by_src.values()]
+    if cfg.passage_selection == "translatable":
+        queues = [sorted(q, key=lambda t: -cfg.score(t[0])) for q in queues]       # stable: corpus order on ties
     while any(queues) and (not max_passages or total < max_passages):
         for q in queues:
             if q and (not max_passages or total < max_passages):
@@ -353,4 +383,5 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
     chosen.sort(key=lambda d: order[d["id"]])
     return chosen, {"documents": len(docs), "documents_with_passages": n_with,
                     "documents_selected": len(chosen), "passages_selected": total,
+                    "passage_selection": cfg.passage_selection,
                     "sources_with_passages": {s: len(v) for s, v in by_src.items()}}

@@ -16,6 +16,9 @@ What it does itself, on llama.cpp's low-level API:
     like batching in transformers, a different ``n_parallel`` can flip a near-tie token (the batch shape changes
     the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
+  * threads: given, ``$MATHCODE_THREADS``, or one per idle core — measured when the model loads and again at the
+    start of every call (a shared machine's load changes within a phase; ``threads_per_call`` in ``info()``
+    counts the calls per thread count; 1 and 2 threads gave the same greedy text in the tests);
   * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
     instruction + worked example opens every call, and only the part that changed is computed again;
   * scoring (``nll``): log-likelihood of given text from the logits of every position of one sequence, with the

@@ -6,7 +6,7 @@
 
 Modules: ``results`` (Limits, RunResult, the status vocabulary), ``isolation`` (levels, the bubblewrap view,
 secret redaction), ``pool`` (warm workers, strict protocol, deadlines), ``_worker`` (runs inside the boundary).
-README.md ("Sandbox threat model") says what each level contains and what it does not.
+docs/sandbox.md (threat model per attack class) says what each level contains and what it does not.
 """
 from mathcode.sandbox.isolation import SandboxError, bwrap_args, bwrap_path, detect_isolation, interpreter_paths
 from mathcode.sandbox.pool import HEAVY_PRELOAD, LIGHT_PRELOAD, SAFE_ENV, Sandbox, run_naive

@@ -15,7 +15,7 @@ run as a datatrove pipeline (as ``mathcode.data.datatrove_route`` does for phase
   the phase's ``translated.jsonl``.
 
 Local run (tested, ``tests/test_translate_datatrove.py``): ``LocalPipelineExecutor``. On Slurm, swap in
-``SlurmPipelineExecutor`` with the same pipeline (README, "Phase 2 on a cluster").
+``SlurmPipelineExecutor`` with the same pipeline (docs/verification.md, "Translation on a cluster").
 """
 from __future__ import annotations
 

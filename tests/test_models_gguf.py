@@ -89,7 +89,7 @@ def test_wrong_installed_version_is_refused(fake_spec):
 
 def test_two_processes_assembling_at_once_share_one_verified_file(fake_spec, tmp_path):
     """Two runs sharing one cache start assembling at the same moment: both get the same, complete file."""
-    lib = Path(models.__file__).resolve().parents[1]
+    lib = Path(models.__file__).resolve().parents[2]
     script = tmp_path / "assemble.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
@@ -126,7 +126,7 @@ def test_unknown_embedded_spec_lists_the_translators():
 def test_translator_pins_match_pyproject():
     """The versions the assembler checks are the versions the install pins (offline / translator-1-5b extras)."""
     import tomllib
-    root = Path(models.__file__).resolve().parents[2]
+    root = Path(models.__file__).resolve().parents[3]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for name, info in models.EMBEDDED.items():
         if "parts" in info:
@@ -135,7 +135,7 @@ def test_translator_pins_match_pyproject():
 
 
 def test_attribution_ships_as_package_data():
-    assets = Path(models.__file__).parent / "assets"
+    assets = Path(models.__file__).parents[1] / "assets"
     notice = (assets / "NOTICE-qwen2.5-coder.txt").read_text()
     assert "Apache License, Version 2.0" in notice and models.EMBEDDED["qwen2.5-coder-0.5b-instruct"]["sha256"] in notice
     assert "Apache License" in (assets / "LICENSE-Apache-2.0.txt").read_text()

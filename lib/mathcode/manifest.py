@@ -63,7 +63,7 @@ def phase_outputs(phase_dir: Path) -> list[dict]:
 
 
 SUBPACKAGE = {"data": "data", "translation": "translate", "pretraining": "train", "evaluation": "evaluate"}
-CORE = ("paths.py", "settings.py", "phase.py", "util.py", "models.py")
+CORE = ("paths.py", "settings.py", "phase.py", "util.py", "models/__init__.py")
 
 
 def code_files(phase: str, notebook: Path | None = None) -> list[Path]:

@@ -172,7 +172,8 @@ def build_part(input_path, label: str, tok, root=None, *, text_field: str = "tex
         raise PackingError(f"tokenizer {getattr(tok, 'name_or_path', '')!r} has no EOS token; packing needs one")
     root = Path(root) if root else default_root()
     tok_def = tokenizer_definition(tok)
-    key = store_key(tok_def, file_digest(input_path), text_field, input_path.stem, tok.eos_token)
+    digest = file_digest(input_path)
+    key = store_key(tok_def, digest, text_field, input_path.stem, tok.eos_token)
     final = root / f"{_safe(label)}-{key[:20]}"
     if (final / "meta.json").exists():
         return open_part(final, label)
@@ -195,7 +196,8 @@ def build_part(input_path, label: str, tok, root=None, *, text_field: str = "tex
         if len(ends) != stats["documents"]:
             raise StoreError(f"{input_path}: the tokenizer wrote {len(ends)} documents for {stats['documents']} rows")
         vocab = tokenizers_vocab(tok_def)
-        meta = {"format": FORMAT, "label": label, "input": str(input_path), "text_field": text_field,
+        meta = {"format": FORMAT, "label": label, "input": str(input_path), "input_sha256": digest,
+                "text_field": text_field,
                 "tokens": int(ends[-1]) if len(ends) else 0, "token_bytes": 4 if vocab > 65536 else 2,
                 "eos_token": tok.eos_token, "eos_id": int(tok.eos_token_id), "vocab_size": vocab,
                 "tokenizer": getattr(tok, "name_or_path", ""), "key": key, "created": time.time(), **stats}
@@ -244,6 +246,43 @@ def _tokenize(input_path: Path, out: Path, text_field: str, eos_token: str, stat
         os.replace(f"{made[0]}.index", out / _INDEX)
     shutil.rmtree(out / "dt", ignore_errors=True)
     shutil.rmtree(out / "dt_logs", ignore_errors=True)
+
+
+def plan_parts(inputs: list, tokenizer_name: str, root=None, repeats: dict | None = None) -> list[dict]:
+    """Per part, before any work: tokens (exact when a store of this input and tokenizer exists, else an estimate
+    from the file size), repeats, training tokens and share, and host memory (memory-mapped store on disk and page
+    cache; resident index). ``inputs``: [(file, label)]; a file not produced yet gets a row saying so."""
+    root = Path(root) if root else default_root()
+    repeats = repeats or {}
+    rows = []
+    for path, label in inputs:
+        path = Path(path)
+        r = float(repeats.get(label, 1))
+        row = {"part": label, "file": str(path), "repeats": r, "tokens": None, "exact": False, "store": ""}
+        if path.is_file():
+            digest = file_digest(path)
+            for m in sorted(root.glob(f"{_safe(label)}-*/meta.json")) if root.is_dir() else []:
+                meta = json.loads(m.read_text())
+                if meta.get("input_sha256") == digest and meta.get("tokenizer") == tokenizer_name:
+                    row.update(tokens=int(meta["tokens"]), exact=True, store=str(m.parent), docs=meta["documents"],
+                               token_bytes=meta["token_bytes"])
+                    break
+            else:
+                row.update(tokens=int(path.stat().st_size / BYTES_PER_TOKEN), docs=None, token_bytes=4)
+            b = row["token_bytes"]
+            row["mapped_mb"] = round(row["tokens"] * b / 2 ** 20, 1)
+            row["resident_mb"] = round(((row["docs"] or row["tokens"] / 500) * 8) / 2 ** 20, 2)
+            row["train_tokens"] = int(row["tokens"] * r)
+        rows.append(row)
+    total = sum(x.get("train_tokens", 0) for x in rows) or 1
+    for x in rows:
+        x["share"] = x.get("train_tokens", 0) / total
+    return rows
+
+
+# Bytes of JSONL per token for the estimate before a part is tokenized (English/LaTeX text with a ~50k BPE
+# vocabulary: about 3 characters per token, plus the JSON keys and escapes of each row; sympy docstrings: 2.9).
+BYTES_PER_TOKEN = 3.5
 
 
 # --- splits and lazy blocks -------------------------------------------------------------------------------------

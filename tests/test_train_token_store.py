@@ -183,3 +183,30 @@ def test_trained_embeddings_move_with_their_own_learning_rate(tok, stores, tmp_p
     assert moved["emb"] > 1e-2 and moved["head"] > 1e-2, moved        # Adam moves ~lr per step: 3 steps of 5e-2
     if tie:
         assert torch.equal(model.get_input_embeddings().weight, model.get_output_embeddings().weight)
+
+
+def test_settings_refuse_what_would_silently_do_nothing():
+    from mathcode.settings import SettingsError
+    from mathcode.train.settings import PretrainingSettings
+    with pytest.raises(SettingsError, match="part_repeats names 'code', not a part of this mixture"):
+        PretrainingSettings.build({"part_repeats": {"code": 2}})
+    with pytest.raises(SettingsError, match=r"'part_repeats'.translated: -1 is not allowed"):
+        PretrainingSettings.build({"part_repeats": {"translated": -1}})
+    with pytest.raises(SettingsError, match="embedding_learning_rate: 2e-05 has no effect without train_embeddings"):
+        PretrainingSettings.build({"embedding_learning_rate": 2e-5})
+    s = PretrainingSettings.build({"part_repeats": {"translated": 2}, "train_embeddings": True,
+                                   "embedding_learning_rate": 2e-5})
+    assert s.part_repeats == {"translated": 2} and s.embedding_learning_rate == 2e-5
+    assert "token_store" not in tr.run_signature(s.as_dict()), "where the store lives does not shape the run"
+
+
+def test_plan_reads_exact_tokens_from_an_existing_store(stores, corpus):
+    root = stores[0].path.parent
+    rows = ts.plan_parts(corpus + [(corpus[0][0].parent / "missing.jsonl", "x")], stores[0].meta["tokenizer"], root,
+                         {"translated": 2})
+    by = {r["part"]: r for r in rows}
+    assert by["basic"]["exact"] and by["basic"]["tokens"] == stores[0].n_tokens
+    assert by["translated"]["train_tokens"] == 2 * stores[1].n_tokens
+    assert by["x"]["tokens"] is None
+    est = ts.plan_parts(corpus[:1], "another-tokenizer", root)[0]
+    assert not est["exact"] and 0.5 < est["tokens"] / stores[0].n_tokens < 2, "an estimate of the right size"

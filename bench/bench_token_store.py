@@ -142,12 +142,12 @@ def load() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
-def scaling(sizes: list[int], repeat: int, out: Path) -> list[dict]:
+def scaling(sizes: list[int], repeat: int, out: Path, peer_max: int = 10 ** 12) -> list[dict]:
     rows = []
     for size in sizes:
         corpus = out / f"corpus_{size}.jsonl"
         make_corpus(corpus, size)
-        kinds = ["store", "datasets"] + (["in-memory"] if size <= 10_000_000 else [])
+        kinds = ["store"] + (["datasets"] if size <= peer_max else []) + (["in-memory"] if size <= 10_000_000 else [])
         for rep in range(repeat if size <= 10_000_000 else 1):
             for kind in kinds:                                       # interleaved: kit, peer, kit, peer
                 work = out / f"work_{size}_{kind}_{rep}"
@@ -227,6 +227,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", nargs="*", type=float, default=[1e6, 1e7, 1e8])
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--out", default="/tmp/bench_tokens")
+    ap.add_argument("--peer-max", type=float, default=1e12, help="run the datasets peer only up to this size")
     ap.add_argument("--cli", action="store_true", help="phase 3 from the CLI on ~2M vs ~20M tokens instead")
     ap.add_argument("--one", nargs=4, metavar=("KIND", "CORPUS", "WORK", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
         return 0
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = cli(out) if a.cli else scaling([int(s) for s in a.sizes], a.repeat, out)
+    rows = cli(out) if a.cli else scaling([int(s) for s in a.sizes], a.repeat, out, int(a.peer_max))
     (out / ("cli.json" if a.cli else "scaling.json")).write_text(json.dumps(rows, indent=1))
     return 0
 

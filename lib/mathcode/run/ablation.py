@@ -84,7 +84,7 @@ def plan_steps(recipe, run_dir: Path) -> dict:
     that seed), steps = ceil(epochs x blocks / (batch x grad_accum)). Written to ``ablation/steps.json``."""
     import math
     from mathcode.models import load_tokenizer
-    from mathcode.train import input_files, packing
+    from mathcode.train import token_store
     ab = recipe.ablation
     block, batch = int(_pre_value(recipe, "block_size")), int(_pre_value(recipe, "per_device_batch_size"))
     accum, held = int(_pre_value(recipe, "grad_accum")), float(_pre_value(recipe, "heldout_fraction"))
@@ -95,10 +95,13 @@ def plan_steps(recipe, run_dir: Path) -> dict:
              "token-matched": [(run_dir / TOKEN_MATCHED_FILE, Path(TOKEN_MATCHED_FILE).stem)]}
     out, record = {}, []
     for arm in ab["arms"]:
-        docs = input_files.load_docs([(f, lab) for f, lab in files[arm] if f.is_file()],
-                                     max_documents=int(_pre_value(recipe, "max_documents")))
+        # the arms' own token stores: tokenized here once, then reused by every arm run and seed
+        stores = [token_store.build_part(f, lab, tok, _pre_value(recipe, "token_store") or None)
+                  for f, lab in files[arm] if f.is_file()]
         for seed in ab["seeds"]:
-            blocks = packing.build(docs, tok, block, heldout_fraction=held, seed=seed).train.n_blocks
+            blocks = token_store.splits(stores, block, heldout_fraction=held, seed=seed,
+                                        max_documents=int(_pre_value(recipe, "max_documents")),
+                                        repeats=_pre_value(recipe, "part_repeats")).train.n_blocks
             steps = max(1, math.ceil(ab["epochs"] * blocks / (batch * accum)))
             out[(arm, seed)] = steps
             record.append({"arm": arm, "seed": seed, "train_blocks": blocks, "max_steps": steps,

@@ -96,6 +96,7 @@ def _pretraining(recipe, dev) -> list[str]:
     out.append(f"  pretraining: mixture {p['mixture'] if not p['corpus_files'] else p['corpus_files']}, quantize "
                f"{p['quantize']}, LoRA r={p['lora_r']}, {p['max_steps']} steps × {p['per_device_batch_size']} × "
                f"{p['grad_accum']} × {p['block_size']} tokens = {tokens:,} training tokens")
+    out += part_lines(recipe, p)
     out.append("      memory estimate: " + memory_line(recipe.model, p, dev))
     rate = RATES["train_tokens_per_s"][dev]
     out.append(f"      rough time (estimate, {rate:g} tokens/s): {_fmt_s(tokens / rate)}")
@@ -113,6 +114,31 @@ def _evaluation(recipe, dev) -> list[str]:
                f"{' (limit -1: all items, ~500 per benchmark assumed)' if e['limit'] < 0 else ''} × {runs} models")
     out.append(f"      rough time (estimate, {ev_rate:g} generated tokens/s): "
                f"{_fmt_s(items * runs * e['max_new_tokens'] / ev_rate)}")
+    return out
+
+
+def part_lines(recipe, p: dict) -> list[str]:
+    """Per mixture part: tokens, repeats, training tokens and share, host memory (token store)."""
+    from mathcode import models, paths
+    from mathcode.train import token_store
+    from mathcode.train.input_files import MIXTURES
+    if p["corpus_files"]:
+        inputs = [(paths.resolve_path(f), paths.resolve_path(f).stem) for f in p["corpus_files"]]
+    else:
+        inputs = [(paths.phase_dir(recipe.run_dir, ph) / fname, label) for ph, fname, label in MIXTURES[p["mixture"]]]
+    try:
+        name = models.resolve(recipe.model).path
+    except Exception:                                        # an offline Hub id: no store can match, estimate only
+        name = recipe.model
+    out = []
+    for r in token_store.plan_parts(inputs, str(name), p.get("token_store") or None, p.get("part_repeats")):
+        if r["tokens"] is None:
+            out.append(f"      part {r['part']:12s} not produced yet ({r['file']}); repeats {r['repeats']:g}")
+            continue
+        how = f"store {r['store']}" if r["exact"] else "estimate from the file size, not tokenized yet"
+        out.append(f"      part {r['part']:12s} {r['tokens']:>13,} tokens × {r['repeats']:g} = {r['train_tokens']:,} "
+                   f"training tokens ({r['share']:.1%}); host memory: {r['mapped_mb']:,.1f} MB memory-mapped, "
+                   f"~{r['resident_mb']:,.2f} MB resident ({how})")
     return out
 
 

@@ -36,6 +36,9 @@ class Packed:
     def n_blocks(self) -> int:
         return int(self.blocks.shape[0])
 
+    def block(self, i: int) -> np.ndarray:
+        return self.blocks[i]
+
 
 def tokenize(texts: list[str], tokenizer, batch_size: int = 512, progress: bool = True) -> list[list[int]]:
     """Token ids per text, without BOS/EOS (packing adds the EOS joins)."""
@@ -150,24 +153,38 @@ class BlockDataset:
     causal mask (its padding-free / ``DataCollatorWithFlattening`` path, sdpa and eager alike; transformers 5 does this
     only without a KV cache, so training sets ``use_cache=False``), and the label of a document's first token is -100,
     so nothing is predicted across a document boundary.
+
+    ``packed``: in-memory blocks (``Packed``) or a ``token_store.Stream``, which cuts each block from the memory-mapped
+    token store only when it is read. ``block_ids``: rows also carry ``block_id`` (the Trainer logs and drops it),
+    the record of exactly which blocks each optimizer step trained on.
     """
 
-    def __init__(self, packed: Packed, limit: int | None = None, packing: str = "concatenate"):
+    def __init__(self, packed, limit: int | None = None, packing: str = "concatenate", block_ids: bool = False):
         if packing not in PACKING:
             raise PackingError(f"packing={packing!r}: write one of {', '.join(PACKING)}")
-        self.blocks = packed.blocks if limit is None else packed.blocks[:limit]
+        self.source = packed
+        self.n = packed.n_blocks if limit is None else min(limit, packed.n_blocks)
         self.eos_id = packed.eos_id
         self.packing = packing
+        self.block_ids = block_ids
+
+    @property
+    def blocks(self) -> np.ndarray:
+        return self.source.blocks[: self.n]
 
     def __len__(self) -> int:
-        return int(self.blocks.shape[0])
+        return int(self.n)
 
     def __getitem__(self, i):
         import torch
-        ids = torch.from_numpy(self.blocks[i].copy())
+        if not 0 <= i < self.n:
+            raise IndexError(f"block {i} of {self.n}")
+        block = np.asarray(self.source.block(i), dtype=np.int64)
+        ids = torch.from_numpy(block.copy())
+        extra = {"block_id": torch.tensor(int(i))} if self.block_ids else {}
         if self.packing == "concatenate":
-            return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
-        pos = torch.from_numpy(document_positions(self.blocks[i], self.eos_id))
+            return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids), **extra}
+        pos = torch.from_numpy(document_positions(block, self.eos_id))
         labels = ids.clone()
         labels[1:][pos[1:] == 0] = -100           # the first token of a document is not predicted from the one before
-        return {"input_ids": ids, "labels": labels, "position_ids": pos}
+        return {"input_ids": ids, "labels": labels, "position_ids": pos, **extra}

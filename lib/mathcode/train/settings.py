@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mathcode.settings import NONNEG, POS, Choice, Num, PhaseSettings, setting
+from mathcode.settings import NONNEG, POS, Choice, Num, PhaseSettings, SettingsError, Weights, setting
 
 MIXTURES = ("basic", "basic+translated", "translated")
 
@@ -40,6 +40,13 @@ class PretrainingSettings(PhaseSettings):
     corpus_files: list = setting([],
                                  'explicit JSONL files with a "text" field, used instead of the phase 1/2 outputs '
                                  'when non-empty')
+    part_repeats: dict = setting({},
+                                 'passes over each part\'s training documents, e.g. {"translated": 2}; unlisted parts '
+                                 'once, a fraction takes that share of the part\'s tokens (whole documents), 0 leaves it out',
+                                 Weights())
+    token_store: str = setting("",
+                               'folder of the token stores (each part tokenized once, reused by resumed runs, ablation'
+                               ' arms and every rank); "" means <model cache>/token_store')
     max_documents: int = setting(0,
                                  'use at most this many documents (0 means all); demo-size knob',
                                  Num(0, why="0 uses every document"))
@@ -70,6 +77,10 @@ class PretrainingSettings(PhaseSettings):
     train_embeddings: bool = setting(False,
                                      'also train input embeddings and LM head (common for continued pretraining; many'
                                      ' more params)')
+    embedding_learning_rate: float = setting(0.0,
+                                             'learning rate of the trained embeddings and LM head (train_embeddings); '
+                                             '0 means learning_rate (continued-pretraining guides use 2-10x lower)',
+                                             Num(0, 1, why="0 uses learning_rate; e.g. 2.0e-5"))
     gradient_checkpointing: bool = setting(True, 'recompute activations in backward to save memory')
     max_steps: int = setting(20,
                              'optimizer steps',
@@ -97,6 +108,23 @@ class PretrainingSettings(PhaseSettings):
                                   'also write merged/ (dequantized base + adapter, bf16) for vLLM / plain '
                                   'transformers')
     memory_check: bool = setting(True, 'estimate the footprint before loading and refuse runs that cannot fit')
+
+    @classmethod
+    def check_together(cls, values: dict, prefix: str = "") -> None:
+        if values.get("embedding_learning_rate") and not values.get("train_embeddings"):
+            raise SettingsError(f"{prefix}embedding_learning_rate: {values['embedding_learning_rate']!r} has no effect "
+                                f"without train_embeddings=True; set train_embeddings: true or leave it at 0")
+        reps = values.get("part_repeats") or {}
+        files = values.get("corpus_files") or []
+        if reps and isinstance(reps, dict):
+            from pathlib import Path
+            from mathcode.train.input_files import MIXTURES as UPSTREAM
+            parts = ([Path(str(f)).stem for f in files] if files
+                     else [label for _, _, label in UPSTREAM.get(values.get("mixture", ""), [])])
+            unknown = sorted(set(reps) - set(parts))
+            if unknown and parts:
+                raise SettingsError(f"{prefix}part_repeats names {', '.join(map(repr, unknown))}, not a part of this "
+                                    f"mixture; parts: {', '.join(map(repr, parts))}")
 
     def lora(self):
         """The adapter's shape (``qlora.attach_lora``)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mathcode import models
-from mathcode.train import export, figures, input_files, memory, packing, qlora, trainer as tr
+from mathcode.train import export, figures, input_files, memory, packing, qlora, token_store, trainer as tr
 from mathcode.util import read_jsonl
 
 
@@ -36,14 +36,37 @@ def device_and_dtype(S, P) -> tuple[str, str]:
     return dev, dtype_name
 
 
-def load_mixture(P, S) -> tuple[list[dict], pd.DataFrame]:
-    """The documents of the chosen mixture (phase 1 basic + phase 2 translated, or ``corpus_files``) and a table of
-    what each part holds."""
+@dataclass
+class Mixture:
+    """The run's mixture parts as token stores (``token_store.PartStore``, in input order) and the tokenizer."""
+    tokenizer: object
+    stores: list
+    inputs: list
+
+
+def load_mixture(P, S) -> tuple[Mixture, pd.DataFrame]:
+    """The mixture's parts (phase 1 basic + phase 2 translated, or ``corpus_files``), each tokenized once into its
+    token store (reused when tokenizer and input are unchanged), and a table of what each part holds. Under several
+    processes only rank 0 tokenizes; the other ranks wait for its stores and read the same files."""
     inputs = input_files.mixture_inputs(P, S.mixture, S.corpus_files)
-    docs = input_files.load_docs(inputs, max_documents=S.max_documents, warn=False)
-    table = input_files.summary_table(docs, inputs)
-    P.save_table(table, "mixture")
-    return docs, table
+    tok = models.load_tokenizer(S.model, padding_side="right")
+    stores = [token_store.build_part(path, label, tok, S.token_store or None, wait=rank() != 0)
+              for path, label in inputs]
+    for st in stores:
+        print(f"token store [{st.label}]: {'reused' if st.reused else 'written'} {st.path} "
+              f"({st.n_docs:,} documents, {st.n_tokens:,} tokens)")
+    if all(st.n_docs == 0 for st in stores):
+        raise input_files.CorpusError(f"{', '.join(str(p) for p, _ in inputs)}: no non-empty 'text' rows; nothing "
+                                      f"to train on (check the phase that wrote it, or pass other corpus_files)")
+    table = pd.DataFrame([{"part": st.label, "documents": st.n_docs, "characters": st.meta["characters"],
+                           "tokens": st.n_tokens, "file": str(path), "store": str(st.path), "reused": st.reused,
+                           "note": "" if st.n_docs else "no non-empty rows: this part contributes nothing to this run"}
+                          for st, (path, _) in zip(stores, inputs)])
+    if rank() == 0:
+        P.save_table(table, "mixture")
+        P.log(token_stores={st.label: {"path": str(st.path), "reused": st.reused, "tokens": st.n_tokens}
+                            for st in stores})
+    return Mixture(tok, stores, inputs), table
 
 
 @dataclass
@@ -57,15 +80,21 @@ class Packed:
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([{k: v for k, v in self.stats.items() if k != "train_tokens_by_part"}])
 
+    def parts_table(self) -> pd.DataFrame:
+        """Per part: tokens, repeats, training tokens and their share, the store and its host memory."""
+        return pd.DataFrame(self.splits.parts)
 
-def pack(docs: list[dict], S, P=None) -> Packed:
-    """Tokenize and pack into fixed blocks, whole documents held out for perplexity; the parts figure when ``P``."""
-    tok = models.load_tokenizer(S.model, padding_side="right")
-    splits = packing.build(docs, tok, S.block_size, heldout_fraction=S.heldout_fraction, seed=S.seed)
-    train = packing.BlockDataset(splits.train, packing=S.packing_mode)
+
+def pack(mix: Mixture, S, P=None) -> Packed:
+    """Blocks cut lazily from the token stores, whole documents held out for perplexity, each part repeated as
+    ``part_repeats`` says; the parts figure when ``P``."""
+    splits = token_store.splits(mix.stores, S.block_size, heldout_fraction=S.heldout_fraction, seed=S.seed,
+                                max_documents=S.max_documents, repeats=S.part_repeats)
+    train = packing.BlockDataset(splits.train, packing=S.packing_mode, block_ids=True)
     heldout = packing.BlockDataset(splits.heldout, limit=S.max_heldout_blocks or None, packing=S.packing_mode)
-    out = Packed(tok, splits, train, heldout, splits.stats())
+    out = Packed(mix.tokenizer, splits, train, heldout, splits.stats())
     if P is not None:
+        P.save_table(out.parts_table(), "mixture_tokens")
         P.save_figure(figures.parts_bar(splits.train.part_tokens), "mixture_tokens",
                       "Training tokens per mixture part after packing")
     return out
@@ -115,8 +144,11 @@ def train(P, S, model, packed: Packed, dev: str, *, distributed: bool = False) -
     cb = tr.MetricsCallback(P.path("train_metrics.jsonl"), dev, resume_from=resume_from,
                             tokens_per_step=S.per_device_batch_size * S.grad_accum * S.block_size * args.world_size
                             ) if rank() == 0 else None
+    block_log = P.path(f"trained_blocks.rank{rank()}.jsonl")        # which blocks each step trained on
+    tr.trim_block_log(block_log, resume_from)
     trainer = tr.build_trainer(model, packed.tokenizer, packed.train, packed.heldout, args,
-                               callbacks=[cb] if cb else [])
+                               callbacks=[cb] if cb else [], block_log=block_log,
+                               embedding_learning_rate=S.embedding_learning_rate if S.train_embeddings else None)
     before = tr.heldout_perplexity(trainer)
     print(f"held-out before: loss {before['loss']:.3f}, perplexity {before['perplexity']:.2f} |",
           f"resuming from {resume_from}" if resume_from else "fresh start")
@@ -163,8 +195,8 @@ def metrics(P, S, run: Trained, saved: dict, packed: Packed, mem: dict, params_i
 def pretrain(P, S) -> dict:
     """The whole phase in one call (the distributed entry point; the notebook runs the same steps cell by cell)."""
     dev, dtype_name = device_and_dtype(S, P)
-    docs, _ = load_mixture(P, S)
-    packed = pack(docs, S, P if rank() == 0 else None)
+    mix, _ = load_mixture(P, S)
+    packed = pack(mix, S, P if rank() == 0 else None)
     mem = memory_plan(S, dev, dtype_name)
     model, params_info = build_model(S, dtype_name)
     run = train(P, S, model, packed, dev, distributed=True)

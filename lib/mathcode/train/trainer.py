@@ -178,14 +178,115 @@ def checkpoint_step(path) -> int:
         raise ValueError(f"{path} is not a checkpoint-N folder") from None
 
 
-def build_trainer(model, tokenizer, train_ds, eval_ds, args, callbacks=()):
+class BlockOrder:
+    """The training order of the blocks: a permutation drawn from (seed, epoch) alone.
+
+    Why not the Trainer's ``RandomSampler``: its order comes from the global torch RNG at the start of each epoch,
+    so whether a resumed run sees the blocks the uninterrupted run would have seen depends on RNG state restored in
+    the right order. Here the order is a pure function of the seed and the epoch (``set_epoch``, which the Trainer
+    calls), so a resumed run that skips the batches already trained — as the Trainer does — continues at exactly the
+    next block, and every rank computes the same order before ``accelerate`` gives each rank its disjoint share.
+    """
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int | None = None) -> list[int]:
+        import numpy as np
+        e = self.epoch if epoch is None else int(epoch)
+        return np.random.default_rng([self.seed, e]).permutation(self.n).tolist()
+
+    def __iter__(self):
+        return iter(self.order())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class KitTrainer(Trainer):
+        """``Trainer`` with the kit's block order (``BlockOrder``), a log of the block ids each optimizer step trained
+        on (``block_log``: JSONL rows ``{"step", "rank", "blocks"}``), and a learning rate of its own for the trained
+        embedding / LM-head copies (``embedding_learning_rate``; PEFT names them ``modules_to_save``)."""
+
+        block_log: Path | None = None
+        embedding_learning_rate: float | None = None
+
+        def _get_train_sampler(self, train_dataset=None):
+            ds = train_dataset if train_dataset is not None else self.train_dataset
+            return BlockOrder(len(ds), self.args.data_seed if self.args.data_seed is not None else self.args.seed)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            ids = inputs.pop("block_id", None)
+            if ids is not None and model.training and self.block_log is not None:
+                with open(self.block_log, "a") as fh:
+                    fh.write(json.dumps({"step": self.state.global_step + 1, "rank": self.args.process_index,
+                                         "blocks": [int(x) for x in ids.reshape(-1).tolist()]}) + "\n")
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            inputs = {k: v for k, v in inputs.items() if k != "block_id"}
+            return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
+
+        def create_optimizer(self, model=None):
+            m = self.model if model is None else model
+            if self.optimizer is None and self.embedding_learning_rate:
+                emb = [p for n, p in m.named_parameters() if p.requires_grad and "modules_to_save" in n]
+                if emb:
+                    rest = [p for n, p in m.named_parameters() if p.requires_grad and "modules_to_save" not in n]
+                    cls, kw = self.get_optimizer_cls_and_kwargs(self.args, m)
+                    wd = self.args.weight_decay
+                    self.optimizer = cls([{"params": rest, "weight_decay": wd},
+                                          {"params": emb, "weight_decay": wd, "lr": self.embedding_learning_rate}],
+                                         **kw)
+                    return self.optimizer
+            return super().create_optimizer(model)
+
+    return KitTrainer
+
+
+def build_trainer(model, tokenizer, train_ds, eval_ds, args, callbacks=(), *, block_log=None,
+                  embedding_learning_rate: float | None = None):
     """The Trainer for ``model``; its 4-bit layers are kept on the autograd matmul and checked at every step
-    (``qlora.keep_autograd_layout``), whatever evaluations run before or during training."""
-    from transformers import Trainer, default_data_collator
+    (``qlora.keep_autograd_layout``), whatever evaluations run before or during training. ``block_log``: a JSONL
+    file receiving the block ids of every trained micro-batch (datasets that yield ``block_id``);
+    ``embedding_learning_rate``: the learning rate of trained embeddings / LM head (None: ``learning_rate``)."""
+    from transformers import default_data_collator
     qlora.keep_autograd_layout(model)
-    return Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
-                   data_collator=default_data_collator, processing_class=tokenizer,
-                   callbacks=[LayoutGuard(model), *callbacks])
+    t = _trainer_class()(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+                         data_collator=default_data_collator, processing_class=tokenizer,
+                         callbacks=[LayoutGuard(model), *callbacks])
+    t.block_log = Path(block_log) if block_log else None
+    t.embedding_learning_rate = embedding_learning_rate or None
+    return t
+
+
+def trim_block_log(path, resume_from: str | None) -> None:
+    """A resumed run trains again every step after its checkpoint: drop those rows (None: a fresh start, no rows)."""
+    f = Path(path)
+    if resume_from is None:
+        f.unlink(missing_ok=True)
+        return
+    if f.exists():
+        keep = checkpoint_step(resume_from)
+        rows = [x for x in f.read_text().splitlines() if x and json.loads(x)["step"] <= keep]
+        f.write_text("".join(r + "\n" for r in rows))
+
+
+def read_block_log(path) -> dict:
+    """{step: [block ids in the order trained]} from a ``block_log`` file."""
+    out: dict = {}
+    f = Path(path)
+    for line in f.read_text().splitlines() if f.exists() else []:
+        r = json.loads(line)
+        out.setdefault(r["step"], []).extend(r["blocks"])
+    return out
 
 
 def last_checkpoint(output_dir) -> str | None:
@@ -221,7 +322,7 @@ def save_adapter(model, tokenizer, out_dir, *, base_model: str, args=None, extra
 
 
 # Parameters that do not change what is trained (where it is written, logging, what happens after training).
-NOT_SHAPING = ("run_dir", "resume", "merged_export", "memory_check", "report_to", "device")
+NOT_SHAPING = ("run_dir", "resume", "merged_export", "memory_check", "report_to", "device", "token_store")
 
 
 def run_signature(values: dict) -> dict:

@@ -47,6 +47,9 @@ def _literals(tree) -> list[tuple[ast.Constant, object]]:
     """(node, numeric value) of every int/float literal and every string literal that is a plain number
     (``int("1011", 2)``, ``Decimal("2.5")``); not the text parts of f-strings."""
     in_fstring = {id(n) for j in ast.walk(tree) if isinstance(j, ast.JoinedStr) for n in ast.walk(j)}
+    # an index (A[0][1], row[2]) is the program's structure, not a number of the passage: never perturbed
+    in_fstring |= {id(n) for j in ast.walk(tree) if isinstance(j, ast.Subscript) for n in ast.walk(j.slice)
+                   if isinstance(n, ast.Constant) and isinstance(n.value, int)}
     out = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Constant) or id(node) in in_fstring or not hasattr(node, "end_col_offset"):
@@ -124,6 +127,14 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
             made_up.append(repr(value))
     variants = [_replace(code, {n: _perturbed(n, v, k, i) for i, (n, v) in enumerate(inputs)})
                 for k in range(1, N_VARIANTS + 1)] if inputs else []
+    if shared and not _symbolic_operation(tree) and not any(
+            abs(v) not in (0, 1) and G.among(VA.Num(Fraction(v)) if isinstance(v, int) else VA.number(repr(v)),
+                                             operands) for _, v in inputs):
+        # the answer written as an operand counts only next to another operand of the passage's computation
+        # (-32*0 + 48 uses -32) or inside a sympy operation (the 3 of limit(sin(3x)/x, x, 0)); "48 + 0 * t" is
+        # neither: the answer is typed in
+        typed += [(n, v) for n, v in shared if abs(v) >= 2]
+        shared = []
     fresh, fresh_value = "", ""
     if typed:
         fresh = _replace(code, {n: _fresh(n, v) for n, v in typed})
@@ -233,8 +244,14 @@ def typed_expression(tree, stated) -> str:
     import sympy
     local = {"array": sympy.Matrix, "Array": sympy.Matrix, "ln": sympy.log, "abs": sympy.Abs}
     seen = 0
+    kinds = (ast.BinOp, ast.UnaryOp, ast.Call, ast.List, ast.Constant)
+    if isinstance(target, sympy.MatrixBase):      # a product of written matrices is a computation: literals only
+        kinds = (ast.Call, ast.List, ast.Constant)
     for node in ast.walk(tree):
-        if not isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Call, ast.List, ast.Constant)) or seen > 200:
+        if not isinstance(node, kinds) or seen > 200:
+            continue
+        if isinstance(target, sympy.MatrixBase) and isinstance(node, ast.Call) and any(
+                isinstance(a, (ast.BinOp, ast.Call)) for a in node.args):
             continue
         if isinstance(node, ast.Constant) and not isinstance(node.value, str):
             continue

@@ -48,7 +48,8 @@ SYMPY = "import sympy as sp\nx = sp.symbols('x')\n"
     r"$\int x^2\,dx = \frac{x^3}{3} + C$",
     r"$\lim_{x \to 0} \frac{\sin 3x}{x} = 3$",
     r"$f'(x) = 6x - 4$",
-    r"$(x+1)^2 - 1 = x^2 + 2x + 1 - 1 = x^2 + 2x$",
+    r"Expanding, $(x+1)^2 - 1 = x^2 + 2x + 1 - 1 = x^2 + 2x$",                         # a rewrite the text announces
+    r"We factor $x^4 + x^2 + 1 = (x^2 + x + 1)(x^2 - x + 1)$.",
     r"The roots are $x = \frac{-1 \pm \sqrt{5}}{2}$.",
     r"$AB = \begin{pmatrix}1 & 2\\3 & 4\end{pmatrix}\begin{pmatrix}0 & 1\\1 & 0\end{pmatrix} = \begin{pmatrix}2 & 1\\4 & 3\end{pmatrix}$",
     r"$A^{-1} = \begin{pmatrix}-2 & 1\\1.5 & -0.5\end{pmatrix}$",
@@ -58,7 +59,11 @@ def test_book_latex_computations_are_found(text):
 
 
 @pytest.mark.parametrize("text", [r"Let $f(x) = x^2 + 1$.", r"Solve $x^2 + 2y^2 = 3$.", r"The line $y = mx + b$.",
-                                  r"Take $r = 2$.", r"The symbol $x$ alone.", r"$a^2 + b^2 = c^2$"])
+                                  r"Take $r = 2$.", r"The symbol $x$ alone.", r"$a^2 + b^2 = c^2$",
+                                  r"$(x+1)^2 - 1 = x^2 + 2x$",                        # an identity, no rewrite announced
+                                  r"At the minimum $f'(x) = 0$.", r"$f'(x) = 2q(x) + r'(x)$",
+                                  r"$\frac{d}{dx} \theta(x) = \delta(x)$",          # functions the text names itself
+                                  r"$P(n+1) = 2 P(n) (2n + 1)$"])
 def test_definitions_and_equations_are_not_computations(text):
     assert not PS.find_computations(text), text
 

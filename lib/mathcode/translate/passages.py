@@ -73,30 +73,49 @@ def display_rows(body: str) -> str:
 # set or a matrix computation gives (the left side names the operation, the right side is the result)
 _SYMBOLIC_OP = re.compile(
     r"\\frac\{\s*d(?:\^\{?\d\}?)?\s*[A-Za-z]?\s*\}\{\s*d\s*[A-Za-z]|\\frac\{\s*\\partial|\\[io]?int(?![A-Za-z])|\\lim(?![A-Za-z])|"
-    r"[A-Za-z]\s*(?:'|\^\{?\\prime\}?)+\s*(?:\(|=|$)|\\det(?![A-Za-z])|\\end\{[pbB]?matrix\}\s*(?:\\begin|\^)|\^\s*\{?\s*(?:-1|T)\s*\}?"
-    r"|\b(?:simplif|expand|factor)")
+    r"\b[a-z]\s*(?:'|\^\{?\\prime\}?)+\s*\(|\\det(?![A-Za-z])|\\end\{[pbB]?matrix\}\s*(?:\\begin|\^)|"
+    r"(?:\b[A-Z]|\\end\{[pbB]?matrix\})\s*\^\s*\{?\s*(?:-1|T)\s*\}?")
 _MATRIX_RESULT = re.compile(r"=\s*(?:\\left\s*[(\[]\s*)?\\begin\{(?:[pbB]?matrix|array)\}")
-_SOLUTIONS = re.compile(r"\b[A-Za-z]\s*=\s*[^=]*?(?:\\pm|\\text\s*\{\s*or\s*\}\s*[A-Za-z]\s*=|,\s*[A-Za-z]\s*=)")
+_SOLUTIONS = re.compile(r"^\s*[A-Za-z]\s*=\s*[^=]*?(?:\\pm|\\text\s*\{\s*or\s*\}\s*[A-Za-z]\s*=)")
+# a function the text names with a letter or a macro of its own (\theta(x), \delta(x), \Gamma(s), P(n)): defined
+# by the text, not by sympy — the translator cannot compute with it
+_APPLIED = re.compile(r"\\([A-Za-z]+)\s*\(|\b([A-Z])\s*\(")
+_MATH_FUNCTIONS = frozenset("sin cos tan sec csc cot arcsin arccos arctan sinh cosh tanh ln log exp sqrt left right "
+                            "cdot times div pm mp quad qquad big Big bigl bigr Bigl Bigr det lim int min max gcd".split())
 
 
-def is_symbolic_computation(body: str) -> bool:
-    """A display whose stated result is an expression computed from the left side: ``\\frac{d}{dx}(x^3) = 3x^2``,
-    ``\\int x^2\\,dx = \\frac{x^3}{3} + C``, ``\\lim_{x\\to 0} \\frac{\\sin x}{x} = 1``, ``f'(x) = 6x``, a product or
-    inverse of matrices ``= \\begin{pmatrix}…``, a simplification chain ``\\frac{x^2-1}{x-1} = x + 1``, the roots
-    ``x = \\frac{-1 \\pm \\sqrt{5}}{2}`` — not a definition (``f(x) = x^2``), an equation to solve or a bare symbol."""
+def _text_function(body: str) -> bool:
+    for m in _APPLIED.finditer(body):
+        if m.group(2) or m.group(1) not in _MATH_FUNCTIONS:
+            return True
+    return False
+
+
+# words that announce a rewrite (the only evidence that "a = b" with letters on both sides is a computation)
+REWRITE_WORDS = re.compile(r"simplif|expand|factor|reduc|rewrit|cancel|combin|multiply(?:ing)? out", re.I)
+
+
+def is_symbolic_computation(body: str, before_text: str = "") -> bool:
+    """A display whose stated result is an expression (or a number) computed by an operation sympy has:
+    ``\\frac{d}{dx}(x^3) = 3x^2``, ``\\int x^2\\,dx = \\frac{x^3}{3} + C``, ``\\lim_{x\\to 0} \\frac{\\sin x}{x} = 1``,
+    ``f'(x) = 6x``, a product, inverse or determinant of written matrices, the roots ``x = \\frac{-1 \\pm
+    \\sqrt{5}}{2}``, and a rewrite ``\\frac{x^2-1}{x-1} = x + 1`` when the text before it says so (``before_text``:
+    "simplifying", "expanding", "factoring"). Not a definition (``f(x) = x^2``), an equation to solve, an identity
+    stated as a fact, or a function the text names itself (``\\theta(x)``, ``P(n)``)."""
     sides = [x for x in re.split(r"(?<![<>!=\\])=(?!=)|\\approx", body) if x.strip()]
     if len(sides) < 2 or len(body) > 600:
         return False
     before, last = " = ".join(sides[:-1]), sides[-1]
-    if not re.search(r"[A-Za-z0-9]", _LATEX_WORDS.sub(" ", last)):
+    if not re.search(r"[A-Za-z0-9]", _LATEX_WORDS.sub(" ", last)) or _text_function(body):
         return False
+    if re.search(r"'|\\prime", last) or (re.search(r"'|\\prime", before) and _NUMBER.fullmatch(last)):
+        return False              # f'(x) = 0 is an equation to solve; f'(x) = 2q(x) + r'(x) is not an explicit result
     if _SYMBOLIC_OP.search(before) or _MATRIX_RESULT.search(body) and re.search(r"\\begin\{|\\det", before):
         return True
     if _SOLUTIONS.search(body) and re.search(r"\d", last):
         return True
-    # a chain of rewrites of an expression in letters: (x+1)^2 - 1 = x^2 + 2x + 1 - 1 = x^2 + 2x
-    lettered = [bool(re.search(r"[A-Za-z]", _LATEX_WORDS.sub(" ", x))) and bool(_OPERATOR.search(x)) for x in sides]
-    return len(sides) >= 3 and all(lettered)
+    lettered = [bool(re.search(r"[A-Za-z]", _LATEX_WORDS.sub(" ", x))) for x in sides]
+    return bool(REWRITE_WORDS.search(before_text[-80:])) and all(lettered) and bool(_OPERATOR.search(sides[0]))
 
 
 def is_computation(kind: str, span: str) -> bool:
@@ -129,8 +148,13 @@ def find_computations(text: str) -> list[tuple[str, int, int]]:
 
     Plain arithmetic must start an expression: ``2 - 24 = 0`` inside ``128*k**2 - 24 = 0`` follows ``**`` and is
     the tail of an equation in ``k``, not a calculation."""
-    return [(k, a, b) for k, a, b in find_math(text) if is_computation(k, text[a:b])
+    return [(k, a, b) for k, a, b in find_math(text) if (is_computation(k, text[a:b]) or (
+                k.startswith("latex") and is_symbolic_computation(_math_body(text[a:b]), text[max(0, a - 80):a])))
             and not (k == "arithmetic" and _INSIDE_EXPRESSION.search(text[max(0, a - 3):a]))]
+
+
+def _math_body(span: str) -> str:
+    return display_rows(re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", span.strip()))
 
 
 UNITS = ("paragraph", "line")
@@ -348,7 +372,7 @@ def translatable_score(text: str, context: str = "") -> tuple[float, list[str]]:
     span = body[a:].split("\n", 1)[0] if kind == "arithmetic" else body[a:b]
     math = display_rows(re.sub(r"^\$+|\$+$|^\\[(\[]|\\[)\]]$", "", span.strip()))
     sides = _computation_sides(kind, span)
-    if kind not in ("arithmetic", "calculator") and is_symbolic_computation(math) and \
+    if kind not in ("arithmetic", "calculator") and is_symbolic_computation(math, body[max(0, a - 80):a]) and \
             (sides is None or _evaluate(sides[0]) is None):
         return symbolic_score(math, len(comps))
     have: list[str] = []

@@ -102,8 +102,7 @@ def needs_sympy(text: str) -> bool:
     """The text carries a computation whose stated result is an expression (``passages.is_symbolic_computation``)."""
     from mathcode.translate import passages as PS
     for kind, a, b in PS.find_math(text or ""):
-        if kind.startswith("latex") and PS.is_symbolic_computation(
-                PS.display_rows(text[a:b].strip().strip("$").removeprefix("\\[").removesuffix("\\]"))):
+        if kind.startswith("latex") and PS.is_symbolic_computation(PS._math_body(text[a:b]), text[max(0, a - 80):a]):
             return True
     return False
 

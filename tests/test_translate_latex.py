@@ -315,3 +315,13 @@ def test_bad_text_is_its_own_outcome_and_counted_by_the_funnel():
     assert int(t.loc["s", "bad_text"]) == 2 and int(t.loc["s", "verified"]) == 1
     r = F.rule_removals(blocks).set_index("rule")
     assert int(r.loc["bad_text", "removes"]) == 2 and int(r.loc["bad_text", "fails"]) == 2
+
+
+def test_a_result_restated_in_another_form_is_grounded_in_the_passage(box):
+    # the model writes bmatrix where the passage has pmatrix, "3 < x" where it has "x > 3": the same value
+    code = "import sympy as sp\nprint(sp.Matrix([[1, 2], [3, 4]]) * sp.Matrix([[0, 1], [1, 0]]))"
+    assert judged(box, PRODUCT, reply("", PRODUCT_RESULT.replace("pmatrix", "bmatrix"), code))[0] == "verified"
+    wrong = "\\begin{bmatrix}2 & 1\\\\4 & 4\\end{bmatrix}"
+    assert judged(box, PRODUCT, reply("", wrong, code))[0] == "wrong_result"
+    code = "import sympy as sp\nx = sp.symbols('x', real=True)\nprint(sp.solve(2*x - 6 > 0, x))"
+    assert judged(box, "Solving $2x - 6 > 0$ gives $x > 3$.", reply("", "3 < x", code))[0] == "verified"

@@ -112,10 +112,11 @@ def grounded(result: str, passage: str) -> tuple[bool, str]:
             before, after = np_[m.start() - 1:m.start()], np_[m.end():m.end() + 1]
             if not ((nr[0].isalnum() and (before.isalnum() or before == ".")) or (nr[-1].isalnum() and after.isalnum())):
                 return True, "text"                            # whole tokens only: "98" is not in "1984"
-    if isinstance(v, VA.Expr):
+    if isinstance(v, (VA.Expr, VA.Mat)):
         from mathcode.translate.symbolic import same
         for side in _equation_sides(passage):
-            if same(v, VA.Expr(side, latex=True))[0]:
+            other = VA.read_stated(side) if isinstance(v, VA.Mat) else VA.Expr(side, latex=True)
+            if same(v, other)[0]:                          # a matrix as bmatrix against the passage's pmatrix
                 return True, "symbolic"
     return False, why
 

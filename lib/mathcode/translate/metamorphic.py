@@ -17,6 +17,15 @@ it — a metamorphic re-run in the sandbox:
    typed answer to its output (``84 * 1``, ``84 + 0 * a``) -> *hardcoded*.
 4. **Control**: the unchanged snippet runs once more; an output that differs between identical runs cannot be
    attributed to its inputs -> *unjudgeable*.
+5. **The computation's own operands** (``grounding.result_operands``): where the passage computes the stated
+   result itself (``$12 + 7 = 19$``), the inputs must include one of that computation's operands; inputs that are
+   only other numbers of the passage (a date, ``2019 % 100``) coincide with the result -> *ungrounded*. A literal
+   equal to the answer that is also an operand of that computation (``-32(0) + 48 = 48``) is not probed as typed
+   in when the code uses another non-trivial operand of it or a sympy operation; otherwise it is.
+6. **Symbolic results** (an expression with free symbols, a matrix): a subtree of the code that only writes a
+   value and equals the result (``typed_expression``: ``3*x**2 + 2``, ``Matrix([[2, 1], [4, 3]])``,
+   ``sympify("x + 1")``) is the result typed in -> *hardcoded*; a code without any number of the passage that
+   computes the result by a sympy operation (``diff(sin(x), x)``) counts as computed.
 
 Treatment of constants (stated and tested): a constant the code *uses* (7 days a week, 100 for a percent, 60
 minutes) is fine — it need not be in the passage; the output must still move with the passage's numbers. A

@@ -37,7 +37,8 @@ def rule_removals(blocks: list[dict]) -> pd.DataFrame:
     criterion): on its own (``fails``), and as the first failing check in ``verify.judge`` order (``removes``)."""
     from mathcode.translate.verify import NEW_RULES
     matched = [b for b in blocks if (b.get("checks") or {}).get("output_matches")]
-    key = {"ungrounded": ("grounded", False), "hardcoded": ("computed", False), "inconsistent": ("consistent", False)}
+    key = {"ungrounded": ("grounded", False), "hardcoded": ("computed", False), "inconsistent": ("consistent", False),
+           "bad_text": ("text", False)}
     rows = [{"rule": r, "check": key[r][0], "output matched": len(matched),
              "fails": sum((b.get("checks") or {}).get(key[r][0]) is key[r][1] for b in matched),
              "removes": sum(b["outcome"] == r for b in matched)} for r in NEW_RULES]

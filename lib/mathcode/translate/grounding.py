@@ -112,10 +112,11 @@ def grounded(result: str, passage: str) -> tuple[bool, str]:
             before, after = np_[m.start() - 1:m.start()], np_[m.end():m.end() + 1]
             if not ((nr[0].isalnum() and (before.isalnum() or before == ".")) or (nr[-1].isalnum() and after.isalnum())):
                 return True, "text"                            # whole tokens only: "98" is not in "1984"
-    if isinstance(v, VA.Expr):
+    if isinstance(v, (VA.Expr, VA.Mat)):
         from mathcode.translate.symbolic import same
         for side in _equation_sides(passage):
-            if same(v, VA.Expr(side, latex=True))[0]:
+            other = VA.read_stated(side) if isinstance(v, VA.Mat) else VA.Expr(side, latex=True)
+            if same(v, other)[0]:                          # a matrix as bmatrix against the passage's pmatrix
                 return True, "symbolic"
     return False, why
 
@@ -191,3 +192,92 @@ def reread_result(expression: str, printed, passage: str, rule: str = "precision
         if VA.same(v, printed, rule, tolerance):
             return spelled
     return ""
+
+
+# --- the computation in the passage that states a result ------------------------------------------------
+_SIDE_NUMBER = re.compile(r"\s*\\?[$£€]?\s*(-?(?:\d+(?:\.\d+)?|\.\d+)(?:\s*/\s*\d+)?|-?\\[dt]?frac\{-?\d+\}\{\d+\})")
+_CHAIN_SPLIT = re.compile(r"&?=&?|\\approx|≈")
+_CONTINUES = re.compile(r"\s*(?:[-+*/^×÷·(]|\\times|\\cdot|\\div|\\frac|\\pi|[a-zA-Z]\s*[\^(]|\d)")
+
+
+def result_operands(passage: str, answers: list) -> list | None:
+    """The numbers of the passage's own computations whose stated result is one of ``answers`` (``values.Num``):
+    in ``$4 \\times 12 = 48$`` or ``<<4*12=48>>`` they are 4 and 12 (every side before the result of a chain).
+    None when the passage states none of the answers as the result of an operation (then nothing is known about
+    which numbers a translation should use)."""
+    from mathcode.translate.passages import find_math
+    text = VA.drop_thousands(passage or "")[:50000]
+    spans = []
+    for k, a, b in find_math(text):                 # plain arithmetic's span ends at its result's first digit
+        if k == "arithmetic":
+            b += len(re.match(r"[\d.,]*(?:\s*/\s*\d+)?", text[b:]).group(0))
+        spans.append(text[a:b])
+    found, ops = False, []
+    for span in spans[:400]:
+        body = span.strip("$").replace("<<", " ").replace(">>", " ")
+        sides = _CHAIN_SPLIT.split(body)
+        for i in range(1, len(sides)):
+            m = _SIDE_NUMBER.match(sides[i])
+            if not m or _CONTINUES.match(sides[i][m.end():]):
+                continue
+            v = VA.read_stated(m.group(1))
+            if not isinstance(v, VA.Num) or not any(VA.same(a, v) or VA.same(v, a) for a in answers):
+                continue
+            before = " ".join(sides[:i])
+            if not _OPERATION.search(before):
+                continue
+            found = True
+            ops += passage_values(before, words=True)
+    return ops if found else None
+
+
+def among(x: VA.Num, values: list) -> bool:
+    """``x`` (a code literal) is one of ``values`` — as written, in magnitude, or as a percent (15 for 0.15)."""
+    cands = (abs(x.value), abs(x.value) / 100, abs(x.value) * 100)
+    return any(abs(v.value) in cands or (not v.exact and VA._num_same(v, VA.Num(abs(x.value), x.decimals)))
+               for v in values)
+
+
+# --- the block's text: what goes into the pretraining data besides the code ------------------------------------
+# words of the prompt's own vocabulary (and function words) say nothing about which passage a sentence is from
+_NEUTRAL = frozenset("""the a an of to in on and or is are was were be been it its this that these those with for from by
+as at so then than there their they we our you your he she his her them which what when where who how each every all
+any some both given text numbers number values value calculation calculations computation result results condition
+conditions needed facts fact following problem question step steps first second next total amount using use uses used
+need needs has have had will would can could must should also only into over under more less per one two three
+equation expression formula find found get gets gives give known let suppose""".split())
+_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def _stems(text: str) -> set[str]:
+    return {w.lower()[:5] for w in _WORD.findall(re.sub(r"\\[A-Za-z]+", " ", text or ""))
+            if w.lower() not in _NEUTRAL}
+
+
+def conditions_grounded(conditions: str, passage: str) -> tuple[bool, str]:
+    """The block's *Conditions Needed* are facts of this passage: every number in them is a number of the passage,
+    and its content words are mostly the passage's — not the worked example's (a small translator keeps "the area
+    of the garden" from the prompt's example). Empty conditions carry nothing and pass."""
+    from mathcode.translate.prompt import EXAMPLE_PASSAGE, EXAMPLE_REPLY
+    c = (conditions or "").strip()
+    if not c:
+        return True, ""
+    nums = passage_values(passage, words=True)
+    c = re.sub(r"(?m)^\s*(?:[-*]\s*)?\(?\d{1,2}[.)]\s+", " ", c)              # "1. Given: ...": list numbers
+    for m in _TOKEN.finditer(VA.drop_thousands(c)):
+        n = VA.number(m.group(0).rstrip("%").rstrip("\\").strip())
+        if n is not None and abs(n.value) not in (0, 1) and not _in_passage(VA.Num(abs(n.value), n.decimals), nums) \
+                and not _in_passage(n, nums) and not (m.group(1) and _in_passage(VA.Num(n.value / 100), nums)):
+            return False, f"the conditions state {m.group(0).strip()}, which is not a number of the passage"
+    words, here = _stems(c), _stems(passage)
+    if not words:
+        return True, ""
+    # a word of five letters or more that the worked example has and the passage has not ("garden", "metres")
+    example_only = {w for w in (words & _stems(EXAMPLE_PASSAGE + " " + EXAMPLE_REPLY)) - here if len(w) >= 5}
+    found = words & here
+    if example_only:
+        return False, (f"the conditions speak of the worked example ({', '.join(sorted(example_only)[:4])}), "
+                       f"not of the passage")
+    if len(found) < 0.34 * len(words):
+        return False, f"the conditions' words ({', '.join(sorted(words - here)[:4])}) are not the passage's"
+    return True, ""

@@ -91,6 +91,22 @@ FOCUS = ("\n\nTranslate the calculation(s) written in this part of the text, in 
          "question (what comes before this part is context):\n{focus}")
 
 
+SYMBOLIC = ("\n\nThis text's result is an expression (a derivative, an integral, a limit, a simplified form, the "
+            "solutions of an equation or a matrix): write the snippet with sympy — define the symbols with "
+            "sympy.symbols, build the expression from the text, compute the result with the sympy function that does "
+            "it (diff, integrate, limit, simplify, solve, Matrix products and inverses) and print what it returns. "
+            "Do not type the result in.")
+
+
+def needs_sympy(text: str) -> bool:
+    """The text carries a computation whose stated result is an expression (``passages.is_symbolic_computation``)."""
+    from mathcode.translate import passages as PS
+    for kind, a, b in PS.find_math(text or ""):
+        if kind.startswith("latex") and PS.is_symbolic_computation(PS._math_body(text[a:b]), text[max(0, a - 80):a]):
+            return True
+    return False
+
+
 def focus_of(passage: dict) -> str:
     """The part of a passage that holds its computations (the passage minus its preceding context)."""
     text, ctx = passage.get("text", ""), passage.get("context", "")
@@ -102,7 +118,9 @@ def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_
     """Chat messages for one passage (the backend applies the model's own chat template).
 
     ``focus``: the part holding the computations, repeated after the text when the passage also carries
-    context — a small model otherwise translates the first equation of the context (measured on the demo)."""
+    context — a small model otherwise translates the first equation of the context (measured on the demo).
+    A passage whose computation states an expression (``needs_sympy``) also gets ``SYMBOLIC``: the worked example
+    shows numbers only, and a program printing a float cannot state ``3x^2 + 2``."""
     def fill(p):
         return instruction.replace("{passage}", p).replace("{max_blocks}", str(max_blocks))
     msgs = [{"role": "system", "content": system}] if system else []
@@ -110,5 +128,7 @@ def build_messages(passage_text: str, instruction: str = INSTRUCTION, *, worked_
         msgs += [{"role": "user", "content": fill(EXAMPLE_PASSAGE)},
                  {"role": "assistant", "content": example_reply(max_blocks)}]
     tail = FOCUS.replace("{focus}", focus.strip()) if focus.strip() and focus.strip() != passage_text.strip() else ""
+    if needs_sympy(focus.strip() or passage_text):     # symbolic results: sympy, asked only where they are
+        tail += SYMBOLIC
     msgs.append({"role": "user", "content": fill(passage_text) + tail})
     return msgs

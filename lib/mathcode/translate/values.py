@@ -56,6 +56,20 @@ class Many:
 
 
 @dataclass(frozen=True)
+class Mat:
+    """A matrix (two or more rows of equal length): compared entry by entry, never as a multiset. ``rows`` hold
+    values (``Num``, ``Cplx``, ``Expr``)."""
+    rows: tuple
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), len(self.rows[0]) if self.rows else 0
+
+    def flat(self) -> "Many":
+        return Many(tuple(x for r in self.rows for x in r), ordered=True)
+
+
+@dataclass(frozen=True)
 class NonFinite:
     text: str
 
@@ -122,6 +136,8 @@ def as_float(v) -> float | None:
 
 
 # --- what a snippet printed ------------------------------------------------------------------------------
+_RELATION = re.compile(r"<=?|>=?|≤|≥|\\[lg]eq?\b|\\[lg]t\b|\bInterval\b|\bUnion\b")
+_FUNCS = frozenset("sqrt exp log sin cos tan asin acos atan sinh cosh tanh pi oo Abs".split())
 _LABEL = re.compile(r"^[^\d\n]{0,80}?(?:[:=]|\bis\b|\bare\b|\bequals\b|\bequal to\b)\s*(?=\S)", re.I)
 _UNIT_TAIL = re.compile(r"(?<=[\d)\]])\s*(?:%|[A-Za-z$£€°²³][A-Za-z$£€°²³ ./^-]{0,40})\.?$")
 _PY_COMPLEX = re.compile(r"\(?\s*([-+]?(?:\d+(?:\.\d*)?(?:e[-+]?\d+)?)?)\s*([-+])?\s*(\d+(?:\.\d*)?(?:e[-+]?\d+)?)?j\s*\)?",
@@ -137,16 +153,14 @@ def final_printed(stdout: str) -> Printed:
     if not lines:
         return Printed(why="printed nothing")
     k = len(lines) - 1
-    if lines[k].endswith("]") and not lines[k].startswith("["):       # a numpy matrix printed over lines
-        j = k
-        while j > 0 and not lines[j].startswith("["):
+    last = lines[k]
+    if last.endswith("]") and last.count("[") < last.count("]"):     # a numpy matrix printed over lines
+        j, depth = k, last.count("]") - last.count("[")
+        while j > 0 and depth > 0 and k - j < 50:                    # back to the line that opens it
             j -= 1
-        if lines[j].startswith("[") and k - j < 50:
+            depth -= lines[j].count("[") - lines[j].count("]")
+        if depth == 0 and lines[j].startswith("["):
             k, last = j, " ".join(lines[j:])
-        else:
-            last = lines[k]
-    else:
-        last = lines[k]
     earlier = [ln for ln in lines[:k] if re.search(r"\d", ln)]
     if earlier:
         return Printed(text=last[:200], why=f"printed {len(earlier) + 1} lines with numbers, not one result")
@@ -161,6 +175,8 @@ def final_printed(stdout: str) -> Printed:
 def read_printed(line: str):
     """One printed line as a value: Python/numpy/sympy printing, with an optional label or unit around it."""
     s = drop_thousands(line.strip())                       # f"{x:,}" prints 2,340 (a list prints "2, 340")
+    if _RELATION.search(s) and re.search(r"[A-Za-z]", s) and len(s) <= MAX_TEXT:
+        return Expr(s)                                     # "3 < x", "(3 < x) & (x < oo)": a set, read symbolically
     body = _strip_label(s)
     v = _python_value(body)
     if v is not None:
@@ -179,6 +195,8 @@ def read_printed(line: str):
         return Unreadable(f"several numbers in one printed line: {s[:80]!r}")
     if re.search(r"[*/^()]|sqrt|pi|\bI\b|\bE\b|\bexp\b|log|sin|cos|tan|[a-zA-Z]\s*\*\*|\*\*", body2):
         return Expr(body2)
+    if re.search(r"[-+]", body2) and all(len(t) <= 2 or t in _FUNCS for t in re.findall(r"[A-Za-z_]\w*", body2)):
+        return Expr(body2)                                 # "x + 1", "2 - y": an expression in symbols, not a number
     if len(nums) == 1 and re.fullmatch(r"[^\d]*", s.replace(nums[0], "", 1)):
         return number(nums[0], percent="%" in s) or Unreadable(f"number too long: {s[:40]!r}")
     return Unreadable(f"several numbers in one printed line: {s[:80]!r}")
@@ -205,7 +223,8 @@ def _python_value(s: str):
     m = re.fullmatch(r"(?:Fraction|Rational)\((-?\d+),\s*(\d+)\)", s)
     if m and int(m.group(2)):
         return Num(Fraction(int(m.group(1)), int(m.group(2))))
-    m = re.fullmatch(r"(?:np\.|numpy\.)?(?:array|float64|int64|float32|int32|Integer|Float)\((.*)\)", s, re.S)
+    m = re.fullmatch(r"(?:np\.|numpy\.)?(?:array|float64|int64|float32|int32|Integer|Float|Matrix|ImmutableMatrix|"
+                     r"MutableDenseMatrix|ImmutableDenseMatrix)\((.*)\)", s, re.S)
     if m:
         return _python_value(m.group(1).split(", dtype")[0])
     if "j" in s.lower() and _PY_COMPLEX.fullmatch(s):
@@ -263,12 +282,20 @@ def _from_literal(lit):
         return number(repr(lit))
     if isinstance(lit, complex):
         return Cplx(_from_float(lit.real), _from_float(lit.imag))
+    if isinstance(lit, list) and len(lit) >= 2 and all(isinstance(r, (list, tuple)) for r in lit) \
+            and len({len(r) for r in lit}) == 1 and lit[0]:               # [[1, 2], [3, 4]]: a matrix
+        rows = [tuple(_from_literal(x) for x in r) for r in lit]
+        if all(isinstance(x, (Num, Cplx)) for r in rows for x in r):
+            return Mat(tuple(rows))
+        return None
     if isinstance(lit, (list, tuple, set, frozenset)):
         items = []
         for x in lit:
             v = _from_literal(x)
             if v is None:
                 return None
+            if isinstance(v, Mat):
+                v = v.flat()
             if isinstance(v, Many):
                 items.extend(v.items)
             else:
@@ -308,6 +335,12 @@ def read_stated(result: str):
     s = (result or "").strip()
     if len(s) > MAX_TEXT:
         return Unreadable("stated result too long")
+    if re.fullmatch(r"\s*(?:[A-Za-z]\s*\\in\s*)?[(\[][^,()\[\]]*,[^,()\[\]]*[)\]](?:\s*\\cup\s*[(\[][^,()\[\]]*,[^,()\[\]]*[)\]])*\s*",
+                    s) and ("\\infty" in s or "\\in" in s or "\\cup" in s or (s.strip()[0] + s.strip()[-1]) in ("[)", "(]")):
+        return Expr(s, latex=True)                          # an interval (3, \\infty), [1, 2): a set, read symbolically
+    m = _MATRIX.search(s)
+    if m and not re.search(r"[\d\w]", _MATRIX.sub("", s.split("=")[-1]).replace("\\left", "").replace("\\right", "")):
+        return stated_matrix(m.group(2))
     s = clean_latex(s)
     s = re.sub(r"^\\boxed\{(.*)\}$", r"\1", s)
     s = re.sub(r"\\text\s*\{\s*(or|and)\s*\}", r" \1 ", s)
@@ -334,6 +367,21 @@ def read_stated(result: str):
         if vals and all(isinstance(v, (Num, Cplx)) for v in vals):
             return Many(tuple(vals), ordered)
     return _stated_one(s)
+
+
+_MATRIX = re.compile(r"\\begin\{([pbB]?matrix|smallmatrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.S)
+
+
+def stated_matrix(body: str):
+    """``1 & 2 \\\\ 3 & 4`` (the inside of ``pmatrix``/``bmatrix``/``array``) as a ``Mat``; a one-row or one-column
+    matrix as an ordered ``Many`` (a vector); ``Unreadable`` when rows differ in length."""
+    rows = [r for r in re.split(r"\\\\(?:\[[^]]*\])?", body) if r.strip() and not re.fullmatch(r"\s*\\hline\s*", r)]
+    cells = [[_stated_one(clean_latex(c.replace("\\hline", ""))) for c in r.split("&")] for r in rows]
+    if not cells or len({len(r) for r in cells}) != 1:
+        return Unreadable("matrix rows of different lengths")
+    if len(cells) == 1 or len(cells[0]) == 1:
+        return Many(tuple(x for r in cells for x in r), ordered=True)
+    return Mat(tuple(tuple(r) for r in cells))
 
 
 def _stated_one(s: str):
@@ -395,6 +443,8 @@ def _num_same(s: Num, p: Num, rule: str = "precision", tolerance: float = 0.01) 
         return diff <= Fraction(1, 10 ** 12) * max(abs(s.value), abs(p.value))
     if s.value.denominator == 1 and abs(s.value) >= 10 ** 15:
         return False                                      # a float cannot certify a 16-digit integer
+    if s.value == 0:                                      # relative noise has no scale at 0: 0.1 + 0.2 - 0.3
+        return abs(p.value) <= Fraction(1, 10 ** 9)       # printed 5.55e-17 (and -0.0) is a computed zero
     if diff <= Fraction(1, 10 ** 9) * max(abs(s.value), abs(p.value)):
         return True                                       # float noise
     if p.decimals < 0 or p.decimals > 400:
@@ -405,10 +455,22 @@ def _num_same(s: Num, p: Num, rule: str = "precision", tolerance: float = 0.01) 
 
 def same(stated, printed, rule: str = "precision", tolerance: float = 0.01) -> bool | None:
     """True/False when both sides are plain values; None when a symbolic reader is needed (``Expr``)."""
+    if isinstance(stated, NonFinite) and isinstance(printed, NonFinite):
+        # a limit that diverges: sympy's own ``oo`` for a stated \\infty, same sign; a float inf/nan never
+        sign = lambda t: "-" if t.strip().startswith("-") else "+"
+        return printed.text.strip().lstrip("+") in ("oo", "-oo") and \
+            stated.text.strip().lstrip("+") in ("\\infty", "-\\infty", "∞", "-∞") and sign(stated.text) == sign(printed.text)
     if isinstance(stated, (NonFinite, Unreadable)) or isinstance(printed, (NonFinite, Unreadable)):
         return False
     if has_expr(stated) or has_expr(printed):
         return None
+    if isinstance(stated, Mat) or isinstance(printed, Mat):
+        if isinstance(stated, Mat) and isinstance(printed, Mat):
+            return stated.shape == printed.shape and all(same(a, b, rule, tolerance) for a, b in
+                                                         zip(stated.flat().items, printed.flat().items))
+        if isinstance(printed, Mat) and isinstance(stated, Many):   # a vector stated, a column printed
+            return same(stated, printed.flat(), rule, tolerance)
+        return False
     if isinstance(printed, Many) and len(printed.items) == 1 and not isinstance(stated, Many):
         printed = printed.items[0]
     if isinstance(stated, Many) and len(stated.items) == 1 and not isinstance(printed, Many):
@@ -440,7 +502,8 @@ def same(stated, printed, rule: str = "precision", tolerance: float = 0.01) -> b
 
 
 def has_expr(v) -> bool:
-    return isinstance(v, Expr) or (isinstance(v, Many) and any(has_expr(x) for x in v.items))
+    return isinstance(v, Expr) or (isinstance(v, Many) and any(has_expr(x) for x in v.items)) or \
+        (isinstance(v, Mat) and any(has_expr(x) for r in v.rows for x in r))
 
 
 def describe(v) -> str:
@@ -450,4 +513,6 @@ def describe(v) -> str:
         return "{" + ", ".join(describe(x) for x in v.items) + "}"
     if isinstance(v, Cplx):
         return f"{describe(v.re)} + {describe(v.im)}i"
+    if isinstance(v, Mat):
+        return "matrix[" + "; ".join(", ".join(describe(x) for x in r) for r in v.rows) + "]"
     return getattr(v, "text", getattr(v, "why", str(v)))

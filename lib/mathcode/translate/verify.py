@@ -12,7 +12,10 @@ A block is *verified* only when all of these hold (``judge``):
   * the printed value is computed from the passage's numbers in the code, decided by re-running the code with
     those numbers perturbed (``metamorphic``, else ``hardcoded``);
   * the stated LaTeX expression, where it evaluates, equals the stated result (``grounding.consistent``, else
-    ``inconsistent``).
+    ``inconsistent``);
+  * the block's text, which goes into the pretraining data with the code, is the passage's: the conditions are
+    grounded in it (``grounding.conditions_grounded``: its numbers, mostly its words, not the worked example's) and
+    the expression is LaTeX that parses (``symbolic.expression_parses``), else ``bad_text``.
 Everything that reads untrusted text (the snippet's output, the model's LaTeX and code, the passage) runs in
 the bounded worker (``bounded``: killed after 1.5 s of its CPU time, 6 s of wall time at most); a block it gives
 up on is ``unjudgeable`` and the phase goes on. The re-runs are sandbox runs, bounded by the sandbox.
@@ -35,8 +38,8 @@ from mathcode.translate.bounded import Unjudgeable, allow, default
 
 # the order is the order of the checks in ``judge``: the first failing one names the outcome
 OUTCOMES = ["verified", "unparsable", "copied", "error", "timeout", "memory", "output_limit", "killed_leftovers",
-            "no_output", "unjudgeable", "wrong_result", "ungrounded", "hardcoded", "inconsistent"]
-NEW_RULES = ["ungrounded", "hardcoded", "inconsistent"]   # rules added after "output matches stated result"
+            "no_output", "unjudgeable", "wrong_result", "ungrounded", "hardcoded", "inconsistent", "bad_text"]
+NEW_RULES = ["ungrounded", "hardcoded", "inconsistent", "bad_text"]   # rules added after "output matches stated result"
 RULES = ("precision", "paper")
 
 
@@ -49,7 +52,7 @@ def to_number(s: str) -> float | None:
 
 # --- worker side: everything that reads text ----------------------------------------------------------------
 def text_checks(stated: str, expression: str, stdout: str, passage: str | None, code: str,
-                rule: str = "precision", tolerance: float = 0.01) -> dict:
+                rule: str = "precision", tolerance: float = 0.01, conditions: str = "") -> dict:
     """Output match, re-read, grounding, consistency and the metamorphic plan of one block. Runs in the bounded
     worker (it parses untrusted text with sympy); returns plain JSON."""
     from mathcode.translate import grounding as G, metamorphic as M, symbolic as S
@@ -60,7 +63,7 @@ def text_checks(stated: str, expression: str, stdout: str, passage: str | None, 
         res["why"] = printed.why
         return res
     sv = VA.read_stated(stated)
-    ok, method = S.same(sv, printed.value, rule, tolerance)
+    ok, method = S.same(sv, printed.value, rule, tolerance, up_to_constant=S.is_antiderivative(expression, stated))
     result = stated
     if not ok and passage is not None:
         rr = G.reread_result(expression, printed.value, passage, rule, tolerance)
@@ -74,6 +77,11 @@ def text_checks(stated: str, expression: str, stdout: str, passage: str | None, 
     res["grounded"], res["grounded_why"] = G.grounded(result, passage) if passage is not None else (True, "not checked")
     res["consistent"], res["consistent_why"] = G.consistent(expression, result, rule, tolerance)
     res["plan"] = M.plan(code, passage, result)
+    ok_c, why_c = G.conditions_grounded(conditions, passage) if passage is not None else (True, "")
+    # an expression that evaluated to the stated result has parsed already: not parsed again
+    ok_e, why_e = (True, "") if res["consistent"] is True and "$" not in (expression or "").strip("$ ") \
+        else S.expression_parses(expression)
+    res["text_ok"], res["text_why"] = ok_c and ok_e, why_c or why_e
     return res
 
 
@@ -84,7 +92,8 @@ def compare_text(expected: str, stdout: str, rule: str = "precision", tolerance:
         return [False, printed.why, printed.text]
     if not (expected or "").strip():
         return [False, "no stated result", printed.text]
-    ok, method = S.same(VA.read_stated(expected), printed.value, rule, tolerance)
+    ok, method = S.same(VA.read_stated(expected), printed.value, rule, tolerance,
+                        up_to_constant=S.is_antiderivative("", expected))
     return [ok, method, printed.text]
 
 
@@ -167,7 +176,7 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
     try:
         t = (worker or default()).call("text_checks", stated=block.result or "", expression=block.expression or "",
                                        stdout=run.stdout, passage=passage, code=block.code or "", rule=rule,
-                                       tolerance=tolerance)
+                                       tolerance=tolerance, conditions=block.conditions or "")
     except Unjudgeable as e:
         return out("unjudgeable", str(e))
     if not t["match"]:
@@ -178,10 +187,14 @@ def judge(block, run, tolerance: float = 0.01, passage: str | None = None, copie
     made_up = (t["plan"] or {}).get("ungrounded_operands")
     if g and made_up:                                   # the code's operands are not the passage's numbers
         g, g_why = False, f"the code's operands ({', '.join(made_up)}) are not numbers of the passage"
-    checks = {"output_matches": True, "grounded": g, "computed": computed, "consistent": cons}
+    if g and (t["plan"] or {}).get("unrelated_inputs"):  # computed from a date, not from the computation's operands
+        g, g_why = False, t["plan"]["unrelated_inputs"]
+    checks = {"output_matches": True, "grounded": g, "computed": computed, "consistent": cons,
+              "text": t.get("text_ok", True)}
     for failed, outcome, why in ((not g, "ungrounded", g_why), (computed is False, "hardcoded", h_why),
                                  (computed is None, "unjudgeable", h_why),
-                                 (cons is False, "inconsistent", t["consistent_why"])):
+                                 (cons is False, "inconsistent", t["consistent_why"]),
+                                 (t.get("text_ok") is False, "bad_text", t.get("text_why", ""))):
         if failed:
             return out(outcome, why, t["got"], t["method"], **checks)
     if reread:

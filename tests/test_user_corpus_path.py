@@ -134,8 +134,8 @@ def test_plan_counts_the_passages_of_local_sources_and_estimates_per_passage(tmp
     f = tmp_path / "r.yaml"
     f.write_text(yaml.safe_dump({"name": "mine", "model": MODEL, "device": "cpu", "phases": {
         "data": {"sources": [f"jsonl:{corpus}#text"]},
-        "translation": {"max_passages": 30, "max_passages_per_doc": 1, "max_passage_chars": 40}}}))
+        "translation": {"max_passages": 30, "max_passages_per_doc": 1, "max_passage_chars": 40, "max_blocks": 1}}}))
     lines = "\n".join(plan.describe(config.load(f)))
     assert "≤ 3 passages" in lines, lines                     # 3 documents carry one passage each, not 30
     assert "the local sources hold 3 passages in 3 of 4 documents" in lines
-    assert "~16 s per passage" in lines and "~48 s" in lines
+    assert "~16 s per passage of 1 block(s)" in lines and "~48 s" in lines

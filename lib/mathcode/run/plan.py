@@ -97,7 +97,8 @@ def _translation(recipe, dev) -> list[str]:
                    f"{t['passage_selection']})")
     if dev == "cpu" and t["backend"] in ("auto", "llamacpp"):
         per = RATES["translate_s_per_block_cpu"] * t["max_blocks"]
-        out.append(f"      rough time (estimate, ~{per:g} s per passage, the 0.5B on llama.cpp, 2 busy cores): "
+        out.append(f"      rough time (estimate, ~{per:g} s per passage of {t['max_blocks']} block(s), as measured with "
+                   f"Qwen2.5-Coder-0.5B on llama.cpp on 2 busy cores): "
                    f"{_fmt_s(passages * per)}")
     else:
         tr_rate = RATES["translate_tokens_per_s"][dev]

@@ -17,6 +17,20 @@ def n_tokens(doc: dict) -> int:
     return int(n) if n is not None else len(doc["text"].split())
 
 
+# what each step's removal means, in the words the report uses (a step not listed is named as it is)
+REMOVAL_WORDS = {"quality:length": "the length filter", "quality:symbols": "the math-symbol density filter",
+                 "quality:repetition": "the repetition filter", "math_classifier": "the math classifier",
+                 "near_dedup": "near-deduplication", "decontaminate": "decontamination",
+                 "mixture": "the token budget of the mixture"}
+
+
+def removal_file(step: str) -> str:
+    """``removed_<step>.jsonl``; decontamination keeps its established name ``removed_decontaminated.jsonl``."""
+    if step == "decontaminate":
+        return "removed_decontaminated.jsonl"
+    return "removed_" + step.replace("quality:", "").replace(":", "_") + ".jsonl"
+
+
 @dataclass
 class StepReport:
     step: str
@@ -29,6 +43,9 @@ class StepReport:
     reasons: Counter = field(default_factory=Counter)
     examples: list = field(default_factory=list)        # first removed docs with their reason
     removed: list = field(default_factory=list)         # every removed doc (only when keep_removed)
+    # every removed doc's id and reason, whatever the step (no text: bounded by the number of removals, so that
+    # every removal can be written with its reason without holding removed documents)
+    dropped: list = field(default_factory=list)
     max_examples: int = 5
 
     def add(self, doc: dict, keep: bool, why: dict | None, keep_removed: bool):
@@ -44,6 +61,9 @@ class StepReport:
         why = why or {}
         self.reasons[why.get("reason", self.step)] += 1
         row = {"id": doc["id"], "source": s, **why, "text": doc["text"]}
+        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+        self.dropped.append({"id": doc["id"], "original_id": meta.get("original_id"), "source": s, "step": self.step,
+                             **{"reason": self.step, **why}})
         if len(self.examples) < self.max_examples:
             self.examples.append({**row, "text": doc["text"][:400]})
         if keep_removed:

@@ -11,6 +11,7 @@ Sources never silently yield nothing: an empty source raises ``SourceError`` nam
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,53 @@ def _hub_docs(spec: SourceSpec) -> Iterator[dict]:
         yield {"id": doc_id(spec.name, oid), "text": row[spec.text_field], "source": spec.name,
                "meta": {"hub_id": spec.target, "config": spec.config, "original_id": str(oid),
                         **({"url": row["url"]} if "url" in row else {})}}
+
+
+def check_readable(spec: str | SourceSpec) -> None:
+    """Refuse, before any work, a local source whose file is missing or whose ``#field`` its rows lack.
+
+    Reads one row (JSONL: the first non-blank line; Parquet: the schema), so a recipe is checked in milliseconds
+    and a typo surfaces at ``validate`` rather than after the model has loaded. Embedded and Hub sources are not
+    touched (a Hub dataset is only reachable at run time)."""
+    s = parse_spec(spec) if isinstance(spec, str) else spec
+    if s.kind in ("embedded", "hub"):
+        return
+    p = paths.resolve_path(s.target)
+    if s.kind == "folder":
+        if p is None or not p.is_dir():
+            raise SourceError(f"source {s.spec!r}: folder {p} does not exist; write folder:PATH with an existing "
+                              f"folder of {'/'.join(FOLDER_SUFFIXES)} files (relative paths are taken from the "
+                              f"project root {paths.project_root()})")
+        return
+    if p is None or not p.is_file():
+        near = sorted(q.name for q in p.parent.glob(f"*.{s.kind}"))[:5] if p is not None and p.parent.is_dir() else []
+        raise SourceError(f"source {s.spec!r}: file {p} does not exist; write {s.kind}:PATH#FIELD with the path of "
+                          f"an existing {s.kind.upper()} file (relative paths are taken from the project root "
+                          f"{paths.project_root()})" + (f"; that folder has {', '.join(near)}" if near else ""))
+    if s.kind == "jsonl":
+        fields, where = None, f"{p}:1"
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    where = f"{p}:{n}"
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise SourceError(f"{where}: malformed JSON ({e.msg}); each line must be one JSON object "
+                                          f'such as {{"id": "ex1", "text": "..."}}') from None
+                    fields = list(row) if isinstance(row, dict) else None
+                    if fields is None:
+                        raise SourceError(f'{where}: expected a JSON object such as {{"id": "ex1", "text": "..."}}')
+                    break
+        if fields is None:
+            raise SourceError(f"source {s.spec!r}: {p} has no rows; give it one JSON object per line")
+    else:
+        import pyarrow.parquet as pq
+        fields, where = list(pq.read_schema(p).names), str(p)
+    if s.text_field not in fields:
+        guess = next((f for f in ("text", "content", "body", "markdown", "latex") if f in fields), None)
+        raise SourceError(f"{where}: no field {s.text_field!r} (fields: {', '.join(fields)}); write "
+                          f"'{s.kind}:{s.target}#{guess or 'FIELD'}'" + ("" if guess else " naming the text field"))
 
 
 def iter_source(spec: str | SourceSpec, max_docs: int | None = None, seed: int = 0) -> Iterator[dict]:

@@ -17,7 +17,7 @@ from mathcode.progress import bar
 
 from mathcode.data import classifier as clf_mod, decontaminate as dc_mod, mixture, pipeline, source_roles
 from mathcode.data.sources import iter_source, SourceError
-from mathcode.data.records import StepReport, by_source, funnel
+from mathcode.data.records import REMOVAL_WORDS, StepReport, by_source, funnel, removal_file  # noqa: F401
 
 
 def load_and_count(sources: list, model: str, max_docs: int, seed: int = 0) -> tuple[list, pd.DataFrame, pd.DataFrame]:
@@ -199,6 +199,23 @@ def funnel_tables(initial: list, reports: list) -> tuple[pd.DataFrame, pd.DataFr
     return fun, pivot, pd.DataFrame([r.summary() for r in reports]).fillna(0)
 
 
+def write_removals(docs: list, reports: list, out_dir) -> pd.DataFrame:
+    """Every document a step removed, written with its reason to ``out_dir/removed_<step>.jsonl`` (id, the user's
+    original id, source, step, reason and the measured value that decided it, and the text), and one table row per
+    (step, reason): nothing leaves the corpus silently. ``docs``: the documents as loaded (the text is taken from
+    them). Decontamination's file is written by ``decontaminate`` with the matching benchmark item."""
+    from pathlib import Path
+    text = {d["id"]: d["text"] for d in docs}
+    rows = []
+    for rep in reports:
+        if rep.step != "decontaminate":
+            pipeline.write_jsonl_stream(Path(out_dir) / removal_file(rep.step),
+                                        [{**r, "text": text.get(r["id"], "")} for r in rep.dropped])
+        for reason, n in Counter(r["reason"] for r in rep.dropped).items():
+            rows.append({"step": rep.step, "reason": reason, "documents": n, "file": removal_file(rep.step)})
+    return pd.DataFrame(rows, columns=["step", "reason", "documents", "file"])
+
+
 def summary_metrics(docs: list, corpus: list, reports: list, clf: ClassifierOutcome, dc: DecontamOutcome) -> dict:
     """Key numbers for ``P.finish`` (the manifest and the report)."""
     auc1, auc2 = clf.auc
@@ -206,4 +223,5 @@ def summary_metrics(docs: list, corpus: list, reports: list, clf: ClassifierOutc
                 tokens_final=int(sum(d["meta"]["n_tokens"] for d in corpus)),
                 classifier_auc_round1=auc1, classifier_auc_round2=auc2, classifier=clf.note,
                 near_duplicates_removed=sum(r.n_removed for r in reports if r.step == "near_dedup"),
-                decontaminated=dc.removed, decontamination=dc.note)
+                decontaminated=dc.removed, decontamination=dc.note,
+                removed_by_step={r.step: dict(Counter(x["reason"] for x in r.dropped)) for r in reports if r.dropped})

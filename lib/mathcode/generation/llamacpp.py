@@ -153,7 +153,7 @@ class LlamaCppGenerator(Generator):
                  n_batch: int = 512, n_gpu_layers: int = 0, cache_dir=None, device: str = "auto",
                  adapter=None, repack: bool = False, share_prefix: bool = True, keep_prefix: bool = True,
                  lookup_tokens: int | None = None, lookup_ngram: int = 3, step_tokens: int | None = None,
-                 verbose: bool = False, **_ignored):
+                 batch_invariant: bool = False, verbose: bool = False, **_ignored):
         super().__init__(model)
         if adapter:
             raise ValueError("backend 'llamacpp' does not apply PEFT adapters; evaluate adapters with backend='hf' "
@@ -179,9 +179,13 @@ class LlamaCppGenerator(Generator):
         # threads measured from idle cores are measured again at every call (a shared machine's load changes
         # within a phase: a second thread that waits for a busy core slows the whole pool down)
         self.adaptive_threads = self.threads_source not in ("given", "MATHCODE_THREADS")
-        self.share_prefix = bool(share_prefix)
+        # batch_invariant: every prompt decoded alone, from an emptied cache, prompt in the same chunks, no drafts —
+        # its greedy text is then a function of the prompt alone, not of the prompts batched beside it
+        self.batch_invariant = bool(batch_invariant)
+        self.share_prefix = bool(share_prefix) and not self.batch_invariant
         self.keep_prefix = bool(keep_prefix) and self.share_prefix
-        self.lookup_tokens, self.lookup_ngram = max(0, int(lookup_tokens)), max(1, int(lookup_ngram))
+        self.lookup_tokens = 0 if self.batch_invariant else max(0, int(lookup_tokens))
+        self.lookup_ngram = max(1, int(lookup_ngram))
         # drafts per slot = what is left of step_tokens after one token per running slot (0: no cap)
         self.step_tokens = max(0, int(DEFAULTS["step_tokens"] if step_tokens is None else step_tokens))
         if self.lookup_tokens + 1 > int(n_batch):
@@ -264,6 +268,15 @@ class LlamaCppGenerator(Generator):
         return int(slot.rng.choice(len(p), p=p))
 
     def _generate(self, prompts: list[str], cfg: GenConfig) -> list[Completion]:
+        if self.batch_invariant:
+            out = []
+            for p in prompts:
+                self._lc.llama_memory_clear(self._lc.llama_get_memory(self._ctx.ctx), True)
+                out += self._generate_batch([p], cfg)
+            return out
+        return self._generate_batch(prompts, cfg)
+
+    def _generate_batch(self, prompts: list[str], cfg: GenConfig) -> list[Completion]:
         import numpy as np
         lc = self._lc
         encoded = [self.encode(p) for p in prompts]
@@ -492,6 +505,7 @@ class LlamaCppGenerator(Generator):
                 "threads_per_call": dict(self.threads_per_call), "n_ctx_per_slot": self.n_ctx,
                 "share_prefix": self.share_prefix, "keep_prefix": self.keep_prefix,
                 "lookup_tokens": self.lookup_tokens, "lookup_ngram": self.lookup_ngram, "step_tokens": self.step_tokens,
+                "batch_invariant": self.batch_invariant,
                 **self.lc_stats}
 
     def close(self):

@@ -33,7 +33,7 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "vllm": ("device", "adapter", "cache_dir", "gpu_memory_utilization", "max_model_len", "tensor_parallel_size",
              "dtype"),
     "llamacpp": ("device", "threads", "cache_dir", "n_parallel", "n_ctx", "n_batch", "n_gpu_layers",
-                 "lookup_tokens", "step_tokens"),
+                 "lookup_tokens", "step_tokens", "batch_invariant"),
 }
 AUTO_CHOICES = ("hf", "llamacpp")
 MUST_HONOUR = ("adapter",)          # settings that change the model: refused, never dropped, where not taken

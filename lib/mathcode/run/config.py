@@ -121,6 +121,7 @@ def validate(raw: dict, p: Path) -> Recipe:
     _check_model(p, raw["model"])
     if "data" in phases:
         _check_data_references(p, phases["data"])
+        _check_sources(p, phases["data"])
     _check_translator(p, phases.get("translation") or {})
     if not isinstance(raw.get("seed", 0) or 0, int) or (raw.get("seed") or 0) < 0:
         raise ConfigError(f"{p}: key 'seed' must be a whole number >= 0, e.g. seed: 0")
@@ -163,6 +164,21 @@ def _check_data_references(p: Path, block: dict) -> None:
         block.update(source_roles.resolve_data_keys(block, explicit=set(block)))
     except source_roles.DataPlanError as e:
         raise ConfigError(f"{p}: {e}") from None
+
+
+SOURCE_KEYS = ("sources", "classifier_positives", "classifier_negatives", "classify_sources")
+
+
+def _check_sources(p: Path, block: dict) -> None:
+    """Every local source (jsonl/parquet/folder) exists and has the text field it names, checked here rather than
+    when phase 1 reaches it, because a missing file or a misspelt ``#field`` is the commonest first stumble."""
+    from mathcode.data.sources import SourceError, check_readable
+    for key in SOURCE_KEYS:
+        for i, spec in enumerate(block.get(key) or []):
+            try:
+                check_readable(spec)
+            except SourceError as e:
+                raise ConfigError(f"{p}: 'phases.data.{key}[{i}]': {e}") from None
 
 
 def _check_translator(p: Path, block: dict) -> None:

@@ -13,6 +13,11 @@ from mathcode.run import params
 RATES = {
     "data_docs_per_s": 800.0,                 # plain route, 2-core CPU, bench/README.md phase 1 (20k-80k docs)
     "translate_tokens_per_s": {"cpu": 8.0, "cuda": 2500.0},   # llama.cpp 0.5B 1 thread; vLLM 7B batched (assumed)
+    # llama.cpp, Qwen2.5-Coder-0.5B, one block per passage, 2 busy cores: 13-22 s per passage in the throughput
+    # entries of bench/README.md (50 passages in 780 s; 16 in 205-352 s): ~80 generated tokens + ~150 new prompt
+    # tokens per passage (the shared instruction is computed once) — closer to measurement than passages x
+    # max_new_tokens / tokens/s, which assumes every reply runs to its token cap
+    "translate_s_per_block_cpu": 16.0,
     "train_tokens_per_s": {"cpu": 50.0, "cuda": 1500.0},      # 135M QLoRA on CPU (bench); 8B QLoRA on one GPU (assumed)
     "eval_tokens_per_s": {"cpu": 15.0, "cuda": 3000.0},
 }
@@ -81,12 +86,46 @@ def _translation(recipe, dev) -> list[str]:
     d = phase_values(recipe, "data")
     docs = len(d["sources"]) * d["max_docs_per_source"]
     t = phase_values(recipe, "translation")
-    passages = t["max_passages"] or docs * t["max_passages_per_doc"]
-    tr_rate = RATES["translate_tokens_per_s"][dev]
+    counted = _count_passages(d, t)
+    cap = t["max_passages"] or docs * t["max_passages_per_doc"]
+    passages = min(cap, counted[0]) if counted else cap
     out.append(f"  translation: backend {t['backend']}, translator {t['translator_model'] or recipe.model}, "
                f"{'≤ ' if t['max_passages'] else 'up to '}{passages:,} passages × ≤ {t['max_new_tokens']} new tokens")
-    out.append(f"      rough time (estimate, {tr_rate:g} generated tokens/s): {_fmt_s(passages * t['max_new_tokens'] / tr_rate)}")
+    if counted:
+        out.append(f"      the local sources hold {counted[0]:,} passages in {counted[1]:,} of {counted[2]:,} documents "
+                   f"(before phase 1's filters; max_passages_per_doc {t['max_passages_per_doc']}, passage_selection "
+                   f"{t['passage_selection']})")
+    if dev == "cpu" and t["backend"] in ("auto", "llamacpp"):
+        per = RATES["translate_s_per_block_cpu"] * t["max_blocks"]
+        out.append(f"      rough time (estimate, ~{per:g} s per passage of {t['max_blocks']} block(s), as measured with "
+                   f"Qwen2.5-Coder-0.5B on llama.cpp on 2 busy cores): "
+                   f"{_fmt_s(passages * per)}")
+    else:
+        tr_rate = RATES["translate_tokens_per_s"][dev]
+        out.append(f"      rough time (estimate, {tr_rate:g} generated tokens/s, every reply at its cap): "
+                   f"{_fmt_s(passages * t['max_new_tokens'] / tr_rate)}")
     return out
+
+
+def _count_passages(d: dict, t: dict, max_chars: int = 20_000_000) -> tuple[int, int, int] | None:
+    """(passages, documents with passages, documents) of the recipe's local sources (jsonl, folder) as phase 2
+    would cut them, or None when a source is not local (embedded corpora are generated, Hub ones streamed).
+    Reading stops after ``max_chars`` of text, so validation stays fast on a large corpus."""
+    from mathcode.data.sources import iter_source, parse_spec
+    from mathcode.translate.steps import configure
+    specs = [parse_spec(s) for s in d["sources"]]
+    if not specs or any(s.kind not in ("jsonl", "folder") for s in specs):
+        return None
+    cfg = configure(**t)
+    n_p = n_with = n_docs = seen = 0
+    for s in specs:
+        for doc in iter_source(s, max_docs=d["max_docs_per_source"]):
+            ps = cfg.split(doc)
+            n_docs, n_p, n_with = n_docs + 1, n_p + len(ps), n_with + bool(ps)
+            seen += len(doc["text"])
+            if seen > max_chars:
+                return n_p, n_with, n_docs
+    return n_p, n_with, n_docs
 
 
 def _pretraining(recipe, dev) -> list[str]:

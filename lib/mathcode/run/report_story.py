@@ -162,6 +162,27 @@ def skipped_benchmarks(f: dict) -> list[str]:
     return out
 
 
+def removals_sentence(m1: dict) -> str:
+    """Every removal of phase 1 by step and reason, with the file that lists it (``removed_by_step`` of the phase's
+    metrics); runs recorded before that metric existed get the near-dedup count they recorded."""
+    by = m1.get("removed_by_step")
+    if not isinstance(by, dict):
+        return f" Near-deduplication removed {plural(m1.get('near_duplicates_removed', 0), 'document')}"
+    from mathcode.data.records import REMOVAL_WORDS, removal_file
+    parts = []
+    for step, reasons in by.items():
+        if step == "decontaminate" or not reasons:
+            continue                                  # the decontamination clause below says it with its n-gram
+        n = sum(int(v) for v in reasons.values())
+        why = ", ".join(f"{v} {str(k).replace('_', ' ')}" for k, v in reasons.items()) if len(reasons) > 1 or \
+            next(iter(reasons)) != step else ""
+        parts.append(f"{REMOVAL_WORDS.get(step, step)} removed {plural(n, 'document')}"
+                     f"{' (' + why + ')' if why else ''}, listed in {removal_file(step)}")
+    if not parts:
+        return " No filter, deduplication or budget removed a document"
+    return " " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:]
+
+
 def key_numbers(f: dict) -> list[str]:
     """One sentence per phase that ran, each number with its unit."""
     out = []
@@ -171,7 +192,7 @@ def key_numbers(f: dict) -> list[str]:
         s = (f"Phase 1 read {plural(m1['docs_loaded'], 'document')} and kept {plural(m1['docs_final'], 'document')}"
              f"{' from ' + plural(srcs, 'source') if srcs else ''}: {int(m1['tokens_final']):,} tokens, counted with "
              f"the trained model's tokenizer.")
-        s += f" Near-deduplication removed {plural(m1.get('near_duplicates_removed', 0), 'document')}"
+        s += removals_sentence(m1)
         note = str(m1.get("decontamination", ""))
         if note.startswith("NOT"):
             s += "; the corpus was NOT decontaminated (no benchmark test sets were available)."

@@ -46,9 +46,11 @@ class PassageSplitter(PipelineStep):
         for doc in data:
             self.stat_update("documents")
             row = {"id": doc.id, "text": doc.text, "source": doc.metadata.get("source", "")}
+            meta = doc.metadata.get("meta") if isinstance(doc.metadata.get("meta"), dict) else {}
             for p in _passages.split_document(row, **self.kw):
                 self.stat_update("passages")
                 yield Document(text=p.text, id=p.id, metadata={"source": p.source, "doc_id": p.doc_id,
+                                                               "original_id": str(meta.get("original_id") or doc.id),
                                                                "context": p.context, "kinds": p.kinds})
 
 
@@ -61,7 +63,8 @@ def sandbox_context(workers: int = 1, isolation: str = "auto", timeout: float = 
 
 def _passage_of(document: Document) -> dict:
     m = document.metadata
-    return {"id": document.id, "doc_id": m.get("doc_id", document.id), "source": m.get("source", ""),
+    return {"id": document.id, "doc_id": m.get("doc_id", document.id), "original_id": m.get("original_id"),
+            "source": m.get("source", ""),
             "text": document.text, "context": m.get("context", ""), "kinds": m.get("kinds", [])}
 
 
@@ -100,7 +103,8 @@ async def translate_rollout(document: Document, generate, sandbox=None, *, cfg=N
         runs = iter(await asyncio.to_thread(sandbox.run_many, codes) if codes else [])
         runs = [None if b.parse_error else next(runs) for b in todo]
         blocks = await asyncio.to_thread(lambda: [block_row(p, b, r, cfg, sandbox) for b, r in zip(todo, runs)])
-    return {"passage": p, "reply": {"passage_id": p["id"], "doc_id": p["doc_id"], "text": reply,
+    return {"passage": p, "reply": {"passage_id": p["id"], "doc_id": p["doc_id"],
+                                    "original_id": p.get("original_id"), "text": reply,
                                     "finish_reason": finish, **usage}, "blocks": blocks}
 
 

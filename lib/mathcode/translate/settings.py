@@ -68,7 +68,11 @@ class TranslationSettings(PhaseSettings):
                             'hf backend: empty for full precision, or nf4 for 4-bit bitsandbytes',
                             Choice(("", "none", "nf4")))
     max_new_tokens: int = setting(320, 'tokens generated per passage at most (all its blocks together)', POS)
-    temperature: float = setting(0.0, '0 for greedy (reproducible), above 0 samples', Num(0, 2))
+    temperature: float = setting(0.0, '0 for greedy (the same prompts in the same batches give the same replies; '
+                                      'see batch_invariant), above 0 samples', Num(0, 2))
+    batch_invariant: bool = setting(False, 'greedy replies that depend on the passage alone, not on the passages '
+                                           'batched beside it: llamacpp decodes each passage alone in an emptied cache, '
+                                           'hf one passage per batch (slower; bench/entries/2026-12-07-real-latex.md)')
     batch_size: int = setting(8, 'hf backend: passages generated together (left padding)', POS)
     cpu_threads: int = setting(1,
                                'CPU threads for generation (hf, llamacpp); 0 keeps the engine default; 1 is 6-10x '
@@ -103,6 +107,10 @@ class TranslationSettings(PhaseSettings):
 
     @classmethod
     def check_together(cls, values: dict, prefix: str = "") -> None:
+        if values.get("batch_invariant") and values.get("backend") in ("openai", "vllm"):
+            raise SettingsError(f"{prefix}batch_invariant: backend {values['backend']!r} batches requests on the "
+                                f"server, beyond this kit's control; write backend: llamacpp or hf, or "
+                                f"batch_invariant: false")
         si, ns = values.get("shard_index"), values.get("num_shards")
         if isinstance(si, int) and isinstance(ns, int) and si >= ns:
             raise SettingsError(f"{prefix}shard_index: {si} must be below num_shards ({ns}); write 0 … {ns - 1}")

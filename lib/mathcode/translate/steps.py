@@ -32,8 +32,8 @@ def configure(settings=None, **values) -> T.TranslateConfig:
         tolerance=float(S.tolerance), match_rule=S.match_rule, docs_per_chunk=S.docs_per_chunk,
         passage_selection=S.passage_selection, min_passage_score=float(S.min_passage_score),
         shard_index=S.shard_index, num_shards=S.num_shards,
-        gen=GenConfig(max_new_tokens=S.max_new_tokens, temperature=float(S.temperature), batch_size=S.batch_size,
-                      seed=S.seed))
+        gen=GenConfig(max_new_tokens=S.max_new_tokens, temperature=float(S.temperature),
+                      batch_size=1 if S.batch_invariant else S.batch_size, seed=S.seed))
     cfg.check()
     return cfg
 
@@ -62,8 +62,31 @@ def selection_summary(sel: dict) -> str:
         return ("No passages found: no document in the corpus carries out a computation with a stated result "
                 "(LaTeX or arithmetic such as 3*4 = 12). The outputs below are written empty (but valid); "
                 "point corpus_file at math text with worked computations.")
-    return (f"{sel['documents_with_passages']} of {sel['documents']} documents contain computations; "
-            f"{sel['documents_selected']} selected ({sel['passages_selected']} passages)")
+    return "; ".join(selection_lines(sel))
+
+
+def selection_lines(sel: dict) -> list[str]:
+    """What the corpus contains, what the settings let through, what was selected, and which setting limited
+    it (with the value to change), so that "12 passages" never reads as "all there were" when a cap cut it."""
+    contain = sel.get("documents_with_computations", sel["documents_with_passages"])
+    lines = [f"{contain} of {sel['documents']} documents contain computations "
+             f"({sel.get('passages_in_corpus', sel['passages_selected'])} passages in all)"]
+    if sel.get("passage_selection") == "translatable":
+        lines.append(f"{sel['documents_with_passages']} of them passed the translatable score "
+                     f"(min_passage_score {sel.get('min_passage_score')})")
+    per_doc = sel.get("max_passages_per_doc")
+    if per_doc is not None and sel.get("passages_available") is not None:
+        lines.append(f"{sel['passages_available']} passages can be translated at max_passages_per_doc {per_doc}")
+    lines.append(f"{sel['documents_selected']} documents selected ({sel['passages_selected']} passages"
+                 + (f", max_passages {sel['max_passages']})" if sel.get("max_passages") else ", max_passages 0: all)"))
+    why = {"max_passages": "max_passages (raise it to translate more)",
+           "min_passage_score": "the translatable score (lower min_passage_score, or passage_selection: order)",
+           "max_passages_per_doc": f"max_passages_per_doc {per_doc}: {sel.get('documents_capped_per_doc', 0)} "
+                                   f"documents hold more passages (raise it to cut more from each)"}
+    limits = sel.get("limited_by") or []
+    lines.append("limited by " + " and by ".join(why[k] for k in limits) if limits
+                 else "nothing limited the selection: every passage the corpus holds")
+    return lines
 
 
 def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
@@ -73,19 +96,21 @@ def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
 
 
 def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
-                    base_url="", api_key_env="", concurrency=4, timeout=300.0):
+                    base_url="", api_key_env="", concurrency=4, timeout=300.0, batch_invariant=False):
     """The generation backend for the translator model, or None when there is nothing to translate.
 
     ``backend``: a registered name (hf, llamacpp, openai, vllm) or ``auto`` (llama.cpp for GGUF models on
     CPU where installed, else transformers). Only the settings that backend declares are passed on
-    (``generation.registry.SETTINGS``, the one mapping shared with evaluation).
+    (``generation.registry.SETTINGS``, the one mapping shared with evaluation). ``batch_invariant``: llama.cpp
+    decodes each prompt alone (hf gets it through ``configure``'s batch size of 1).
     """
     if not needed:
         return None
     from mathcode import generation
     return generation.from_settings(backend, model, device=device, quantize=quantize or None,
                                     threads=int(threads) or None, base_url=base_url, api_key_env=api_key_env,
-                                    concurrency=int(concurrency), timeout=float(timeout))
+                                    concurrency=int(concurrency), timeout=float(timeout),
+                                    batch_invariant=bool(batch_invariant) or None)
 
 
 def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:
@@ -133,7 +158,11 @@ def metrics(selection: dict, result: dict, gen, *, backend: str, model: str, sha
     """What ``phase.json`` records for this run (yield, speed, isolation)."""
     c, s = result["counts"], result["stats"]
     n = c["passages"]
-    return dict(documents=selection["documents"], documents_with_passages=selection["documents_with_passages"],
+    return dict(documents=selection["documents"],
+                documents_with_computations=selection.get("documents_with_computations"),
+                documents_with_passages=selection["documents_with_passages"],
+                passages_in_corpus=selection.get("passages_in_corpus"),
+                selection_limited_by=selection.get("limited_by", []),
                 passages=n, blocks=c["blocks"], verified_blocks=c["verified_blocks"],
                 passages_with_verified_block=c["translated_rows"], translated_rows=c["translated_rows"],
                 rejected_rows=c["rejected_rows"],

@@ -77,6 +77,17 @@ class TranslateConfig:
             self._split_cache[key] = self._cut(doc)
         return list(self._split_cache[key])
 
+    def split_every(self, doc: dict) -> list:
+        """Every computation passage of the row, with neither the per-document cap nor the selection score:
+        what the document *contains*, against which ``split`` (what may be translated) is reported."""
+        key = ("every", doc.get("id"), hashlib.sha1(doc.get("text", "").encode()).hexdigest(),
+               self.max_passage_chars, self.context_chars, self.passage_unit)
+        if key not in self._split_cache:
+            self._split_cache[key] = _passages.split_document(
+                doc, max_chars=self.max_passage_chars, context_chars=self.context_chars, max_passages=10 ** 6,
+                unit=self.passage_unit)
+        return list(self._split_cache[key])
+
     def score(self, doc: dict) -> float:
         """The mean translatable score of the passages ``split`` gives this row (0 when none)."""
         ps = self.split(doc)
@@ -86,8 +97,7 @@ class TranslateConfig:
         if self.passage_selection != "translatable":
             return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
                                             max_passages=self.max_passages_per_doc, unit=self.passage_unit)
-        every = _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
-                                         max_passages=10 ** 6, unit=self.passage_unit)
+        every = self.split_every(doc)
         scored = [(_passages.translatable_score(p.text, p.context)[0], k, p) for k, p in enumerate(every)]
         keep = sorted((t for t in scored if t[0] >= self.min_passage_score), key=lambda t: (-t[0], t[1]))
         return [p for _, _, p in sorted(keep[:self.max_passages_per_doc], key=lambda t: t[1])]
@@ -204,10 +214,19 @@ def only_copies(reply: str, passage: str) -> bool:
     return not err and bool(blocks) and all(copied_from_example(b, passage) for b in blocks)
 
 
+def original_id(doc: dict) -> str:
+    """The id the user gave the document (phase 1 keeps it as ``meta.original_id`` while ``id`` becomes a hash
+    unique across sources; a corpus_file row's own ``id`` is the user's). Every phase-2 row carries it, so a block
+    is traced to its example without a join."""
+    meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
+    return str(meta.get("original_id") or doc.get("id"))
+
+
 # --- the work --------------------------------------------------------------------------------------
 def reply_level_row(p: dict, err: str) -> dict:
     """The record of a reply in which no block could be found at all."""
-    return {"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+    return {"id": f"{p['id']}#reply", "passage_id": p["id"], "doc_id": p["doc_id"],
+            "original_id": p.get("original_id"), "source": p["source"],
             "outcome": "unparsable", "reason": err, "reply_level": True}
 
 
@@ -216,7 +235,8 @@ def block_row(p: dict, b, run, cfg: TranslateConfig, sandbox=None) -> dict:
     runs the judge's metamorphic re-runs; a private one when None)."""
     v = _verify.judge(b, run, cfg.tolerance, passage=p["text"], rule=cfg.match_rule, sandbox=sandbox,
                       copied=cfg.worked_example and copied_from_example(b, p["text"]))
-    row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+    row = {"id": f"{p['id']}#b{b.index}", "passage_id": p["id"], "doc_id": p["doc_id"],
+           "original_id": p.get("original_id"), "source": p["source"],
            **{k: getattr(b, k) for k in ("conditions", "expression", "result", "code", "result_from_expression")},
            **v}
     if v.get("result_reread"):       # the model's Computation Result was wrong; the passage's value is kept
@@ -231,7 +251,7 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     t0 = time.perf_counter()
     passages = []
     for d in chunk:
-        passages += [p.to_dict() for p in cfg.split(d)]
+        passages += [{**p.to_dict(), "original_id": original_id(d)} for p in cfg.split(d)]
     convs = [_prompt.build_messages(p["text"], cfg.instruction, worked_example=cfg.worked_example,
                                     max_blocks=cfg.max_blocks, focus=_prompt.focus_of(p)) for p in passages]
     tg = time.perf_counter()
@@ -251,7 +271,8 @@ def _process_chunk(chunk: list[dict], gen: Generator, sandbox: Sandbox, cfg: Tra
     gen_s = time.perf_counter() - tg
     replies, blocks, pending = [], [], []
     for k, (p, c) in enumerate(zip(passages, comps)):
-        replies.append({"passage_id": p["id"], "doc_id": p["doc_id"], "text": c.text,
+        replies.append({"passage_id": p["id"], "doc_id": p["doc_id"], "original_id": p.get("original_id"),
+                        "text": c.text,
                         "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason,
                         "retried_without_example": k in retried})
         parsed, err = _parse.parse_reply(c.text)
@@ -339,7 +360,8 @@ def materialize(docs: list[dict], out_dir, cfg: TranslateConfig, model: str = ""
     for p in passages:
         ok = [b for b in blocks if b["passage_id"] == p["id"] and b["outcome"] == "verified"]
         if ok:
-            translated.append({"id": p["id"], "doc_id": p["doc_id"], "source": p["source"],
+            translated.append({"id": p["id"], "doc_id": p["doc_id"], "original_id": p.get("original_id"),
+                               "source": p["source"],
                                "text": passage_text(p, ok, cfg.output_format),
                                "meta": {"format": cfg.output_format, "blocks": [b["id"] for b in ok],
                                         "n_verified": len(ok), "model": model, "passage_kinds": p["kinds"]}})
@@ -363,9 +385,16 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
     (ties in corpus order), so a cap on passages spends the translator's calls where blocks verify.
     """
     by_src: dict[str, list] = {}
-    n_with = 0
+    n_with = n_contain = cut_all = cut_capped = docs_capped = 0
     for d in docs:
+        every = cfg.split_every(d)
+        n_contain += bool(every)
+        cut_all += len(every)
         ps = cfg.split(d)
+        cut_capped += len(ps)
+        eligible = every if cfg.passage_selection != "translatable" else \
+            [p for p in every if _passages.translatable_score(p.text, p.context)[0] >= cfg.min_passage_score]
+        docs_capped += len(eligible) > len(ps)
         if ps:
             n_with += 1
             by_src.setdefault(d["source"], []).append((d, len(ps)))
@@ -381,7 +410,18 @@ def select_docs(docs: list[dict], max_passages: int, cfg: TranslateConfig) -> tu
                 total += n
     order = {d["id"]: i for i, d in enumerate(docs)}
     chosen.sort(key=lambda d: order[d["id"]])
-    return chosen, {"documents": len(docs), "documents_with_passages": n_with,
-                    "documents_selected": len(chosen), "passages_selected": total,
-                    "passage_selection": cfg.passage_selection,
+    limited_by = []          # the settings that kept passages of the corpus out, in the order they act
+    if cfg.passage_selection == "translatable" and n_with < n_contain:
+        limited_by.append("min_passage_score")
+    if docs_capped:
+        limited_by.append("max_passages_per_doc")
+    if max_passages and total >= max_passages and len(chosen) < n_with:
+        limited_by.append("max_passages")
+    return chosen, {"documents": len(docs), "documents_with_computations": n_contain,
+                    "passages_in_corpus": cut_all, "documents_with_passages": n_with,
+                    "passages_available": cut_capped, "documents_selected": len(chosen),
+                    "passages_selected": total, "max_passages": max_passages,
+                    "max_passages_per_doc": cfg.max_passages_per_doc,
+                    "passage_selection": cfg.passage_selection, "min_passage_score": cfg.min_passage_score,
+                    "limited_by": limited_by, "documents_capped_per_doc": docs_capped,
                     "sources_with_passages": {s: len(v) for s, v in by_src.items()}}

@@ -60,7 +60,7 @@ def test_tiny_model_has_the_architecture_and_the_tokenizers_vocabulary():
     cfg = AutoConfig.from_pretrained(folder)
     tok = AutoTokenizer.from_pretrained(folder)
     assert cfg.model_type == "qwen2" and cfg.vocab_size == len(tok)
-    assert cfg.num_hidden_layers == 2 and cfg.hidden_size == 64
+    assert cfg.num_hidden_layers == 2 and cfg.hidden_size == rehearse.TINY["hidden_size"] == 128
     assert rehearse.tiny_model("qwen2") == folder                      # cached per architecture
 
 

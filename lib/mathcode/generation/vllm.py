@@ -45,12 +45,12 @@ class VLLMGenerator(Generator):
 
     def __init__(self, model: str, *, device: str = "auto", cache_dir=None, adapter=None,
                  gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
-                 tensor_parallel_size: int = 1, dtype: str = "auto", llm=None, **_ignored):
+                 tensor_parallel_size: int = 1, dtype: str = "auto", llm=None, lora_for=None, **_ignored):
         """``llm``: an engine already built (``VLLMGenerator(...).llm``) to reuse instead of starting another one,
-        e.g. base and adapter of one evaluation on one engine built with ``enable_lora``; it is not shut down by
-        ``close``."""
+        e.g. base and adapter of one evaluation on one engine; it is not shut down by ``close``. ``lora_for``: an
+        adapter folder the engine must be able to apply later (LoRA enabled at its rank) without applying it now."""
         super().__init__(model)
-        lora_kw = lora_settings(adapter) if adapter else {}          # refuse a bad adapter before loading vLLM
+        lora_kw = lora_settings(adapter or lora_for) if (adapter or lora_for) else {}   # refuse a bad adapter early
         try:
             import vllm
         except ImportError as e:

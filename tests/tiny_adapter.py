@@ -21,9 +21,10 @@ TEXTS = [
 
 
 def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", steps: int = 2,
-                      seed: int = 0, quantize: str | None = None):
+                      seed: int = 0, quantize: str | None = None, lr: float = 1e-3):
     """Write ``run_dir/03_pretraining/adapter/`` and mark phase 3 complete; returns the adapter folder.
-    ``quantize='nf4'`` trains on the 4-bit NF4 base, as phase 3's QLoRA does."""
+    ``quantize='nf4'`` trains on the 4-bit NF4 base, as phase 3's QLoRA does; a larger ``lr`` moves the weights far
+    enough to change greedy text (what an adapter-vs-base comparison needs)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from mathcode import models
@@ -36,7 +37,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
     peft_model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, task_type="CAUSAL_LM",
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     peft_model.train()
-    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+    opt = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=lr)
     enc = tok(TEXTS, return_tensors="pt", padding=True)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     losses = []
@@ -48,7 +49,7 @@ def make_tiny_adapter(run_dir, model: str = "embedded:smollm2-135m-instruct", st
         losses.append(round(loss.item(), 4))
     peft_model.save_pretrained(out)
     tok.save_pretrained(out)
-    write_json(out / "training_args.json", {"steps": steps, "lr": 1e-3, "lora_r": 8, "seed": seed,
+    write_json(out / "training_args.json", {"steps": steps, "lr": lr, "lora_r": 8, "seed": seed,
                                             "purpose": "tiny test adapter (tests/tiny_adapter.py)"})
     write_json(out / "mathcode_adapter.json", {"base_model": model, "losses": losses, "quantize": quantize or "none",
                                                "created": time.strftime("%Y-%m-%dT%H:%M:%S")})

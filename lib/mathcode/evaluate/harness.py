@@ -192,11 +192,13 @@ def _bar(total, desc, progress, initial=0):
     return bar(total=total, desc=desc, initial=initial, disable=not progress)
 
 
-def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto", **kw) -> Generator:
+def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto", engine=None, lora_for=None,
+                   **kw) -> Generator:
     """A generator for ``model``; load failures name the model and the remedy (ModelSpecError).
     The backend takes the settings it declares (``generation.registry.SETTINGS``): hf applies the adapter on the
     base loaded as ``model.quantize`` says (NF4 = as trained); vllm serves the adapter as a LoRARequest; a backend
-    that takes no adapter (openai: the server must serve it itself; llamacpp) refuses one."""
+    that takes no adapter (openai: the server must serve it itself; llamacpp) refuses one. vllm only: ``engine``
+    reuses a running engine (``gen.llm``), ``lora_for`` builds one able to apply that adapter later."""
     from mathcode.generation import make_generator, registry
     from mathcode.models import ModelSpecError
     try:
@@ -207,6 +209,8 @@ def load_generator(model: EvalModel, *, backend: str = "hf", device: str = "auto
                              f"(e.g. `vllm serve BASE --enable-lora --lora-modules trained={model.adapter}`) and add "
                              f"models=['trained=trained'], or use backend "
                              + " / ".join(repr(b) for b in registry.backends_taking("adapter"))) from None
+    if name == "vllm":
+        settings.update({k: v for k, v in (("llm", engine), ("lora_for", lora_for)) if v is not None})
     try:
         return make_generator(name, model=model.spec, **settings)
     except ModelSpecError:

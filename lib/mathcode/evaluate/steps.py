@@ -333,9 +333,17 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
         write_json(out_dir / "nll_items.json", {"nll_limit": nll_limit, "benchmarks": nll_record,
                                                  "items": [[it.benchmark, str(it.id)] for it in nll_items]})
     pal_items = per_benchmark(items, pal_limit) if pal else []
+    # vLLM: one engine for every model on the same base (base, base + adapter), LoRA enabled at the largest
+    # adapter's rank, instead of loading the base again per model (minutes for an 8B model; GPU memory for two)
+    share = backend == "vllm" and len(eval_models) > 1 and len({m.spec for m in eval_models}) == 1
+    adapters = [m.adapter for m in eval_models if m.adapter]
+    widest = max(adapters, key=_lora_rank) if share and adapters else None
+    owner = None
     for m in eval_models:
         t0 = time.time()
-        gen = harness.load_generator(m, backend=backend, device=device, **(backend_args or {}))
+        shared = {"engine": owner.llm} if owner is not None else ({"lora_for": widest} if widest else {})
+        gen = harness.load_generator(m, backend=backend, device=device, **(backend_args or {}),
+                                     **(shared if share else {}))
         try:
             res.rows += harness.evaluate(gen, items, model=m, out_path=out_dir / "items.jsonl", **eval_kw)
             res.speed.append({**gen.info(), "model": m.label, "model_spec": m.spec, "items": len(items),
@@ -354,8 +362,18 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
                     ocw_rel_tol=eval_kw.get("ocw_rel_tol", 0.0),
                     sandbox=pal_sandbox_factory() if pal_sandbox_factory else None)
         finally:
-            release(gen)
+            if share and owner is None:
+                owner = gen                          # its engine serves the next models; released after the last
+            elif gen is not owner:
+                release(gen)
+    if owner is not None:
+        release(owner)
     return res
+
+
+def _lora_rank(adapter) -> int:
+    from mathcode.generation.vllm import lora_settings
+    return lora_settings(adapter)["max_lora_rank"]
 
 
 def summary(acc: pd.DataFrame, nll_df: pd.DataFrame | None = None) -> dict:

@@ -5,7 +5,7 @@ settings; registry in ``registry.py``, where each backend declares the settings 
   ``hf``        local transformers model, batched with left padding (CPU or CUDA, optional 4-bit / adapter);
   ``llamacpp``  llama.cpp in-process on a GGUF (the CPU default for GGUF translators): parallel slots, greedy;
   ``openai``    any OpenAI-compatible HTTP server (vLLM serve, TGI, llama.cpp server, ``transformers serve``);
-  ``vllm``      vLLM's offline engine, when installed (GPU), with LoRA adapters;
+  ``vllm``      vLLM's offline engine (GPU, or its CPU build that ``make install`` adds), LoRA adapters, scores;
   ``auto``      llamacpp for GGUF specs on CPU when installed, else hf.
 """
 from mathcode.generation.base import Completion, GenConfig, Generator, config_dict, truncate_at_stop

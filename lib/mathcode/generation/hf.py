@@ -35,6 +35,25 @@ def scoring_prefix(tokenizer) -> list[int]:
     return list(full[:n]) if n > 0 and full[n:n + len(plain)] == plain else []
 
 
+def scoring_sequences(tokenizer, pairs: list, max_tokens: int = 768) -> list[tuple[list[int], int]]:
+    """Per entry (a text or a (context, continuation) pair): (token ids to score, how many of the last ones are the
+    continuation). Context and continuation are tokenized apart, the tokenizer's own prefix first; a sequence over
+    ``max_tokens`` keeps its last tokens (and its first). Shared by every backend that scores, so they score the
+    same tokens."""
+    seqs = []
+    prefix = scoring_prefix(tokenizer)
+    for entry in pairs:
+        context, continuation = split_entry(entry)
+        ctx = prefix + (tokenizer(context, add_special_tokens=False)["input_ids"] if context else [])
+        tgt = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        ids = (ctx + tgt)[-max_tokens:]
+        if len(tgt) >= max_tokens:
+            ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
+        n_tgt = min(len(tgt), len(ids) - 1)
+        seqs.append((ids, n_tgt))
+    return seqs
+
+
 def cpu_has_bf16() -> bool:
     """The CPU multiplies bf16 natively (AMX or AVX512-BF16 in /proc/cpuinfo's flags)."""
     try:
@@ -69,17 +88,7 @@ def score_pairs(model, tokenizer, pairs: list, *, batch_size: int = 8, max_token
     log-probabilities are taken in fp32 either way."""
     import torch
     device = next(model.parameters()).device
-    seqs = []
-    prefix = scoring_prefix(tokenizer)
-    for entry in pairs:
-        context, continuation = split_entry(entry)
-        ctx = prefix + (tokenizer(context, add_special_tokens=False)["input_ids"] if context else [])
-        tgt = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-        ids = (ctx + tgt)[-max_tokens:]
-        if len(tgt) >= max_tokens:
-            ids = ctx[:1] + tgt[-(max_tokens - 1):] if ctx else tgt[-max_tokens:]
-        n_tgt = min(len(tgt), len(ids) - 1)
-        seqs.append((ids, n_tgt))
+    seqs = scoring_sequences(tokenizer, pairs, max_tokens)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.eval()
     # batches of similar length (little padding: hundreds of entries cost about their tokens, not batch x longest);

@@ -8,7 +8,10 @@ The rehearsal is the recipe's own settings with overrides applied through the no
 * the model (and a locally loaded translator) -> a tiny randomly initialised model of the same architecture
   (``model_type`` read from a local config when one is cached, else guessed from the model id, else the embedded
   SmolLM2's ``llama``), with the embedded SmolLM2 tokenizer, cached per architecture;
-* ``device: cuda`` -> ``cpu``; vLLM / OpenAI-server backends -> the transformers (``hf``) backend on that tiny model;
+* ``device: cuda`` -> ``cpu``; the ``vllm`` backend is KEPT where vLLM is installed (``make install`` puts its CPU
+  build next to the kit), so the rehearsal runs the engine the GPU run will use, on the tiny model; only where vLLM
+  cannot be imported does it fall back to the transformers (``hf``) backend, and ``rehearsal.json`` says which
+  (``engines``); an OpenAI-server backend -> ``hf`` (no server is started in a rehearsal);
 * every ``hub:`` source (unreachable offline) -> a small local JSONL stand-in of the same role (classifier pool,
   positive, negative, plain corpus) named after the Hub dataset, renamed consistently in every key that names it;
 * sizes -> a handful of documents, passages, steps, items and tokens (a value given with ``-p`` wins over a toy size).
@@ -47,10 +50,11 @@ ARCH_PATTERNS: list[tuple[str, str]] = [
     (r"llama|llemma|smollm|deepseek-math|deepseek-coder|tinyllama|vicuna|mathcoder", "llama"),
 ]
 
-# Tiny shapes: grouped-query attention like the 8B models (4 heads, 2 KV heads), 2 layers, 64 wide; positions long
-# enough for 4-shot MATH prompts. Names that a model_type does not know are ignored by transformers' configs.
-TINY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-        "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096}
+# Tiny shapes: grouped-query attention like the 8B models (4 heads, 2 KV heads), 2 layers, 128 wide; positions long
+# enough for 4-shot MATH prompts. Heads of 32: the smallest head size vLLM's CPU attention supports (a rehearsal
+# with vLLM installed runs these models on it). Names that a model_type does not know are ignored by transformers.
+TINY = {"hidden_size": 128, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 32, "max_position_embeddings": 4096}
 
 
 class RehearsalError(ValueError):
@@ -250,8 +254,27 @@ SCALE = {
                     "max_documents": 0},
     "evaluation": {"limit": 2, "limits": {}, "max_new_tokens": 8, "batch_size": 2, "nll_limit": 2, "pal_limit": 1},
 }
-REMOTE_BACKENDS = {"vllm": "vLLM needs a CUDA GPU", "openai": "an OpenAI-compatible server is not started in a "
-                                                                 "rehearsal"}
+REMOTE_BACKENDS = {"vllm": "vLLM is not installed here (`make install` puts vLLM's CPU build in the venv)",
+                   "openai": "an OpenAI-compatible server is not started in a rehearsal"}
+# KV cache of vLLM's CPU engine in a rehearsal (GiB, vLLM's VLLM_CPU_KVCACHE_SPACE): the tiny model needs little
+REHEARSAL_KVCACHE_GIB = "1"
+
+
+def vllm_available() -> bool:
+    from mathcode.generation.vllm import vllm_available as available
+    return available()
+
+
+def engine_choice(phase: str, backend: str, have_vllm: bool) -> tuple[str, dict]:
+    """(backend the rehearsal runs, record for rehearsal.json's ``engines``) for a phase's backend."""
+    if backend == "vllm" and have_vllm:
+        return "vllm", {"phase": phase, "recipe": "vllm", "rehearsal": "vllm", "kept": True,
+                        "reason": "vLLM is installed: the rehearsal runs the engine the GPU run will use (its CPU "
+                                  "build), on the tiny model"}
+    if backend in REMOTE_BACKENDS:
+        return "hf", {"phase": phase, "recipe": backend, "rehearsal": "hf", "kept": False,
+                      "reason": REMOTE_BACKENDS[backend]}
+    return backend, {"phase": phase, "recipe": backend, "rehearsal": backend, "kept": True, "reason": "runs on CPU"}
 
 
 @dataclass
@@ -264,13 +287,18 @@ class Rehearsal:
     substitutions: list = field(default_factory=list)  # what was replaced and why
     scale: dict = field(default_factory=dict)          # toy sizes: key -> {"was", "now"}
     notes: list = field(default_factory=list)
+    engines: list = field(default_factory=list)        # per phase: the recipe's backend, the one rehearsed, why
+
+    def uses_vllm(self) -> bool:
+        return any(e["rehearsal"] == "vllm" for e in self.engines)
 
     def record(self) -> dict:
         return {"rehearsal": True, "config": str(self.config), "name": self.name, "run_dir": str(self.run_dir),
                 "real_run_dir": str(self.real_run_dir), "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "what_it_proves": "every phase of the recipe runs through the same code and the same validation at "
                                   "toy scale; nothing it measures says anything about the real run (random model)",
-                "substitutions": self.substitutions, "scale": self.scale, "notes": self.notes,
+                "substitutions": self.substitutions, "engines": self.engines, "scale": self.scale,
+                "notes": self.notes,
                 "overrides": self.overrides}
 
 
@@ -342,9 +370,14 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
     tr = phases.get("translation") or {}
     backend = tr.get("backend", params.defaults("translation").get("backend"))
     tspec = tr.get("translator_model") or ""
+    have_vllm = vllm_available() if "vllm" in (backend, (phases.get("evaluation") or {}).get("backend")) else False
+    engines = []
+    now, rec = engine_choice("translation", backend, have_vllm)
+    engines.append(rec)
+    if now != backend:
+        sub("translation.backend", backend, now, f"{REMOTE_BACKENDS[backend]}; the transformers backend runs the "
+                                                 f"same translation steps on CPU")
     if backend in REMOTE_BACKENDS:
-        sub("translation.backend", backend, "hf", f"{REMOTE_BACKENDS[backend]}; the transformers backend runs the "
-                                                  f"same translation steps on CPU")
         if tspec:
             tmt, thow, tfolder = tiny_for(tspec)
             sub("translation.translator_model", tspec, tfolder,
@@ -372,9 +405,15 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
     # phase 4
     ev = phases.get("evaluation") or {}
     eb = ev.get("backend", params.defaults("evaluation").get("backend"))
-    if eb in REMOTE_BACKENDS:
-        sub("evaluation.backend", eb, "hf", f"{REMOTE_BACKENDS[eb]}; the transformers backend runs the same prompts, "
-                                            f"extraction and scoring (and the NLL probe) on CPU")
+    now, rec = engine_choice("evaluation", eb, have_vllm)
+    engines.append(rec)
+    if now != eb:
+        sub("evaluation.backend", eb, now, f"{REMOTE_BACKENDS[eb]}; the transformers backend runs the same prompts, "
+                                           f"extraction and scoring (and the NLL probe) on CPU")
+    if any(e["rehearsal"] == "vllm" for e in engines):
+        notes.append("vLLM kept: its CPU engine runs the tiny model (KV cache VLLM_CPU_KVCACHE_SPACE="
+                     f"{os.environ.get('VLLM_CPU_KVCACHE_SPACE', REHEARSAL_KVCACHE_GIB)} GiB); evaluation's "
+                     "adapter is applied as a LoRARequest, as on the GPU")
     if ev.get("source") == "hub":
         sub("evaluation.source", "hub", "local", "Hub benchmarks are unreachable offline")
     extra_models = ev.get("models") or []
@@ -430,7 +469,7 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
     # the user's -p values win over toy sizes (which skip them above); substitutions (what cannot run here) win
     final = {**user, **over}
     return Rehearsal(config=p, name=name, run_dir=rdir, real_run_dir=real, overrides=final, substitutions=subs,
-                     scale=scale, notes=notes)
+                     scale=scale, notes=notes, engines=engines)
 
 
 def load(config_path, overrides: dict | None = None, run_dir=None):
@@ -447,11 +486,15 @@ def run(config_path, run_dir=None, phases=None, force: bool = False, overrides: 
     from mathcode.util import write_json
     recipe, reh = load(config_path, overrides, run_dir)        # validated before anything is written
     reh.run_dir.mkdir(parents=True, exist_ok=True)
+    if reh.uses_vllm():                      # the phases' kernels inherit it; a user's own value wins
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", REHEARSAL_KVCACHE_GIB)
     write_json(reh.run_dir / REHEARSAL_FILE, reh.record())
     print(f"[mathcode] rehearsal of {reh.config} -> {reh.run_dir} (toy scale, random tiny model; "
           f"{len(reh.substitutions)} substitutions in {REHEARSAL_FILE})", flush=True)
     for s in reh.substitutions:
         print(f"[mathcode]   {s['key']}: {s['was']} -> {s['now']}", flush=True)
+    for e in reh.engines:
+        print(f"[mathcode]   {e['phase']} engine: {e['rehearsal']} (recipe: {e['recipe']}; {e['reason']})", flush=True)
     return runner.run(config_path, run_dir=reh.run_dir, phases=phases, force=force, overrides=reh.overrides,
                       report=report, progress=progress)
 
@@ -460,6 +503,7 @@ def describe(reh: Rehearsal) -> list[str]:
     """Lines for ``validate --rehearse``."""
     out = [f"rehearsal into {reh.run_dir} (the recipe's run_dir {reh.real_run_dir} is not touched)"]
     out += [f"  replaces {s['key']}: {s['was']} -> {s['now']} ({s['reason']})" for s in reh.substitutions]
+    out += [f"  {e['phase']} engine: {e['rehearsal']} (recipe: {e['recipe']}; {e['reason']})" for e in reh.engines]
     out += [f"  toy size {k}: {v['was']} -> {v['now']}" for k, v in reh.scale.items()]
     out += [f"  note: {n}" for n in reh.notes]
     return out

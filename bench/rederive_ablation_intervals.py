@@ -1,8 +1,18 @@
-"""Re-derive per-seed differences and the item part from the published bootstrap intervals (3 seeds, 200 items)."""
-import itertools, numpy as np
-from scipy import optimize, stats, special
-import sys
-sys.path.insert(0, "/work/wt/stats/lib")
+"""Re-state a published ablation comparison whose per-item outputs are gone, from its printed bootstrap numbers.
+
+With 3 seeds the kit's earlier two-way percentile bootstrap is a mixture of 10 seed-resample atoms (probabilities
+1/27, 3/27, 6/27) smoothed by the item resampling. Its printed lower limit, upper limit and SE (MDE / 2.8016) are
+three equations for the three per-seed differences (their mean is the printed difference) and the item-level SE;
+solving them gives the run part and the item part that ``ablation_compare`` now uses, hence the calibrated interval,
+the MDE, the pooled run-to-run sd and the seeds a contrast needs.
+
+    PYTHONPATH=lib python bench/rederive_ablation_intervals.py
+"""
+import itertools
+
+import numpy as np
+from scipy import optimize, special, stats
+
 from mathcode.run import ablation_compare as ac
 PUB = {  # benchmark, contrast: diff, lo, hi, mde (bench/README.md, 2026-12-05 throughput run = final-main run)
  ("GSM8K", "b+t − basic"): (-0.0085, -0.0125, -0.0037, 0.0064),

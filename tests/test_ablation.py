@@ -482,3 +482,13 @@ def test_smoke_ablation_with_the_real_notebooks(tmp_path):
     tok = json.loads((run / "ablation/corpus_tokens.json").read_text())
     assert tok["basic_tokens"] > 0 and 0 <= tok["translated_share"] < 1
     assert "id='ablation'" in (run / "report.html").read_text()
+
+
+def test_notebook_view_of_the_comparison_inside_and_outside_an_ablation(tmp_path):
+    assert "not part of an ablation" in ac.comparison_of(tmp_path).attrs["note"]
+    rng = np.random.default_rng(9)
+    ref, arm = _synthetic(rng, 1, 20, 3, **REGIMES["run-dominated"], effect=-0.05)
+    _write_synthetic_ablation(tmp_path / "ab", {"gsm8k": (ref[0], arm[0])}, [0, 1, 2])
+    t = ac.comparison_of(tmp_path / "ab/arms/basic-seed1")            # from inside an arm, as notebook 04 runs
+    assert len(t) == 1 and set(ac.SHOWN) <= set(t.columns)
+    assert t.attrs["conclusion"].startswith("What this run shows:") and "3 seeds per arm" in t.attrs["conclusion"]

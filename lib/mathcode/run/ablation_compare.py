@@ -490,6 +490,20 @@ def _question_sentence(g: pd.DataFrame) -> str:
     return "The paper's question (does translated code help beyond more tokens?): " + "; ".join(bits) + "."
 
 
+SHOWN = ["benchmark", "metric", "arm", "reference", "diff", "ci_low", "ci_high", "df", "mde", "per_seed"]
+
+
+def comparison_of(run_dir) -> pd.DataFrame:
+    """``compare`` of the ablation ``run_dir`` belongs to (the arms finished so far), with ``attrs["conclusion"]``
+    (the generated paragraph) and ``attrs["note"]`` (why it is empty, when it is): what notebook 04 shows."""
+    root = find_root(run_dir)
+    t = compare(root) if root is not None else pd.DataFrame(columns=COLUMNS)
+    t.attrs["conclusion"] = conclusion(t) if root is not None else ""
+    t.attrs["note"] = (f"{run_dir} is not part of an ablation run (no {PLAN} here or two levels up)" if root is None
+                       else "no arm has finished its evaluation yet")
+    return t
+
+
 def arms_table(run_dir) -> pd.DataFrame:
     """Each arm and seed side by side per benchmark (accuracy, gold-solution NLL, items): what notebook 04 shows
     for an ablation. Empty (with a note in ``attrs``) when ``run_dir`` is not part of one."""

@@ -321,7 +321,7 @@ def write_comparison(root: Path):
     sd = ac.run_sd(root)
     sd.to_csv(out / "run_sd.csv", index=False)
     summary = {"arms": load_plan_arms(root), "corpus_tokens": tokens, "training_token_shares": shares,
-               "comparisons": table.drop(columns=["sentence"]).to_dict("records"),
+               "comparisons": _finite(table.drop(columns=["sentence"])).to_dict("records"),
                "run_sd": sd.to_dict("records"),
                "seeds_plan": ac.seeds_plan(table, sd).to_dict("records"),
                "sentences": list(table.sentence), "conclusion": ac.conclusion(table)}
@@ -345,6 +345,14 @@ def write_comparison(root: Path):
                      "the seed-to-seed spread is the noise the intervals include."})
     write_json(out / "figures" / "index.json", figs)
     return table
+
+
+def _finite(t):
+    """The table with NaN / infinite values (no run variance with one seed, df of an exact difference) as None, so
+    summary.json stays strict JSON."""
+    import numpy as np
+    t = t.replace([np.inf, -np.inf], np.nan).astype(object)
+    return t.where(t.notna(), None)
 
 
 def load_plan_arms(root: Path) -> list[str]:

@@ -83,3 +83,65 @@ def test_worked_examples_in_full_and_the_page(tmp_path):
                    "print(boxes * per_box)", "the printed value is a literal", "id='limitations'", "id='method'"):
         assert needle in html, needle
     assert html.count("status complete") >= 4
+
+
+def _differences(run, rows):
+    (run / "04_evaluation/tables/differences.csv").write_text(
+        "model,vs,benchmark,n,diff,ci_low,ci_high\n" + "".join(f"base+adapter,base,{b},6,{d},{lo},{hi}\n"
+                                                              for b, d, lo, hi in rows))
+
+
+def _claims(lim: list[str]) -> dict:
+    """Which intervals each generated sentence puts under 'includes zero' / 'excludes zero' / 'identical'."""
+    import re
+    out = {"include": [], "exclude": [], "identical": [], "every_excludes": False}
+    for s in lim:
+        pairs = [(float(a), float(b)) for a, b in re.findall(r"interval ([+-]\d+\.\d+) to ([+-]\d+\.\d+)", s)]
+        if "include zero" in s:
+            out["include"] += pairs
+        elif "exclude zero" in s or "excludes zero" in s:
+            out["exclude"] += pairs
+            out["every_excludes"] |= s.startswith("Every")
+        elif s.startswith("Identical scores"):
+            out["identical"].append(s)
+    return out
+
+
+@pytest.mark.parametrize("rows", [
+    [],                                                                     # no difference at all
+    [("gsm8k", 0.0, 0.0, 0.0)],                                             # the only difference is the point zero
+    [("gsm8k", 0.5, 0.17, 0.83)],                                           # one, excluding zero
+    [("gsm8k", 0.0, 0.0, 0.0), ("math", 0.5, 0.17, 0.83), ("ocw", 0.1, -0.2, 0.4), ("sat", -0.3, -0.5, -0.1)],
+])
+def test_no_limitation_sentence_contradicts_the_intervals(tmp_path, rows):
+    run = _run(tmp_path)
+    _differences(run, rows)
+    lim = S.limitations(S.facts(run))
+    c = _claims(lim)
+    for lo, hi in c["include"]:
+        assert lo <= 0 <= hi, (lo, hi, lim)
+    for lo, hi in c["exclude"]:
+        assert lo > 0 or hi < 0, (lo, hi, lim)
+    moved = [r for r in rows if r[2] > 0 or r[3] < 0]
+    assert len(c["exclude"]) == len(moved)
+    assert len(c["include"]) == len([r for r in rows if r[2] <= 0 <= r[3] and not r[2] == r[3] == 0])
+    assert c["every_excludes"] == (bool(rows) and len(moved) == len(rows))  # "Every ..." only when it is true
+    assert bool(c["identical"]) == any(r[2] == r[3] == 0 for r in rows)
+
+
+def test_the_ablation_limitations_follow_its_comparison(tmp_path):
+    run = _run(tmp_path)
+    (run / "ablation").mkdir()
+    (run / "ablation/comparison.csv").write_text(
+        "benchmark,metric,arm,reference,n_items,n_seeds,diff,ci_low,ci_high,mde\n"
+        "gsm8k,nll,basic+translated,basic,200,3,-0.0085,-0.0190,0.0020,0.0142\n"
+        "math,nll,basic+translated,basic,200,3,-0.0024,-0.0046,-0.0002,0.0035\n"
+        "gsm8k,accuracy,basic+translated,basic,4,3,0,0,0,0\n")
+    lim = " ".join(S.limitations(S.facts(run)))
+    assert "3 seeds per arm" in lim and "2 degrees of freedom per arm" in lim
+    assert "include zero" not in lim.split("whose interval excludes zero")[-1]
+    assert "includes zero — no effect can be claimed" in lim and "gsm8k basic+translated − basic -0.0085" in lim
+    assert "MDE 0.0142" in lim
+    assert "whose interval excludes zero: math basic+translated − basic -0.0024" in lim
+    assert "gsm8k basic+translated − basic -0.0085 [-0.0190, +0.0020], MDE 0.0142." not in \
+        lim.split("whose interval excludes zero")[-1]

@@ -8,8 +8,7 @@ copied), then compares the arms (``mathcode.run.ablation_compare``) into ``ablat
       arms: [basic, basic+translated, token-matched]   # token-matched: basic upsampled to basic+translated's tokens
       seeds: [0, 1]                                     # training seeds (phase 3); evaluation is identical for all
       reference: basic                                  # differences are arm minus this arm
-      bootstrap: 2000                                   # bootstrap replicates for the intervals
-      ci: 0.95
+      ci: 0.95                                          # t intervals over training runs and items
       evaluate_base: true                               # evaluate the untrained base once, as a reference row
 
 Every arm is evaluated on identical items and prompts: the evaluation parameters are the same for all (its seed is
@@ -52,7 +51,7 @@ def plan(recipe, run_dir) -> dict:
     ab = recipe.ablation
     runs = [{"arm": a, "seed": s, "dir": f"arms/{slug(a)}-seed{s}"} for s in ab["seeds"] for a in ab["arms"]]
     return {"recipe": str(recipe.path), "name": recipe.name, "model": recipe.model, "arms": ab["arms"],
-            "seeds": ab["seeds"], "reference": ab["reference"], "bootstrap": ab["bootstrap"], "ci": ab["ci"],
+            "seeds": ab["seeds"], "reference": ab["reference"], "ci": ab["ci"],
             "evaluate_base": ab["evaluate_base"], "epochs": ab.get("epochs", 0.0), "seed": recipe.seed, "runs": runs}
 
 
@@ -322,8 +321,12 @@ def write_comparison(root: Path):
     ac.arms_table(root).to_csv(out / "arms.csv", index=False)
     tokens = json.loads((out / "corpus_tokens.json").read_text()) if (out / "corpus_tokens.json").exists() else {}
     shares = training_shares(root)
+    sd = ac.run_sd(root)
+    sd.to_csv(out / "run_sd.csv", index=False)
     summary = {"arms": load_plan_arms(root), "corpus_tokens": tokens, "training_token_shares": shares,
-               "comparisons": table.drop(columns=["sentence"]).to_dict("records"),
+               "comparisons": _finite(table.drop(columns=["sentence"])).to_dict("records"),
+               "run_sd": sd.to_dict("records"),
+               "seeds_plan": ac.seeds_plan(table, sd).to_dict("records"),
                "sentences": list(table.sentence), "conclusion": ac.conclusion(table)}
     identity = out / "evaluation_identity.json"
     if identity.exists():
@@ -331,12 +334,13 @@ def write_comparison(root: Path):
     write_json(out / "summary.json", summary)
     figs = []
     if len(table):
-        fig = ac.figure(table, title="Ablation: paired differences to the reference arm (95% bootstrap CI)")
+        fig = ac.figure(table, title=f"Ablation: arm − reference ({int(round(100 * float(table.ci.iloc[0])))}% t "
+                                     f"intervals over training runs and items)")
         fig.savefig(out / "figures" / "differences.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         figs.append({"file": "differences.png", "caption": "Per benchmark: arm minus reference, gold-solution NLL "
-                     "(left, lower is better) and accuracy (right); bars are bootstrap intervals over items and "
-                     "seeds; filled markers exclude zero."})
+                     "(left, lower is better) and accuracy (right); bars are t intervals whose variance has a "
+                     "run-to-run part (each arm's per-run means) and an item part; filled markers exclude zero."})
         fig = ac.seeds_figure(root)
         fig.savefig(out / "figures" / "seeds.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -344,6 +348,14 @@ def write_comparison(root: Path):
                      "the seed-to-seed spread is the noise the intervals include."})
     write_json(out / "figures" / "index.json", figs)
     return table
+
+
+def _finite(t):
+    """The table with NaN / infinite values (no run variance with one seed, df of an exact difference) as None, so
+    summary.json stays strict JSON."""
+    import numpy as np
+    t = t.replace([np.inf, -np.inf], np.nan).astype(object)
+    return t.where(t.notna(), None)
 
 
 def load_plan_arms(root: Path) -> list[str]:

@@ -15,10 +15,9 @@ ARMS = {
     "basic+translated": {"mixture": "basic+translated"},
     "token-matched": {"mixture": None},   # basic upsampled to the token count of basic+translated (corpus_files)
 }
-KEYS = {"arms": list, "seeds": list, "reference": str, "bootstrap": int, "ci": float, "evaluate_base": bool,
-        "epochs": float}
-DEFAULTS = {"arms": ["basic", "basic+translated"], "seeds": [0], "reference": "basic", "bootstrap": 2000,
-            "ci": 0.95, "evaluate_base": True, "epochs": 0.0}
+KEYS = {"arms": list, "seeds": list, "reference": str, "ci": float, "evaluate_base": bool, "epochs": float}
+DEFAULTS = {"arms": ["basic", "basic+translated"], "seeds": [0], "reference": "basic", "ci": 0.95,
+            "evaluate_base": True, "epochs": 0.0}
 SET_BY_ARMS = ("mixture", "corpus_files")
 TOKEN_MATCHED_FILE = "ablation/basic_token_matched.jsonl"
 
@@ -33,6 +32,9 @@ def check_block(block, where, phases: dict | None = None) -> dict:
     if not isinstance(block, dict):
         raise err(f"{where}: 'ablation' must be a mapping, e.g. ablation: {{arms: [basic, basic+translated], seeds: [0, 1]}}")
     for k, v in block.items():
+        if k == "bootstrap":
+            raise err(f"{where}: 'ablation.bootstrap' is no longer used: the intervals are t intervals over training "
+                      f"runs and items (mathcode.run.ablation_compare), which need no replicates; remove the key")
         if k not in KEYS:
             raise err(f"{where}: unknown key 'ablation.{k}'; allowed: {', '.join(KEYS)}")
         ok = isinstance(v, (int, float)) if KEYS[k] is float else isinstance(v, KEYS[k])
@@ -52,8 +54,6 @@ def check_block(block, where, phases: dict | None = None) -> dict:
                   f"got {seeds!r}")
     if out["reference"] not in arms:
         raise err(f"{where}: 'ablation.reference' {out['reference']!r} is not one of the arms {arms}")
-    if out["bootstrap"] < 100:
-        raise err(f"{where}: 'ablation.bootstrap' must be at least 100 replicates (2000 is usual), got {out['bootstrap']}")
     if not 0.5 <= float(out["ci"]) < 1:
         raise err(f"{where}: 'ablation.ci' is a coverage such as 0.95, got {out['ci']}")
     out["ci"] = float(out["ci"])

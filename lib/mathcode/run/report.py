@@ -252,9 +252,12 @@ def ablation_section(root: Path) -> str:
     out = [f"<section id='ablation'><h2>Ablation: {' vs. '.join(html.escape(a) for a in plan['arms'])}</h2>",
            f"<p>Phases 1–2 ran once (this folder); phases 3–4 ran for every arm × training seed "
            f"({', '.join(map(str, plan['seeds']))}) in <code>arms/</code>, each with its own manifests, all evaluated "
-           f"on identical items and prompts. Differences are <i>arm − {html.escape(plan['reference'])}</i>, paired per "
-           f"item and seed; intervals are {int(100 * plan['ci'])}% bootstrap intervals resampling items and seeds "
-           f"({plan['bootstrap']} replicates).</p>"]
+           f"on identical items and prompts. Differences are <i>arm − {html.escape(plan['reference'])}</i>, paired by "
+           f"item; the runs of two arms are independent (seed s of one arm trains on other data in another order), "
+           f"so the {int(100 * plan['ci'])}% intervals are t intervals whose variance adds each arm's run-to-run "
+           f"variance (from its per-run means) and the item x arm variance (from the seed-averaged per-item "
+           f"differences), at Satterthwaite degrees of freedom (df). MDE: the true difference such an interval "
+           f"excludes from zero with 80% probability. The per-seed differences are shown beside each.</p>"]
     tok = summary.get("corpus_tokens") or {}
     if tok:
         out.append(f"<p><b>Translated code in the training data:</b> {tok['translated_tokens']:,} of "
@@ -275,7 +278,17 @@ def ablation_section(root: Path) -> str:
         out.append("<ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in t["sentence"]) + "</ul>")
         out.append(_table(t.to_dict("records"), [c for c in ("benchmark", "metric", "arm", "reference", "n_items",
                                                              "n_seeds", "reference_mean", "arm_mean", "diff", "ci_low",
-                                                             "ci_high", "mde", "excludes_zero") if c in t.columns]))
+                                                             "ci_high", "df", "mde", "excludes_zero", "per_seed")
+                                                  if c in t.columns]))
+        if summary.get("run_sd"):
+            out.append("<p>Run-to-run standard deviation of one run's mean, all arms pooled (what sizes the seeds):</p>")
+            out.append(_table(summary["run_sd"], ["benchmark", "metric", "run_sd", "df", "n_items"]))
+        plan_rows = summary.get("seeds_plan") or []
+        if plan_rows:
+            out.append("<p>What more seeds would buy — the MDE of basic+translated − token-matched (gold-solution "
+                       "NLL) with this many runs per arm, at this run's variance and items: "
+                       + "; ".join(f"{html.escape(str(r['benchmark']))} {r['seeds']} seeds {r['mde']:.4f}"
+                                   for r in plan_rows) + ".</p>")
     else:
         out.append("<p>No arm has finished its evaluation yet.</p>")
     for f, cap in _figures(ab):

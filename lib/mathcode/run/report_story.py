@@ -84,6 +84,7 @@ def facts(run_dir: Path) -> dict:
     f["results"] = _csv(d4 / "tables" / "results.csv")
     f["differences"] = _csv(d4 / "tables" / "differences.csv")
     f["nll"] = _csv(d4 / "tables" / "nll.csv")
+    f["ablation"] = _csv(run_dir / "ablation" / "comparison.csv")
     return f
 
 
@@ -293,25 +294,32 @@ def limitations(f: dict) -> list[str]:
     skipped = skipped_benchmarks(f)
     if skipped:
         out.append(f"Asked for but not evaluated (test set not available offline): {', '.join(skipped)}.")
-    zero, same = [], []
+    zero, same, excluded = [], [], []
     for d in f["differences"]:
         lo, hi = _num(d.get("ci_low")), _num(d.get("ci_high"))
-        if lo is None or hi is None or not lo <= 0 <= hi:
+        if lo is None or hi is None:
             continue
         if lo == hi == 0:            # every item scored alike: nothing to resample
             same.append(d["benchmark"])
-        else:
+        elif lo <= 0 <= hi:
             zero.append(f"{d['benchmark']} ({d['model']} − {d['vs']}: {float(d['diff']):+.2f}, 95% interval "
                         f"{lo:+.2f} to {hi:+.2f})")
+        else:
+            excluded.append(f"{d['benchmark']} ({d['model']} − {d['vs']}: {float(d['diff']):+.2f}, 95% interval "
+                            f"{lo:+.2f} to {hi:+.2f})")
     if same:
         out.append(f"Identical scores for both models, item by item (a difference of 0, interval 0 to 0): "
                    f"{', '.join(same)}.")
     if zero:
         out.append("These differences have intervals that include zero, so they show no effect either way: "
                    + "; ".join(zero) + ".")
-    elif f["differences"]:
-        out.append("Every accuracy difference has an interval that excludes zero; with this few items, read the "
-                   "flipped items before believing it.")
+    if excluded:
+        every = not zero and not same
+        out.append(("Every accuracy difference has an interval that excludes zero" if every else
+                    "These accuracy differences have intervals that exclude zero")
+                   + ": " + "; ".join(excluded) + ". The interval resamples items of one training run only, not "
+                   "training noise; with this few items, read the flipped items before believing it.")
+    out += ablation_limitations(f)
     m2 = f["02_translation"]["metrics"]
     if "blocks" in m2:
         out.append(f"Translation: {plural(m2.get('passages', 0), 'passage')} translated by "
@@ -323,6 +331,32 @@ def limitations(f: dict) -> list[str]:
     m1 = f["01_data"]["metrics"]
     if str(m1.get("decontamination", "")).startswith("NOT"):
         out.append("The corpus was not decontaminated against the benchmarks (no test sets were available).")
+    return out
+
+
+def ablation_limitations(f: dict) -> list[str]:
+    """What the ablation's gold-solution NLL contrasts can and cannot show, from ``ablation/comparison.csv``: how
+    many seeds the run-to-run part rests on, which intervals include zero and the effect each could have detected
+    (MDE); nothing is called an effect unless its interval excludes zero."""
+    rows = [r for r in f.get("ablation") or [] if r.get("metric") == "nll" and _num(r.get("ci_low")) is not None]
+    if not rows:
+        return []
+    out = []
+    seeds = min(int(_num(r.get("n_seeds")) or 0) for r in rows)
+    out.append(f"The ablation trained {plural(seeds, 'seed')} per arm; the intervals allow for run-to-run variance "
+               f"estimated from {plural(max(0, seeds - 1), 'degree')} of freedom per arm"
+               + (" (one seed: training noise is not in the intervals at all)." if seeds < 2 else "."))
+    open_, shown = [], []
+    for r in rows:
+        lo, hi, d, m = (_num(r.get(k)) for k in ("ci_low", "ci_high", "diff", "mde"))
+        what = (f"{r['benchmark']} {r['arm']} − {r['reference']} {d:+.4f} [{lo:+.4f}, {hi:+.4f}]"
+                + (f", MDE {m:.4f}" if m is not None else ""))
+        (open_ if lo <= 0 <= hi else shown).append(what)
+    if open_:
+        out.append("Gold-solution NLL differences whose interval includes zero — no effect can be claimed, and an "
+                   "effect smaller than the MDE would likely have gone unseen: " + "; ".join(open_) + ".")
+    if shown:
+        out.append("Gold-solution NLL differences whose interval excludes zero: " + "; ".join(shown) + ".")
     return out
 
 

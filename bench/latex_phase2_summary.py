@@ -30,6 +30,15 @@ def read(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
+def phase2(run: Path) -> tuple[list[dict], list[dict]]:
+    """(passages, blocks) of a run: the materialized files, or the records of the chunks done so far."""
+    d2 = run / "02_translation"
+    if (d2 / "blocks.jsonl").exists():
+        return read(d2 / "passages.jsonl"), read(d2 / "blocks.jsonl")
+    recs = [r for f in sorted((d2 / "work").glob("records.*.jsonl")) for r in read(f)]
+    return [p for r in recs for p in r["passages"]], [b for r in recs for b in r["blocks"]]
+
+
 def guess_kind(block: dict) -> str:
     """numeric when the stated result is a plain number (fractions a/b and \\frac of integers too)."""
     r = str(block.get("stated_result") or block.get("result") or "")
@@ -40,8 +49,7 @@ def guess_kind(block: dict) -> str:
 
 def summarise(run: Path, labels: dict, tag: str) -> list[dict]:
     corpus = read(run / "01_data" / "corpus.jsonl")
-    passages = read(run / "02_translation" / "passages.jsonl")
-    blocks = [b for b in read(run / "02_translation" / "blocks.jsonl")]
+    passages, blocks = phase2(run)
     src_of = {d["id"]: d["source"] for d in corpus}
     rows = defaultdict(lambda: defaultdict(int))
     for d in corpus:
@@ -72,11 +80,12 @@ def summarise(run: Path, labels: dict, tag: str) -> list[dict]:
 
 
 def draft(run: Path, labels: dict, tag: str) -> list[dict]:
-    passages = {p["id"]: p for p in read(run / "02_translation" / "passages.jsonl")}
+    ps, blocks = phase2(run)
+    passages = {p["id"]: p for p in ps}
     # a block with the same passage and code as one labelled under another tag gets that label (marked so)
     by_content = {(r.get("passage"), r.get("code")): r for r in labels.values() if r.get("correct") is not None}
     out = []
-    for b in read(run / "02_translation" / "blocks.jsonl"):
+    for b in blocks:
         if (tag, b["id"]) in labels:
             continue
         p = passages.get(b["passage_id"], {})

@@ -30,10 +30,14 @@ def main(argv=None) -> int:
     d2 = a.run / "02_translation"
     params = json.loads((d2 / "manifest.json").read_text()).get("parameters", {})
     cfg = steps.configure(**params)
-    passages = {p["id"]: p for p in read(d2 / "passages.jsonl")}
-    before = read(d2 / "blocks.jsonl")
+    if (d2 / "blocks.jsonl").exists():
+        ps, before, replies = read(d2 / "passages.jsonl"), read(d2 / "blocks.jsonl"), read(d2 / "replies.jsonl")
+    else:                                   # a run still going: the chunks recorded so far
+        recs = [r for f in sorted((d2 / "work").glob("records.*.jsonl")) for r in read(f)]
+        ps, before, replies = ([x for r in recs for x in r[k]] for k in ("passages", "blocks", "replies"))
+    passages = {p["id"]: p for p in ps}
     pending, rows = [], []
-    for r in read(d2 / "replies.jsonl"):
+    for r in replies:
         p = passages[r["passage_id"]]
         parsed, err = _parse.parse_reply(r["text"])
         if err:

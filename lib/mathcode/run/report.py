@@ -158,6 +158,13 @@ def story_html(run_dir: Path, f: dict | None = None) -> str:
     return "\n".join(parts)
 
 
+def _in_run(text: str, run_dir: Path) -> str:
+    """Paths inside the run folder written relative to it (the page travels; the folder it was written in does
+    not)."""
+    root = str(Path(run_dir).resolve())
+    return text.replace(root + "/", "").replace(root, ".")
+
+
 def _shown_path(p) -> str:
     """A recipe path as a reader should see it: relative to the kit when inside it (never a clone's temp folder),
     else its file name."""
@@ -234,7 +241,8 @@ def write_report(run_dir) -> Path:
         if metrics:
             parts.append("<details><summary>every number this phase recorded (as stored in its manifest)</summary>"
                          "<table><tr><th>key</th><th>value</th></tr>")
-            parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in metrics.items()]
+            parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_in_run(_fmt(v), run_dir))}</td></tr>"
+                      for k, v in metrics.items()]
             parts.append("</table></details>")
         parts.append("</section>")
     parts.append("</body></html>")

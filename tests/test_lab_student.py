@@ -116,11 +116,29 @@ def _cells(page):
     return page.locator(".jp-Notebook .jp-Cell")
 
 
+def _select(page, i: int) -> None:
+    """Make cell ``i`` the active cell in command mode, as a student does: click its prompt, or, where something
+    covers it, walk there with the arrow keys."""
+    cell = _cells(page).nth(i)
+    if "jp-mod-active" not in (cell.get_attribute("class") or ""):
+        try:
+            cell.locator(".jp-InputPrompt").click(timeout=5_000)
+        except Exception:
+            page.keyboard.press("Escape")
+            for _ in range(len(_cells(page).all())):
+                active = page.evaluate("[...document.querySelectorAll('.jp-Notebook .jp-Cell')]"
+                                       ".findIndex(c => c.classList.contains('jp-mod-active'))")
+                if active == i:
+                    break
+                page.keyboard.press("ArrowDown" if active < i else "ArrowUp")
+    page.keyboard.press("Escape")
+    assert "jp-mod-active" in (cell.get_attribute("class") or ""), f"could not select cell {i}"
+
+
 def _run_cell(page, i: int, timeout_s: float = 600) -> str:
     """Select cell ``i``, press Shift+Enter, wait until it has finished; return its output text."""
     cell = _cells(page).nth(i)
-    cell.locator(".jp-InputPrompt").click()           # command mode on this cell (the prompt area, not the editor)
-    page.keyboard.press("Escape")
+    _select(page, i)
     page.keyboard.press("Shift+Enter")
     if "jp-CodeCell" in (cell.get_attribute("class") or ""):
         prompt = cell.locator(".jp-InputPrompt")
@@ -130,7 +148,7 @@ def _run_cell(page, i: int, timeout_s: float = 600) -> str:
             if text.startswith("[") and text[1:-2].strip().isdigit():
                 break
             assert time.time() < deadline, f"cell {i} still running after {timeout_s} s"
-            time.sleep(0.25)
+            time.sleep(1.0)
         page.wait_for_timeout(300)                    # the last output messages arrive after the reply
     return cell.locator(".jp-OutputArea").inner_text() if cell.locator(".jp-OutputArea").count() else ""
 
@@ -146,12 +164,16 @@ def test_notebook_02_cell_by_cell_in_jupyterlab(lab):
         b = p.chromium.launch(executable_path=lab["chrome"], args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             page = b.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(300_000)         # a busy shared machine can starve the renderer for minutes
+            shot = lab["root"] / "lab-last-screen.png"
             page.goto(f"{lab['url']}/lab/tree/{lab['notebook'].name}?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
             # the kernel is started and idle before the first cell runs
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
-            n = _cells(page).count()
-            assert n == len(json.loads(lab["notebook"].read_text())["cells"])
+            n = len(json.loads(lab["notebook"].read_text())["cells"])
+            # Lab attaches the cells in batches after the first paint: every cell is in the page before any runs
+            page.wait_for_function(f"document.querySelectorAll('.jp-Notebook .jp-Cell').length >= {n}",
+                                   timeout=120_000)
             outputs = []
             for i in range(n):
                 outputs.append(_run_cell(page, i))
@@ -176,5 +198,12 @@ def test_notebook_02_cell_by_cell_in_jupyterlab(lab):
             for f, data in before.items():
                 assert (run / f).read_bytes() == data, f"{f} changed when the cell ran a second time"
             assert again == outputs[yield_cell]
+        except BaseException:
+            try:                                      # what the student would have seen when it went wrong
+                page.screenshot(path=str(shot), timeout=15_000)
+                print(f"screenshot of the Lab at the failure: {shot}")
+            except Exception as e:
+                print(f"no screenshot of the Lab at the failure ({type(e).__name__})")
+            raise
         finally:
             b.close()

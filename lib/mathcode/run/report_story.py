@@ -293,8 +293,8 @@ def key_numbers(f: dict) -> list[str]:
         s = (f"On the reference solutions of {plural(nc['solutions'], 'item')} ({', '.join(nc['benchmarks'])}; "
              f"{nc['tokens']:,} solution tokens), the mean negative log-likelihood went from {nc['before']:.2f} "
              f"({nc['base']}) to {nc['after']:.2f} nats per token ({nc['model']}): "
-             + ("lower, so the trained model predicts worked solutions better" if nc["after"] < nc["before"] else
-                "not lower, so training did not move the model towards these solutions"))
+             + ("lower: the trained model finds these worked solutions more likely" if nc["after"] < nc["before"] else
+                "not lower: the trained model finds these worked solutions no more likely"))
         if nc["lower_on"] is not None:
             s += f"; lower on {nc['lower_on']} of {plural(nc['paired'], 'solution')}"
         out.append(s + ".")

@@ -60,6 +60,24 @@ def test_blocks_are_the_eos_joined_stream_without_padding(tok):
     assert len(docs) == 12
 
 
+def test_tokens_per_part_add_up_to_the_training_set(tok):
+    """The per-part counts (the translated-tokens bar, the report's translated share) describe the blocks trained
+    on: they add up to blocks x block size, and a part whose documents fell into the dropped tail counts only what
+    made it into a block."""
+    texts = sympy_docs(9)
+    toks = packing.tokenize(texts, tok)
+    parts = ["basic"] * 6 + ["translated"] * 3
+    p = packing.pack(toks, 64, tok.eos_token_id, parts)
+    assert p.dropped_tail > 0
+    assert sum(p.part_tokens.values()) == p.n_blocks * 64 == p.n_tokens - p.dropped_tail
+    # recount from the blocks themselves: token i of the stream belongs to the document that wrote it
+    owner = [parts[i] for i, d in enumerate(toks) for _ in range(len(d) + 1)][: p.n_blocks * 64]
+    assert p.part_tokens == {k: owner.count(k) for k in dict.fromkeys(parts)}
+    # a tail that swallows the last document whole leaves it at 0, not at its full length
+    tiny = packing.pack([[5] * 60, [6] * 10], 64, tok.eos_token_id, ["basic", "translated"])
+    assert tiny.part_tokens == {"basic": 61, "translated": 3}
+
+
 def test_heldout_split_is_by_document_group(tok):
     texts = sympy_docs(20)
     # translated rows share doc_id with their source: the pair must land on one side

@@ -68,6 +68,20 @@ def test_computed_values_pass(box, code):
     assert v["checks"].get("computed") is True, v
 
 
+def test_a_typed_in_answer_that_is_the_passage_number_is_named_as_such(box):
+    """A rejection never says the code "uses no number of the passage" when the passage's number is in the code:
+    it names the number (the stated result, typed in) and why it is no input. Reply of Qwen2.5-Coder-0.5B to a
+    CHAMP solution (tests/fixtures/verify_labelled.jsonl)."""
+    passage = ("3. We have the coefficient $C(10, 3)*y^3*(-1)^7=-120$ for the term $y^3$ in $(y-1)^10$.\n\n"
+               "4. Thus, the coefficient $a_2$ for $y^2$ in $(1-(y-1)^10)/y$ is $-(-120)=120$.")
+    v = _judged(box, "a2 = -(-120)\nprint(a2)", result="120", passage=passage)
+    assert v["outcome"] == "hardcoded", v
+    assert "uses no number of the passage" not in v["reason"] and "(120)" in v["reason"], v["reason"]
+    # a snippet with no number of the passage at all still says so
+    v = _judged(box, "print(5 * 9)", result="45", passage="Half of 90 is 45.")
+    assert v["outcome"] in ("hardcoded", "ungrounded") and "(45)" not in v["reason"], v
+
+
 # --- grounding: the stated result must be in the passage ------------------------------------------------
 TRIP = ("A train covers 150 km at an average speed of 60 km/h, so the trip takes $150/60 = 2.5$ hours. "
         "Tickets cost \\$2,340 for the group, and $\\frac{3}{4}$ of the seats were taken, about 0.33 of them by children.")

@@ -75,7 +75,9 @@ class Phase:
     def save_figure(self, fig, name: str, caption: str = "") -> None:
         """Save a matplotlib/seaborn figure as figures/NAME.png and list it for the report. Returns nothing: a cell
         that ends with it shows the figure, not ``Out: PosixPath(...)`` (the file is ``figure_path(name)``)."""
+        from mathcode import figure_text
         p = self.figure_path(name)
+        figure_text.tidy(fig)            # identifiers (source, column names) become words on the projected figure
         fig.savefig(p, dpi=110, bbox_inches="tight")
         self.figures = [f for f in self.figures if f["file"] != p.name] + [{"file": p.name, "caption": caption}]
         write_json(self.dir / "figures" / "index.json", self.figures)

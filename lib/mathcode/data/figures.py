@@ -27,7 +27,12 @@ def funnel_figure(funnel_df):
     fig, ax = plt.subplots(figsize=(9, 4.5))
     order = list(dict.fromkeys(funnel_df.sort_values("stage_no")["stage"]))
     sns.barplot(funnel_df, x="stage", y="tokens", hue="source", order=order, ax=ax)
-    ax.set(ylabel="tokens (target tokenizer)", xlabel="", title="Tokens per source after each step")
+    positive = funnel_df["tokens"][funnel_df["tokens"] > 0]
+    log = len(positive) > 1 and positive.max() / positive.min() > 50     # a small source would be a flat line
+    if log:
+        ax.set_yscale("log")
+    ax.set(ylabel="tokens (target tokenizer" + (", logarithmic axis)" if log else ")"), xlabel="",
+           title="Tokens per source after each step")
     ax.tick_params(axis="x", rotation=25)
     # legend beside the axes, never over the bars (it hid the one bar that dropped)
     ax.legend(title="source", fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)

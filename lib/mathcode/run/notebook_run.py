@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from mathcode.run import config as _config, notebook_tidy
+from mathcode.run import config as _config, kernels, notebook_tidy
 
 from mathcode import manifest, paths, progress
 
@@ -98,7 +98,7 @@ def run_phase(recipe, phase: str, run_dir: Path, force: bool = False, extra: dic
         with _streaming(pdir.name, _PROGRESS):
             pm.execute_notebook(str(nb_in), str(nb_out), parameters=parameters, kernel_name="python3",
                                 cwd=str(paths.project_root()), progress_bar=_progress_bar(pdir.name),
-                                log_output=_PROGRESS, report_mode=False)
+                                log_output=_PROGRESS, report_mode=False, **kernels.papermill_kwargs())
     except pm.PapermillExecutionError as e:
         error = {"type": e.ename, "message": _clean(e.evalue), "cell_index": e.cell_index,
                  "execution_count": e.exec_count}

@@ -31,8 +31,12 @@ PHASE_WHY = {
 # Readable at 1024x768 on a projector: large base font, one column, figures up to the column width.
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;font-size:17px;line-height:1.45;max-width:1000px;
-margin:1.5em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em;font-size:1.8em} h2{margin-top:1.6em} .sub{color:#555;margin-top:0}
+margin:.6em auto 1.5em;padding:0 1em;color:#222}
+h1{margin:.1em 0 .3em;font-size:1.6em} h1 .run{font-weight:normal;color:#666;font-size:.7em}
+h2{margin-top:1.6em} .sub{color:#555;margin-top:0;font-size:.9em}
+.definition{font-size:1.12em;margin:.2em 0 .5em} section.first{border-top:none;margin-top:0;padding-top:0}
+section.first figure{margin:.3em 0}
+.banner{background:#fff8e1;border-left:6px solid #e0b000;padding:.3em .8em;margin:.3em 0}
 section{border-top:1px solid #ddd;padding-top:.6em;margin-top:1.6em}
 .status{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.85em;color:#fff}
 .complete{background:#2a7}.failed{background:#c33}.running{background:#e90}.missing{background:#999}
@@ -111,24 +115,32 @@ def example_html(b: dict, kind: str) -> str:
     return "\n".join(out)
 
 
-def story_html(run_dir: Path) -> str:
-    """The part a class reads first: the run in numbers, the method, one translation in full, the limits."""
-    f = story.facts(run_dir)
+# The first screen of the page: what the method is, in two lines, above its figure.
+DEFINITION = ("<b>MathCoder2</b> continues the pretraining of a language model on math text together with Python "
+              "code that a second model wrote for the computations in that text — keeping only code that runs and "
+              "reproduces the text's own result — and then tests the model on math problems.")
+
+
+def method_html(f: dict) -> str:
+    """The definition and the method figure with this run's numbers in its boxes (the page's first screen)."""
+    translator = story._short(f["02_translation"]["metrics"].get("model") or f["02_translation"]["parameters"].get(
+        "translator_model") or f["model"])
+    fig = report_figures.method_figure(story.method_steps(f), translator=translator, model=story._short(f["model"]))
+    return ("<section id='method' class='first'><p class='definition'>" + DEFINITION + "</p>"
+            + _img(report_figures.png_bytes(fig), "the method in one figure",
+                   "The numbers in the boxes are this run's. Below: the run in sentences, one translated block "
+                   "in full, and what this run can and cannot show.")
+            + "</section>")
+
+
+def story_html(run_dir: Path, f: dict | None = None) -> str:
+    """What a class reads after the method: the run in numbers, one translation in full, the limits."""
+    f = f if f is not None else story.facts(run_dir)
     parts = []
     sentences = story.key_numbers(f)
     if sentences:
         parts.append("<section id='summary'><h2>What this run did</h2><ul class='keynums'>"
                      + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul></section>")
-    translator = story._short(f["02_translation"]["metrics"].get("model") or f["02_translation"]["parameters"].get(
-        "translator_model") or f["model"])
-    fig = report_figures.method_figure(story.method_steps(f), translator=translator, model=story._short(f["model"]))
-    parts.append("<section id='method'><h2>The method in one figure</h2>"
-                 + _img(report_figures.png_bytes(fig), "method",
-                        "MathCoder2's recipe as this run carried it out: a math corpus; a translator model turns each "
-                        "computation into conditions, a LaTeX expression, a result and Python code, which a sandbox "
-                        "runs and checks; the verified blocks join the corpus for continued pretraining; the trained "
-                        "model is compared with the base model on benchmark items. The numbers are this run's.")
-                 + "</section>")
     ex = story.worked_examples(run_dir)
     if ex:
         parts.append("<section id='worked-example'><h2>One translation, step by step</h2><p>Read each block top to "
@@ -146,15 +158,43 @@ def story_html(run_dir: Path) -> str:
     return "\n".join(parts)
 
 
+def _in_run(text: str, run_dir: Path) -> str:
+    """Paths inside the run folder written relative to it (the page travels; the folder it was written in does
+    not)."""
+    root = str(Path(run_dir).resolve())
+    return text.replace(root + "/", "").replace(root, ".")
+
+
+def _shown_path(p) -> str:
+    """A recipe path as a reader should see it: relative to the kit when inside it (never a clone's temp folder),
+    else its file name."""
+    p = Path(str(p))
+    try:
+        return str(p.resolve().relative_to(paths.project_root().resolve()))
+    except (ValueError, OSError):
+        return p.name
+
+
 def write_report(run_dir) -> Path:
     run_dir = paths.resolve_path(run_dir)
     recipe = json.loads((run_dir / "recipe.json").read_text()) if (run_dir / "recipe.json").exists() else {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>MathCoder2 kit — {html.escape(run_dir.name)}"
              f"</title><style>{CSS}</style></head><body>",
-             f"<h1>MathCoder2, step by step — run <code>{html.escape(run_dir.name)}</code></h1>",
-             f"<p class='sub'>recipe <code>{html.escape(str(recipe.get('config', '?')))}</code> · model "
-             f"<code>{html.escape(str(recipe.get('model', '?')))}</code> · written {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+             f"<h1>MathCoder2, step by step <span class='run'>· run <code>{html.escape(run_dir.name)}</code></span></h1>"]
     rehearsal = _rehearsal(run_dir, recipe)
+    if rehearsal:                              # said before any number is read; the details follow the figure
+        parts.append("<p class='banner'>A rehearsal at toy scale, not an experiment: no number on this page says "
+                     "anything about the real run (<a href='#rehearsal'>what it replaced</a>).</p>")
+    f = None
+    try:
+        f = story.facts(run_dir)
+        parts.append(method_html(f))
+    except Exception as e:                    # the report never fails a run; say what could not be drawn
+        parts.append(f"<p class='err'>The method figure could not be drawn ({html.escape(type(e).__name__)}: "
+                     f"{html.escape(str(e))}); the phase sections below are complete.</p>")
+    parts.append(f"<p class='sub'>recipe <code>{html.escape(_shown_path(recipe.get('config', '?')))}</code> · model "
+                 f"<code>{html.escape(str(recipe.get('model', '?')))}</code> · written {time.strftime('%Y-%m-%d %H:%M')}"
+                 f"</p>")
     if rehearsal:
         parts.append(_rehearsal_html(rehearsal, own=(run_dir / "rehearsal.json").is_file()))
     if recipe.get("ablation_root"):
@@ -162,7 +202,7 @@ def write_report(run_dir) -> Path:
                      f"{html.escape(str(recipe.get('seed')))}); the comparison of all arms is in "
                      f"<a href='{html.escape(recipe['ablation_root'])}/report.html#ablation'>the ablation's report</a>.</p>")
     try:
-        parts.append(story_html(run_dir))
+        parts.append(story_html(run_dir, f))
     except Exception as e:                    # the report never fails a run; say what could not be summarised
         parts.append(f"<p class='err'>The summary could not be written ({html.escape(type(e).__name__)}: "
                      f"{html.escape(str(e))}); the phase sections below are complete.</p>")
@@ -201,7 +241,8 @@ def write_report(run_dir) -> Path:
         if metrics:
             parts.append("<details><summary>every number this phase recorded (as stored in its manifest)</summary>"
                          "<table><tr><th>key</th><th>value</th></tr>")
-            parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in metrics.items()]
+            parts += [f"<tr><td>{html.escape(k)}</td><td>{html.escape(_in_run(_fmt(v), run_dir))}</td></tr>"
+                      for k, v in metrics.items()]
             parts.append("</table></details>")
         parts.append("</section>")
     parts.append("</body></html>")
@@ -228,7 +269,7 @@ def _rehearsal_html(r: dict, own: bool) -> str:
                    f"<code>{html.escape(str(s.get('now')))}</code> — {html.escape(str(s.get('reason', '')))}</li>"
                    for s in subs)
     link = "<a href='rehearsal.json'>rehearsal.json</a>" if own else "the ablation root's rehearsal.json"
-    return (f"<div class='limits'><h2>A rehearsal, not an experiment</h2><p>This run rehearses the recipe "
+    return (f"<div class='limits' id='rehearsal'><h2>A rehearsal, not an experiment</h2><p>This run rehearses the recipe "
             f"<code>{html.escape(str(r.get('config', '?')))}</code> at toy scale on CPU with a tiny randomly "
             f"initialised model: it shows that every phase runs through the same code; no number on this page says "
             f"anything about the real run (whose folder, <code>{html.escape(str(r.get('real_run_dir', '?')))}</code>, "

@@ -10,9 +10,9 @@ def method_figure(steps: list[tuple[str, str]], translator: str = "", model: str
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    fig, ax = plt.subplots(figsize=(11, 4.6))
+    fig, ax = plt.subplots(figsize=(11, 4.1))
     ax.set_xlim(0, 11)
-    ax.set_ylim(0, 4.6)
+    ax.set_ylim(0.35, 4.45)                  # the drawing's extent: no empty band under the closing sentence
     ax.axis("off")
     colours = ["#dbe9f6", "#fde3c8", "#e3f1dc", "#eadcf1"]
     w, h, y = 2.25, 1.55, 2.75
@@ -45,6 +45,8 @@ def method_figure(steps: list[tuple[str, str]], translator: str = "", model: str
 
 def png_bytes(fig, dpi: int = 110) -> bytes:
     import matplotlib.pyplot as plt
+    from mathcode import figure_text
+    figure_text.tidy(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -85,6 +85,7 @@ def facts(run_dir: Path) -> dict:
     f["differences"] = _csv(d4 / "tables" / "differences.csv")
     f["nll"] = _csv(d4 / "tables" / "nll.csv")
     f["ablation"] = _csv(run_dir / "ablation" / "comparison.csv")
+    f["nll_items"] = _jsonl(d4 / "nll.jsonl")
     return f
 
 
@@ -184,6 +185,52 @@ def removals_sentence(m1: dict) -> str:
     return " " + "; ".join(parts)[0].upper() + "; ".join(parts)[1:]
 
 
+def heldout_tokens(f: dict) -> int | None:
+    """Tokens the held-out loss of phase 3 is measured on: the evaluated held-out blocks x block size (recorded as
+    ``heldout_eval_tokens``; for older runs recomputed from the block counts and ``max_heldout_blocks``)."""
+    m3, p3 = f["03_pretraining"]["metrics"], f["03_pretraining"]["parameters"]
+    if m3.get("heldout_eval_tokens"):
+        return int(m3["heldout_eval_tokens"])
+    if not m3.get("heldout_blocks") or not m3.get("block_size"):
+        return None
+    cap = p3.get("max_heldout_blocks")
+    if cap is None:
+        try:
+            from mathcode.run import params
+            cap = params.defaults("pretraining").get("max_heldout_blocks")
+        except Exception:
+            cap = None
+    blocks = int(m3["heldout_blocks"]) if not cap else min(int(m3["heldout_blocks"]), int(cap))
+    return blocks * int(m3["block_size"])
+
+
+def nll_change(f: dict) -> dict | None:
+    """The gold-solution NLL probe of phase 4 for the first two models (base, then the trained one): token-weighted
+    means in nats per token, solutions and tokens scored, and on how many solutions the second model is lower."""
+    rows = [r for r in f.get("nll") or [] if _num(r.get("nll_per_token")) is not None]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    if len(models) < 2:
+        return None
+    base, other = models[0], models[1]
+
+    def pooled(m):
+        rs = [r for r in rows if r["model"] == m]
+        tok = sum(int(_num(r.get("tokens")) or 0) for r in rs)
+        nll = (sum(_num(r["nll_per_token"]) * int(_num(r.get("tokens")) or 0) for r in rs) / tok) if tok else \
+            sum(_num(r["nll_per_token"]) for r in rs) / len(rs)
+        return nll, sum(int(_num(r.get("n")) or 0) for r in rs), tok
+
+    (b, n, tok), (a, _, _) = pooled(base), pooled(other)
+    per = {}
+    for r in f.get("nll_items") or []:
+        if r.get("model") in (base, other) and _num(r.get("nll_mean")) is not None:
+            per.setdefault((r.get("benchmark"), str(r.get("item_id"))), {})[r["model"]] = _num(r["nll_mean"])
+    paired = [v for v in per.values() if base in v and other in v]
+    return {"base": base, "model": other, "before": b, "after": a, "solutions": n, "tokens": tok,
+            "benchmarks": sorted({r["benchmark"] for r in rows}),
+            "lower_on": sum(v[other] < v[base] for v in paired) if paired else None, "paired": len(paired)}
+
+
 def key_numbers(f: dict) -> list[str]:
     """One sentence per phase that ran, each number with its unit."""
     out = []
@@ -211,9 +258,10 @@ def key_numbers(f: dict) -> list[str]:
         if auc is not None:
             held = next((r for r in f["classifier_metrics"] if "2" in str(r.get("round", ""))), None)
             n_held = held.get("n") or held.get("held_out") if held else None
-            s += (f" The math classifier separated held-out math from non-math text with AUC {auc:.2f}"
-                  f"{' on ' + plural(_num(n_held), 'document') if _num(n_held) else ''}"
-                  f"{' (1.00 means perfectly, on a small and easy held-out set)' if auc >= 0.995 else ''}.")
+            s += (f" The math classifier (fastText) told held-out math from non-math text apart with an AUC of "
+                  f"{auc:.2f}{' on ' + plural(_num(n_held), 'document') if _num(n_held) else ''} (the chance that "
+                  f"a math document scores above a non-math one"
+                  f"{'; 1.00 means always, on a small and easy held-out set' if auc >= 0.995 else ''}).")
         out.append(s)
     m2 = f["02_translation"]["metrics"]
     if f["02_translation"]["status"] == "complete" and "blocks" in m2:
@@ -226,10 +274,15 @@ def key_numbers(f: dict) -> list[str]:
     m3 = f["03_pretraining"]["metrics"]
     if f["03_pretraining"]["status"] == "complete" and "steps" in m3:
         tt = training_tokens(f)
-        s = f"Phase 3 trained LoRA adapters on the 4-bit {_short(f['model'])} for {plural(m3['steps'], 'optimizer step')}"
+        s = (f"Phase 3 trained LoRA adapters (small weight matrices added to every layer; the base model stays frozen "
+             f"in 4 bits) on {_short(f['model'])} for {plural(m3['steps'], 'optimizer step')}")
         if tt:
             s += (f": {tt[0]:,} tokens processed (sequences of {m3.get('block_size', '?')} tokens), "
-                  f"{pct(min(1.0, tt[0] / tt[1]), 0) if tt[1] else '?'} of the {tt[1]:,}-token packed training set.")
+                  f"{pct(min(1.0, tt[0] / tt[1]), 0) if tt[1] else '?'} of the {tt[1]:,}-token training set")
+            ts = translated_share(f)
+            if ts and ts[1] == tt[1]:
+                s += f", of which {ts[0]:,} tokens ({pct(ts[0] / ts[1], 2)}) are translated code"
+            s += "."
         else:
             s += "."
         tp = m3.get("trainable_params")
@@ -239,12 +292,14 @@ def key_numbers(f: dict) -> list[str]:
                   f"{(f['model_params'] + int(tp)) / 1e6:.0f} million.")
         a, b2 = _num(m3.get("train_loss_first")), _num(m3.get("train_loss_last"))
         if a is not None and b2 is not None:
-            s += (f" The training loss went from {a:.2f} to {b2:.2f} "
+            s += (f" The training loss (nats per token) went from {a:.2f} to {b2:.2f} "
                   f"({'fell' if b2 < a else 'rose' if b2 > a else 'did not change'}; with "
                   f"{plural(m3['steps'], 'step')} one batch's loss is noisy).")
         hb, ha = _num(m3.get("heldout_loss_before")), _num(m3.get("heldout_loss_after"))
         if hb is not None and ha is not None:
-            s += (f" On held-out text the loss went from {hb:.3f} to {ha:.3f} "
+            ht = heldout_tokens(f)
+            s += (f" On {f'{ht:,} ' if ht else ''}held-out tokens (documents never trained on) the loss (nats per "
+                  f"token) went from {hb:.3f} to {ha:.3f} "
                   f"({'lower is better: it improved' if ha < hb else 'it did not improve'}).")
         out.append(s)
     acc = accuracy_rows(f)
@@ -255,6 +310,16 @@ def key_numbers(f: dict) -> list[str]:
             parts.append(f"{bench}: " + ", ".join(f"{r['model']} {r['correct']}/{r['n']}" for r in rs))
         out.append("Phase 4 scored the same items and prompts for every model (correct answers / items): "
                    + "; ".join(parts) + ".")
+    nc = nll_change(f) if f["04_evaluation"]["status"] == "complete" else None
+    if nc:
+        s = (f"On the reference solutions of {plural(nc['solutions'], 'item')} ({', '.join(nc['benchmarks'])}; "
+             f"{nc['tokens']:,} solution tokens), the mean negative log-likelihood went from {nc['before']:.2f} "
+             f"({nc['base']}) to {nc['after']:.2f} nats per token ({nc['model']}): "
+             + ("lower: the trained model finds these worked solutions more likely" if nc["after"] < nc["before"] else
+                "not lower: the trained model finds these worked solutions no more likely"))
+        if nc["lower_on"] is not None:
+            s += f"; lower on {nc['lower_on']} of {plural(nc['paired'], 'solution')}"
+        out.append(s + ".")
     return out
 
 
@@ -370,7 +435,7 @@ def method_steps(f: dict) -> list[tuple[str, str]]:
               if "blocks" in m2 else "not run"),
              ("3 · QLoRA training", f"{(training_tokens(f) or (0, 0))[0]:,} tokens\nin {m3.get('steps', 0)} steps"
               if "steps" in m3 else "not run"),
-             ("4 · Evaluate", f"{len({r['benchmark'] for r in acc})} benchmarks\n"
+             ("4 · Evaluate", f"{plural(len({r['benchmark'] for r in acc}), 'benchmark')}\n"
                               f"{sum(r['n'] for r in acc if r['model'] == acc[0]['model'])} items per model"
               if acc else "not run")]
     return steps

@@ -15,17 +15,32 @@ def metrics_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["step", "split", "loss"])
 
 
+# One colour per split, named: the caption (``loss_caption``) is written from these names, so the words under the
+# figure and the lines in it cannot disagree.
+LOSS_COLOURS = {"train": "blue", "held-out": "orange"}
+_HEX = {"blue": "#1f77b4", "orange": "#ff7f0e"}
+
+
+def loss_caption() -> str:
+    return (f"Loss per step, in nats per token: training ({LOSS_COLOURS['train']}) and held-out "
+            f"({LOSS_COLOURS['held-out']}); dotted grey: the held-out loss before training")
+
+
 def loss_curves(rows: list[dict], before_loss: float | None = None, title: str = ""):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     df = metrics_frame(rows)
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    sns.lineplot(data=df, x="step", y="loss", hue="split", style="split", markers=True, dashes=False, ax=ax)
+    palette = {k: _HEX[v] for k, v in LOSS_COLOURS.items()}
+    sns.lineplot(data=df, x="step", y="loss", hue="split", style="split", markers=True, dashes=False, ax=ax,
+                 palette=palette, hue_order=list(LOSS_COLOURS), style_order=list(LOSS_COLOURS))
     if before_loss is not None:
         ax.axhline(before_loss, color="grey", ls=":", label="held-out before training")
         ax.legend()
-    ax.set_title(title or "Training and held-out loss (mean token cross-entropy)")
+    ax.set_ylabel("loss (nats per token)")
+    ax.set_xlabel("optimizer step")
+    ax.set_title(title or f"Loss per step: training in {LOSS_COLOURS['train']}, held-out in {LOSS_COLOURS['held-out']}")
     fig.tight_layout()
     return fig
 
@@ -37,14 +52,15 @@ def throughput_memory(rows: list[dict]):
     df = pd.DataFrame([r for r in rows if "loss" in r])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     sns.lineplot(data=df, x="step", y="tokens_per_s", ax=axes[0])
-    axes[0].set_title("training tokens/s (cumulative mean)")
+    axes[0].set(title="Training throughput (cumulative mean)", ylabel="tokens per second", xlabel="optimizer step")
     sns.lineplot(data=df, x="step", y="peak_mem_mb", ax=axes[1])
-    axes[1].set_title("peak memory (MB)")
+    axes[1].set(title="Peak memory", ylabel="MB", xlabel="optimizer step")
     fig.tight_layout()
     return fig
 
 
-def perplexity_bar(before: float, after: float):
+def perplexity_bar(before: float, after: float, tokens: int | None = None):
+    """Held-out perplexity before/after; ``tokens``: how many held-out tokens it is measured on (in the title)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -53,19 +69,44 @@ def perplexity_bar(before: float, after: float):
     sns.barplot(data=df, x="model", y="perplexity", hue="model", legend=False, ax=ax)
     for i, v in enumerate(df["perplexity"]):
         ax.text(i, v, f"{v:.2f}", ha="center", va="bottom")
-    ax.set_title("Held-out perplexity on math text")
+    ax.set_title("Held-out perplexity on math text" + (f"\n({tokens:,} held-out tokens)" if tokens else ""))
+    ax.set_xlabel("")
     fig.tight_layout()
     return fig
 
 
-def parts_bar(part_tokens: dict):
+def parts_bar(part_tokens: dict, block_size: int | None = None):
+    """Training tokens per mixture part, each bar labelled with its count and share. A part 100x smaller than
+    another (a few hundred translated tokens beside 160,000 basic ones) is invisible on a linear axis: the axis is
+    logarithmic then, and says so."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
-    df = pd.DataFrame({"part": list(part_tokens), "tokens": list(part_tokens.values())})
-    fig, ax = plt.subplots(figsize=(5, 3))
-    sns.barplot(data=df, x="part", y="tokens", hue="part", legend=False, ax=ax)
-    ax.set_title("Training tokens by mixture part")
+    parts = {k: int(v) for k, v in part_tokens.items()}
+    total = sum(parts.values())
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * max(1, len(parts)) + 1.5))
+    if not total:
+        ax.text(0.5, 0.5, "no training tokens", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    names = list(parts)
+    ys = range(len(names))
+    ax.barh(ys, [max(parts[n], 0) for n in names], color=["#c77b30" if "translat" in n else "#4c72b0" for n in names])
+    positive = [v for v in parts.values() if v > 0]
+    log = len(positive) > 1 and max(positive) / min(positive) > 20
+    if log:
+        ax.set_xscale("log")
+        ax.set_xlim(1, max(positive) * 30)           # from 1 token: a bar's length is its order of magnitude
+    else:
+        ax.set_xlim(0, max(positive) * 1.45)
+    for y, n in zip(ys, names):
+        share = 100 * parts[n] / total
+        ax.text(max(parts[n], 1), y, f"  {parts[n]:,} tokens ({share:.2g}%)" if share < 1 else
+                f"  {parts[n]:,} tokens ({share:.1f}%)", va="center", fontsize=11)
+    ax.set_yticks(list(ys), names, fontsize=11)
+    ax.invert_yaxis()
+    ax.set_xlabel("tokens" + (" (logarithmic axis)" if log else ""))
+    blocks = f" in {total // block_size:,} blocks of {block_size}" if block_size and total % block_size == 0 else ""
+    ax.set_title(f"Training set: {total:,} tokens{blocks}, by mixture part")
     fig.tight_layout()
     return fig
 

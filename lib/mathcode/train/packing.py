@@ -30,7 +30,7 @@ class Packed:
     n_tokens: int                          # stream length incl. EOS joins
     dropped_tail: int                      # tokens of the last partial block
     eos_id: int
-    part_tokens: dict = field(default_factory=dict)
+    part_tokens: dict = field(default_factory=dict)   # tokens of each mixture part inside the kept blocks
 
     @property
     def n_blocks(self) -> int:
@@ -55,15 +55,22 @@ def pack(token_docs: list[list[int]], block_size: int, eos_id: int, parts: list[
     if block_size < 2:
         raise PackingError(f"block_size={block_size} must be at least 2")
     stream: list[int] = []
-    part_tokens: dict = {}
-    for i, t in enumerate(token_docs):
+    for t in token_docs:
         stream.extend(t)
         stream.append(eos_id)
-        if parts is not None:
-            part_tokens[parts[i]] = part_tokens.get(parts[i], 0) + len(t) + 1
     n_blocks = len(stream) // block_size
-    arr = np.asarray(stream[: n_blocks * block_size], dtype=np.int64).reshape(n_blocks, block_size)
-    return Packed(arr, len(token_docs), len(stream), len(stream) - n_blocks * block_size, eos_id, part_tokens)
+    kept = n_blocks * block_size
+    # tokens per part of what is trained on: the dropped tail belongs to no block, so it is not counted (the parts
+    # then add up to n_blocks x block_size, the training-set size every other figure reports)
+    part_tokens: dict = {}
+    if parts is not None:
+        start = 0
+        for i, t in enumerate(token_docs):
+            inside = max(0, min(start + len(t) + 1, kept) - start)
+            start += len(t) + 1
+            part_tokens[parts[i]] = part_tokens.get(parts[i], 0) + inside
+    arr = np.asarray(stream[:kept], dtype=np.int64).reshape(n_blocks, block_size)
+    return Packed(arr, len(token_docs), len(stream), len(stream) - kept, eos_id, part_tokens)
 
 
 def split_heldout(groups: list[str], lengths: list[int], fraction: float, min_tokens: int, seed: int) -> list[bool]:

@@ -95,8 +95,8 @@ def pack(mix: Mixture, S, P=None) -> Packed:
     out = Packed(mix.tokenizer, splits, train, heldout, splits.stats())
     if P is not None:
         P.save_table(out.parts_table(), "mixture_tokens")
-        P.save_figure(figures.parts_bar(splits.train.part_tokens), "mixture_tokens",
-                      "Training tokens per mixture part after packing")
+        P.save_figure(figures.parts_bar(splits.train.part_tokens, S.block_size), "mixture_tokens",
+                      "Training tokens per mixture part after packing (the tail that fills no block is dropped)")
     return out
 
 
@@ -165,7 +165,8 @@ def save(P, S, model, packed: Packed, run: Trained, dev: str) -> dict:
     if run.trainer.is_fsdp_enabled:
         run.trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     if rank() == 0:
-        P.save_figure(figures.perplexity_bar(run.before["perplexity"], after["perplexity"]), "perplexity",
+        P.save_figure(figures.perplexity_bar(run.before["perplexity"], after["perplexity"],
+                                             heldout_eval_tokens(packed, S)), "perplexity",
                       "Held-out perplexity of the base model before and after continued pretraining")
         P.save_table(figures.perplexity_table(run.before, after), "perplexity")
         unwrapped = run.trainer.accelerator.unwrap_model(run.trainer.model)
@@ -184,12 +185,17 @@ def save(P, S, model, packed: Packed, run: Trained, dev: str) -> dict:
     return out
 
 
+def heldout_eval_tokens(packed: Packed, S) -> int:
+    """Tokens the held-out loss is measured on: the held-out blocks evaluated (``max_heldout_blocks`` caps them)."""
+    return len(packed.heldout) * S.block_size
+
+
 def metrics(P, S, run: Trained, saved: dict, packed: Packed, mem: dict, params_info: dict, dev: str) -> dict:
     """The key numbers ``P.finish`` records (the manifest and the report read them)."""
     return {**figures.phase_metrics(P.values, run.rows, run.before, saved["after"], run.callback, dev, run.steps,
                                     run.resumed_from, mem, packed.stats, params_info, saved["adapter"],
                                     saved["merged"]),
-            "world_size": run.args.world_size}
+            "heldout_eval_tokens": heldout_eval_tokens(packed, S), "world_size": run.args.world_size}
 
 
 def pretrain(P, S) -> dict:

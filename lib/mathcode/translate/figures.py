@@ -153,6 +153,10 @@ def sources_figure(tab: pd.DataFrame):
     if len(tab):
         sns.barplot(data=tab.melt(id_vars="source", var_name="count", value_name="n"), y="source", x="n",
                     hue="count", ax=ax)
+        for cont in ax.containers:                   # every bar says its count, also a source with none
+            ax.bar_label(cont, fmt="%d", fontsize=9, padding=2)
+        ax.set_xlabel("documents")
+        ax.set_ylabel("")
     ax.set_title("Documents and documents with computation passages")
     fig.tight_layout()
     return fig

@@ -6,7 +6,8 @@ it — a metamorphic re-run in the sandbox:
 
 1. **Inputs** are the code's numeric literals (and strings that are plain numbers) that are numbers of the
    passage (``grounding.input_literal``), except literals equal to the stated result (typing the answer in never
-   counts as using an input). None -> *hardcoded* ("uses no number of the passage"), or *ungrounded* when the
+   counts as using an input). None -> *hardcoded* ("uses no number of the passage", or "the only number from the
+   passage is the stated result itself" when that is what the code holds), or *ungrounded* when the
    code does compute from numbers, none of which is the passage's (``160 / 64`` for a passage's 150 km at 60 km/h).
 2. **Perturb** every input at once, three times (a small, a doubling and a tripling change, with a different
    offset per literal so that ``a - b`` and ``a / b`` move too) and run each variant in the sandbox. The final
@@ -160,6 +161,8 @@ def plan(code: str, passage: str | None, stated: str) -> dict:
             "shared_operands": [repr(v) for _, v in shared],
             # a symbolic result computed by a sympy operation (diff, integrate, ...) from no number at all
             "symbolic_operation": _symbolic_operation(tree) if typed_expr == "" and _is_symbolic(sv) else "",
+            # the stated result written in the code as a literal (not an input: typing the answer in uses nothing)
+            "typed": [repr(v) for _, v in typed][:8],
             # operands none of which is the passage's (and no typed-in answer): a misreading, not a typed answer
             "ungrounded_operands": made_up[:8] if not inputs and not typed else []}
 
@@ -176,6 +179,10 @@ def decide(pl: dict, stdout: str, control, variant_runs: list, fresh_run) -> tup
     if not pl["inputs"]:
         if pl.get("symbolic_operation"):
             return True, ""                      # d/dx sin x: sympy computes it, and the result is not in the code
+        typed = pl.get("typed") or []
+        if typed:                 # the passage's number is in plain view in the code: say which, and why it is no input
+            return False, (f"the code's only number from the passage is the stated result itself ({typed[0]}), "
+                           f"written in as a literal: nothing is computed from the passage's other numbers")
         return False, "the code uses no number of the passage (its printed value is typed in or made up)"
     base = _final(stdout)
     if control is not None and (control.status != "ok" or _final(control.stdout) != base):

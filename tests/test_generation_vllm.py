@@ -50,6 +50,7 @@ def test_lora_settings_fit_the_adapter_rank(tmp_path):
 def adapter(tmp_path_factory):
     """A phase-3-shaped adapter folder (PEFT LoRA r=8 on q/k/v/o + tokenizer + phase.json), trained enough that
     greedy text changes."""
+    pytest.importorskip("vllm", reason="vllm is not installed (make install puts vLLM's CPU build in the venv)")
     from tiny_adapter import make_tiny_adapter
     return make_tiny_adapter(tmp_path_factory.mktemp("vllm-run"), EMBEDDED, steps=3, lr=1e-2)
 

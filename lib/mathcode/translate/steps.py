@@ -73,19 +73,21 @@ def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
 
 
 def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
-                    base_url="", api_key_env="", concurrency=4, timeout=300.0):
+                    base_url="", api_key_env="", concurrency=4, timeout=300.0, serve="", serve_args=""):
     """The generation backend for the translator model, or None when there is nothing to translate.
 
     ``backend``: a registered name (hf, llamacpp, openai, vllm) or ``auto`` (llama.cpp for GGUF models on
     CPU where installed, else transformers). Only the settings that backend declares are passed on
-    (``generation.registry.SETTINGS``, the one mapping shared with evaluation).
+    (``generation.registry.SETTINGS``, the one mapping shared with evaluation). ``serve="vllm"`` (openai backend):
+    the backend starts ``vllm serve`` for the model and stops it when closed.
     """
     if not needed:
         return None
     from mathcode import generation
     return generation.from_settings(backend, model, device=device, quantize=quantize or None,
                                     threads=int(threads) or None, base_url=base_url, api_key_env=api_key_env,
-                                    concurrency=int(concurrency), timeout=float(timeout))
+                                    concurrency=int(concurrency), timeout=float(timeout), serve=serve or None,
+                                    serve_args=serve_args or None)
 
 
 def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:

@@ -95,6 +95,11 @@ ROUTE_DOC = {
 }
 
 
+# vLLM's CPU build compiles the model (torch.compile/inductor) while it starts; on a machine at load ~40 that first
+# compile of Qwen2.5-Coder-0.5B had not finished after 15 minutes, so --vllm-eager runs both vLLM routes eagerly
+EAGER = {"on": False}
+
+
 def route_generator(route: str, model: str):
     from mathcode.generation import make_generator
     if route == "llamacpp":
@@ -102,10 +107,16 @@ def route_generator(route: str, model: str):
     if route == "hf":
         return make_generator("hf", model, device="cpu", threads=1)
     if route == "vllm":
+        import functools
+        import vllm
+        if EAGER["on"]:                     # the kit's backend does not take enforce_eager: set it on vllm.LLM
+            vllm.LLM = functools.partial(vllm.LLM, enforce_eager=True)
         return make_generator("vllm", model, device="cpu", dtype="bfloat16", max_model_len=4096)
     if route == "served":
         return make_generator("openai", model, serve="vllm", base_url="http://127.0.0.1:0/v1", concurrency=16,
-                              serve_args="--dtype bfloat16 --max-model-len 4096", timeout=900, retries=1)
+                              serve_args="--dtype bfloat16 --max-model-len 4096"
+                                         + (" --enforce-eager" if EAGER["on"] else ""),
+                              timeout=900, retries=1, serve_ready_s=1800)
     raise SystemExit(f"unknown route {route!r}; one of {', '.join(ROUTES)}")
 
 
@@ -113,6 +124,7 @@ def route_once(a) -> None:
     """One route, one round, in its own process (so its memory and engine start are its own): engine start,
     translation of the given documents, engine stop; figures to --out-json."""
     from mathcode.translate.execution import open_sandbox
+    EAGER["on"] = a.vllm_eager
     docs = json.loads(Path(a.docs_json).read_text())
     cfg = tcfg(16, "order", a.per_doc)            # the documents are already selected; keep them all, in order
     t0 = time.perf_counter()
@@ -154,7 +166,7 @@ def routes_main(a) -> None:
             for r in order:
                 oj = Path(tmp) / f"{r}-{rnd}.json"
                 cmd = [sys.executable, __file__, "--route-once", r, "--docs-json", str(dj), "--out-json", str(oj),
-                       "--model", a.model, "--per-doc", str(a.per_doc)]
+                       "--model", a.model, "--per-doc", str(a.per_doc)] + (["--vllm-eager"] if a.vllm_eager else [])
                 l1 = os.getloadavg()[0]
                 p = subprocess.run(cmd, capture_output=True, text=True)
                 if p.returncode or not oj.exists():
@@ -214,6 +226,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--routes", default="", help=f"compare generation routes instead ({','.join(ROUTES)}); see "
                                                  f"routes_main")
+    ap.add_argument("--vllm-eager", action="store_true", help="--routes: vLLM without torch.compile (enforce_eager)")
     ap.add_argument("--route-once", default="", help=argparse.SUPPRESS)
     ap.add_argument("--docs-json", default="", help=argparse.SUPPRESS)
     ap.add_argument("--out-json", default="", help=argparse.SUPPRESS)

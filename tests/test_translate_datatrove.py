@@ -75,12 +75,14 @@ from datatrove.executor import LocalPipelineExecutor
 from mathcode.generation import GenConfig
 from mathcode.translate import datatrove_route as R
 from mathcode.translate.translate import TranslateConfig
-a = json.loads(sys.argv[1])
-cfg = TranslateConfig(max_passages_per_doc=1, max_blocks=2, worked_example=False, gen=GenConfig(max_new_tokens=48))
-LocalPipelineExecutor(R.build_pipeline(a["corpus"], a["out"], server_type="endpoint", model=a["model"],
-                                       endpoint_url=a["url"], cfg=cfg, checkpoints_dir=a["ckpt"], records_per_chunk=2,
-                                       max_concurrent=1, prefill=True, isolation="process"),
-                      tasks=2, workers=2, logging_dir=a["logs"]).run()
+if __name__ == "__main__":                  # datatrove starts its workers with forkserver: guard the main module
+    a = json.loads(sys.argv[1])
+    cfg = TranslateConfig(max_passages_per_doc=1, max_blocks=2, worked_example=False,
+                          gen=GenConfig(max_new_tokens=48))
+    LocalPipelineExecutor(R.build_pipeline(a["corpus"], a["out"], server_type="endpoint", model=a["model"],
+                                           endpoint_url=a["url"], cfg=cfg, checkpoints_dir=a["ckpt"],
+                                           records_per_chunk=2, max_concurrent=1, prefill=True, isolation="process"),
+                          tasks=2, workers=2, logging_dir=a["logs"]).run()
 """
 
 

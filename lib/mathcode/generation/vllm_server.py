@@ -8,7 +8,9 @@ and stops it again — so a recipe with ``backend: openai`` and ``serve: vllm`` 
   versions, and other servers scan a hub cache there).
 * The server gets its own process group and is stopped as a group (SIGTERM, then SIGKILL): vLLM starts its engine
   core and, on some platforms, worker processes of its own; killing only the parent leaves them holding the port
-  and the memory. A server the interpreter forgets to stop is stopped at exit.
+  and the memory. A server the interpreter forgets to stop is stopped at exit; on Linux the server also gets
+  SIGTERM when the process that started it dies without exiting cleanly (killed by a signal: a test runner's
+  timeout, an interrupted notebook kernel), so it cannot outlive its user.
 * Every reason it cannot start is said before or instead of a long wait: vLLM not importable by that interpreter
   (with the install line), the model folder missing, the port already taken (by whom is not knowable, so the
   message says how to pick another), the process exiting early or never getting healthy (with the tail of its log).
@@ -70,6 +72,17 @@ def vllm_importable(python: str) -> bool:
                               capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def _die_with_parent():
+    """In the child, before exec: a new session, and SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG)."""
+    os.setsid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)     # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
 
 
 def _stop_all():
@@ -164,7 +177,7 @@ class VLLMServer:
             env["OMP_NUM_THREADS"] = str(self.threads)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         _RUNNING.add(self)
         try:
             self._wait_healthy()

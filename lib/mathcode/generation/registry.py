@@ -29,7 +29,8 @@ BACKENDS: dict[str, str] = {
 # the run settings each backend takes (constructor keywords); "auto" takes those of the backends it can pick
 SETTINGS: dict[str, tuple[str, ...]] = {
     "hf": ("device", "quantize", "adapter", "threads", "cache_dir"),
-    "openai": ("base_url", "api_key_env", "concurrency", "timeout", "retries"),
+    "openai": ("base_url", "api_key_env", "concurrency", "timeout", "retries", "serve", "serve_args",
+               "continue_final_message"),
     "vllm": ("device", "adapter", "cache_dir", "gpu_memory_utilization", "max_model_len", "tensor_parallel_size",
              "dtype"),
     "llamacpp": ("device", "threads", "cache_dir", "n_parallel", "n_ctx", "n_batch", "n_gpu_layers",

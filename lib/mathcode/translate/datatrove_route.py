@@ -117,13 +117,16 @@ def _row(self, doc: Document) -> dict:
 def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str = "endpoint", model: str = "",
                    endpoint_url: str | None = None, cfg=None, checkpoints_dir: str | None = None,
                    sandbox_workers: int = 1, isolation: str = "auto", snippet_timeout: float = 5.0,
-                   max_concurrent: int = 8, prefill: bool | None = None, glob_pattern: str = "*.jsonl") -> list:
+                   max_concurrent: int = 8, prefill: bool | None = None, glob_pattern: str = "*.jsonl",
+                   records_per_chunk: int | None = None) -> list:
     """The phase-2 pipeline: read corpus JSONL, split passages, translate+verify, write one JSONL row per passage.
 
     ``server_type``: ``vllm``/``sglang`` (datatrove starts the server on the node from ``model``) or ``endpoint``
     (an OpenAI-compatible server whose root, without ``/v1``, is ``endpoint_url``). ``prefill`` (block-by-block
     rounds) needs the server to support ``continue_final_message``; default on for vllm/sglang, off for a
-    generic endpoint.
+    generic endpoint (the kit's managed ``vllm serve`` is one: pass ``prefill=True``). ``checkpoints_dir``: each
+    task keeps its finished rows there, ``records_per_chunk`` (default 50) per chunk, so a killed task resumes without
+    redoing or losing a row.
     """
     from datatrove.pipeline.inference.run_inference import InferenceConfig, InferenceRunner
     from datatrove.pipeline.writers import JsonlWriter
@@ -143,7 +146,7 @@ def build_pipeline(corpus_folder: str, output_folder: str, *, server_type: str =
         PassageSplitter(cfg.max_passages_per_doc, cfg.max_passage_chars, cfg.context_chars, cfg.passage_unit),
         InferenceRunner(rollout_fn=partial(translate_rollout, cfg=cfg, prefill=prefill), config=config,
                         output_writer=writer, checkpoints_local_dir=checkpoints_dir,
-                        records_per_chunk=50 if checkpoints_dir else 6000,
+                        records_per_chunk=records_per_chunk or (50 if checkpoints_dir else 6000),
                         shared_context=partial(sandbox_context, sandbox_workers, isolation, snippet_timeout)),
     ]
 

@@ -13,7 +13,10 @@ second block in the middle of its code. So each block gets its own round and its
   gets one more call with the code header and fence prefilled, stopping at the closing fence.
 
 Prefilling needs the exact prompt text (``render_chat`` + ``complete``): backends that render the chat
-template themselves (hf, llamacpp, vllm, an OpenAI server whose tokenizer is named). Other servers get
+template themselves (hf, llamacpp, vllm, an OpenAI server whose tokenizer is named), or a server that continues
+the assistant's message itself (``continue_final_message``: vLLM/SGLang, e.g. the kit's managed ``vllm serve``;
+the conversation is sent with the prefilled assistant turn last, so the server's own chat template is used and
+no tokenizer is needed on this side). Other servers get
 one ``chat`` call with stop-free generation and ``max_blocks × block_tokens`` tokens; the parser still
 reads that reply block by block.
 """
@@ -32,9 +35,22 @@ _TAIL = re.compile(r"\s*(?:\*\*|__|#{1,6}|\d+[.)])?\s*$")
 
 def can_prefill(gen) -> bool:
     """Whether ``gen`` shows us the exact prompt text (so an assistant prefix can be appended)."""
-    if getattr(gen, "backend", "") in ("hf", "llamacpp", "vllm"):
+    if getattr(gen, "backend", "") in ("hf", "llamacpp", "vllm") or continues_chat(gen):
         return True
     return bool(getattr(gen, "_tokenizer_spec", None))
+
+
+def continues_chat(gen) -> bool:
+    """Whether ``gen`` continues a conversation's final assistant message server-side (``continue_chat``)."""
+    return bool(getattr(gen, "continue_final_message", False)) and hasattr(gen, "continue_chat")
+
+
+def _continue(gen, conversations, prompts, idx, leads, cfg):
+    """One round: continue each reply ``leads[k]`` of conversation ``idx[k]`` (text returned: the continuation)."""
+    if continues_chat(gen):
+        return gen.continue_chat([conversations[i] + [{"role": "assistant", "content": lead}]
+                                  for i, lead in zip(idx, leads)], cfg)
+    return gen.complete([prompts[i] + lead for i, lead in zip(idx, leads)], cfg)
 
 
 def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_blocks: int = 2,
@@ -51,18 +67,19 @@ def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_b
     if not prefill:
         comps = gen.chat(conversations, replace(cfg, max_new_tokens=budget * max_blocks))
         return comps
-    prompts = [gen.render_chat(c) for c in conversations]
-    texts = [HEADER for _ in prompts]
-    tokens = [0] * len(prompts)
-    prompt_tokens = [0] * len(prompts)
-    reasons = ["stop"] * len(prompts)
-    active = list(range(len(prompts)))
+    prompts = None if continues_chat(gen) else [gen.render_chat(c) for c in conversations]
+    n = len(conversations)
+    texts = [HEADER] * n
+    tokens = [0] * n
+    prompt_tokens = [0] * n
+    reasons = ["stop"] * n
+    active = list(range(n))
     round_cfg = replace(cfg, max_new_tokens=budget, stop=list(dict.fromkeys([*cfg.stop, *NEXT_BLOCK_STOPS])))
     for r in range(max(1, max_blocks)):
         if not active:
             break
         lead = "\n\n" + HEADER if r else ""                 # a further round starts the next block itself
-        outs = gen.complete([prompts[i] + texts[i] + lead for i in active], round_cfg)
+        outs = _continue(gen, conversations, prompts, active, [texts[i] + lead for i in active], round_cfg)
         still, need_code = [], []
         for i, c in zip(active, outs):
             tokens[i] += c.completion_tokens
@@ -74,8 +91,8 @@ def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_b
             elif more:
                 still.append(i)
         if need_code:                                        # the block stopped after its result: ask for the code
-            outs = gen.complete([prompts[i] + texts[i] + CODE_LEAD for i in need_code],
-                                replace(round_cfg, stop=["```"]))
+            outs = _continue(gen, conversations, prompts, need_code, [texts[i] + CODE_LEAD for i in need_code],
+                             replace(round_cfg, stop=["```"]))
             for i, c in zip(need_code, outs):
                 tokens[i] += c.completion_tokens
                 texts[i] += CODE_LEAD + c.text.rstrip() + "\n```"
@@ -85,7 +102,7 @@ def generate_replies(gen, conversations: list[list[dict]], cfg: GenConfig, max_b
             still.sort()
         active = still
     return [Completion(text=texts[i].rstrip(), prompt_tokens=prompt_tokens[i], completion_tokens=tokens[i],
-                       finish_reason=reasons[i]) for i in range(len(prompts))]
+                       finish_reason=reasons[i]) for i in range(n)]
 
 
 def needs_code(generated: str, finish_reason: str, failed: bool = False) -> bool:

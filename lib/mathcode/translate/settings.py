@@ -64,6 +64,11 @@ class TranslationSettings(PhaseSettings):
     concurrency: int = setting(4, 'openai backend: requests in flight at once', POS)
     request_timeout: float = setting(300.0,
                                      'openai backend: seconds per request before a retry', Num(0, lo_open=True))
+    serve: str = setting("",
+                         'openai backend: vllm (the kit starts vllm serve for translator_model on the port of '
+                         'base_url, 0 for a free one, and stops it after the phase) or empty (a server you run)',
+                         Choice(("", "vllm")))
+    serve_args: str = setting("", 'serve vllm: further vllm serve flags, e.g. --tensor-parallel-size 4')
     quantize: str = setting("",
                             'hf backend: empty for full precision, or nf4 for 4-bit bitsandbytes',
                             Choice(("", "none", "nf4")))

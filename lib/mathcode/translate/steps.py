@@ -96,13 +96,15 @@ def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
 
 
 def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
-                    base_url="", api_key_env="", concurrency=4, timeout=300.0, batch_invariant=False):
+                    base_url="", api_key_env="", concurrency=4, timeout=300.0, batch_invariant=False, serve="",
+                    serve_args=""):
     """The generation backend for the translator model, or None when there is nothing to translate.
 
     ``backend``: a registered name (hf, llamacpp, openai, vllm) or ``auto`` (llama.cpp for GGUF models on
     CPU where installed, else transformers). Only the settings that backend declares are passed on
     (``generation.registry.SETTINGS``, the one mapping shared with evaluation). ``batch_invariant``: llama.cpp
-    decodes each prompt alone (hf gets it through ``configure``'s batch size of 1).
+    decodes each prompt alone (hf gets it through ``configure``'s batch size of 1). ``serve="vllm"`` (openai
+    backend): the backend starts ``vllm serve`` for the model and stops it when closed.
     """
     if not needed:
         return None
@@ -110,7 +112,8 @@ def open_translator(backend: str, model: str, *, needed: bool = True, device="au
     return generation.from_settings(backend, model, device=device, quantize=quantize or None,
                                     threads=int(threads) or None, base_url=base_url, api_key_env=api_key_env,
                                     concurrency=int(concurrency), timeout=float(timeout),
-                                    batch_invariant=bool(batch_invariant) or None)
+                                    batch_invariant=bool(batch_invariant) or None, serve=serve or None,
+                                    serve_args=serve_args or None)
 
 
 def show_prompt(gen, cfg: T.TranslateConfig, passage: dict) -> str:

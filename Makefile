@@ -62,11 +62,16 @@ model: install            ## convert/cache the embedded model once (also done la
 demo: install
 	$(BIN)/python -m mathcode run --config $(CONFIG) $(RUN_ARGS)
 
+# The suite runs in parallel processes (pytest-xdist), one test file per process so that a file's shared fixtures
+# (one smoke run, one vLLM engine) are built once; the tests are single-threaded, so 2 processes use 2 cores.
+# PYTEST_JOBS=0 runs it in this process alone (e.g. to use pdb).
+PYTEST_JOBS ?= auto
+XDIST = $(if $(filter 0,$(PYTEST_JOBS)),,-n $(PYTEST_JOBS) --maxprocesses 4 --dist loadfile)
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: install        ## everything but the slow end-to-end tests
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 lab: install              ## JupyterLab on notebooks/; as root (containers) it adds --allow-root --no-browser. Extra: LAB_ARGS="--ip=0.0.0.0 --port 8888"
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root --no-browser ) $(LAB_ARGS) notebooks/

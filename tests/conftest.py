@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config, items):
 def vllm_served(embedded_model_dir, tmp_path_factory):
     """ONE managed `vllm serve` of the embedded model for the whole test session (vLLM's CPU build takes ~40 s to
     start): the `openai` backend with serve="vllm", fp32 like the `hf` reference, eager (vLLM's CPU build otherwise
-    compiles the model at start: over 10 minutes on a loaded 2-core machine). Skipped only where vLLM is not
+    compiles the model at start: many minutes on a small CPU). Skipped only where vLLM is not
     importable. Teardown checks that stopping it left no process of its group behind."""
     import importlib.util
     if importlib.util.find_spec("vllm") is None:

@@ -52,7 +52,7 @@ def test_training_without_negatives_is_refused():
 
 
 def test_many_trainings_in_one_process_never_diverge_and_repeat_exactly(data):
-    """The CI run of 2026-11-21 failed with fastText "Encountered NaN" at every learning rate: the installed
+    """A CI run failed with fastText "Encountered NaN" at every learning rate: the installed
     fastText build reads uninitialised memory, which is clean in a fresh process and garbage once glibc recycles
     freed models (71 of 120 trainings failed in one process). Training now runs in a child process; a notebook
     kernel or a test session that trains many classifiers must get the same model every time."""

@@ -1,4 +1,4 @@
-"""Item ids are unique, and whatever pairs or resumes by id refuses duplicates instead of mixing items (issue 19)."""
+"""Item ids are unique, and whatever pairs or resumes by id refuses duplicates instead of mixing items."""
 from __future__ import annotations
 
 import json

@@ -80,7 +80,7 @@ def test_same_greedy_text_as_transformers_on_the_same_gguf(lc):
     assert a.prompt_tokens == b.prompt_tokens
 
 
-# --- throughput features (issue 19): they must not change what greedy decoding writes ----------------------------
+# --- throughput features: they must not change what greedy decoding writes ----------------------------
 COPY = [[{"role": "user", "content": "Repeat this line exactly, then stop: The values are 12, 7, 84 and 42; "
                                      "12 x 7 = 84 and 14 x 9 - 84 = 42."}],
         [{"role": "user", "content": "Write Python that sets length = 12 and width = 7 and prints length * width."}],

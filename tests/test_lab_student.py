@@ -171,7 +171,7 @@ def test_notebook_02_cell_by_cell_in_jupyterlab(lab):
         b = p.chromium.launch(executable_path=lab["chrome"], args=["--no-sandbox", "--disable-dev-shm-usage"])
         try:
             page = b.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(300_000)         # a busy shared machine can starve the renderer for minutes
+            page.set_default_timeout(300_000)         # other load on the machine can starve the renderer for minutes
             shot = lab["root"] / "lab-last-screen.png"
             page.goto(f"{lab['url']}/lab/tree/{lab['notebook'].name}?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)

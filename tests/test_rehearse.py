@@ -1,4 +1,4 @@
-"""``--rehearse``: every phase of a GPU recipe at toy scale on CPU, through the same code (issue 21).
+"""``--rehearse``: every phase of a GPU recipe at toy scale on CPU, through the same code.
 
 The two end-to-end tests rehearse the flagship recipe and its ablation exactly as a user would
 (``python -m mathcode run --config R.yaml --rehearse``) into temporary folders; the unit tests pin the architecture

@@ -204,7 +204,7 @@ def test_memory_is_capped_across_processes(sb, procs):
     code = (f"import os, time\nfor _ in range({procs - 1}):\n    if os.fork() == 0:\n        break\n"
             f"b = bytearray({each} << 20)\nfor i in range(0, len(b), 4096):\n    b[i] = 1\n"
             "print('held', flush=True)\ntime.sleep(30)")
-    r = run(sb, code, Limits(**{**FAST.__dict__, "timeout": 6.0}))     # time to allocate on a loaded machine
+    r = run(sb, code, Limits(**{**FAST.__dict__, "timeout": 6.0}))     # time to allocate when cores are contended
     assert r.status == "memory", (r.status, r.stderr[-300:])
     still_works(sb)
 

@@ -80,7 +80,7 @@ def gen():
     import torch
     from mathcode.generation import make_generator
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)            # one thread is several times faster when other jobs share the 2 cores
+    torch.set_num_threads(1)            # one thread: no oversubscription when other processes share the cores
     g = make_generator("hf", model=EMB, device="cpu")
     yield g
     g.close()

@@ -133,10 +133,10 @@ def cpu_threads() -> tuple[int, str]:
     """How many CPU threads torch should use in a phase, and why.
 
     ``$MATHCODE_THREADS`` (the recipe's ``threads``, set by the runner) wins, then ``$OMP_NUM_THREADS``; 0 keeps
-    torch's default. Otherwise one core is left free: 1 thread on 1–2 cores, cores − 1 above. Why: on a loaded
-    2-core machine torch's default (one thread per core) made generation 8.6x and a training step 5.7x slower
-    than 1 thread (oversubscription; bench/bench_threads.py, bench/README.md), while a second thread on an idle
-    2-core machine can gain at most 2x.
+    torch's default. Otherwise one core is left free: 1 thread on 1–2 cores, cores − 1 above. Why: on a small
+    machine with other work running, torch's default (one thread per core) oversubscribes the cores and made
+    generation and training several times slower than 1 thread (bench/bench_threads.py, bench/README.md), while a
+    second thread on an idle 2-core CPU can gain at most 2x.
     """
     for var in ("MATHCODE_THREADS", "OMP_NUM_THREADS"):
         v = os.environ.get(var, "").strip()

@@ -385,7 +385,7 @@ def summary(acc: pd.DataFrame, nll_df: pd.DataFrame | None = None) -> dict:
 
 
 def release(gen) -> None:
-    """Free a generator's model before loading the next (2-core / small-GPU machines)."""
+    """Free a generator's model before loading the next (a small machine or GPU holds one model at a time)."""
     try:
         gen.close()
     finally:

@@ -17,7 +17,7 @@ What it does itself, on llama.cpp's low-level API:
     the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
   * threads: given, ``$MATHCODE_THREADS``, or one per idle core — measured when the model loads and again at the
-    start of every call (a shared machine's load changes within a phase; ``threads_per_call`` in ``info()``
+    start of every call (other work on the machine comes and goes within a phase; ``threads_per_call`` in ``info()``
     counts the calls per thread count; 1 and 2 threads gave the same greedy text in the tests);
   * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
     instruction + worked example opens every call, and only the part that changed is computed again;
@@ -63,7 +63,7 @@ DEFAULTS = {"n_parallel": 16, "lookup_tokens": 8, "step_tokens": 16, "docs_per_c
 
 
 def default_threads() -> int:
-    """``$OMP_NUM_THREADS`` when set (the kit sets it to 1 on busy shared machines), else all cores."""
+    """``$OMP_NUM_THREADS`` when set (set it to 1 where other work shares the cores), else all cores."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
 
@@ -91,7 +91,7 @@ def idle_cores(sample_s: float = 0.5) -> tuple[int, str]:
     """How many of this process's usable cores are idle now, measured over ``sample_s`` seconds from
     ``/proc/stat`` (Linux; elsewhere: the 1-minute load average). At least 1. Returns (cores, how measured).
 
-    Why not all cores: on a shared 2-core machine a second thread that has to wait for a busy core slows every
+    Why not all cores: a thread that has to wait for a core another process holds slows every
     thread of llama.cpp's pool down (its threads meet at a barrier every layer); a thread per idle core does not."""
     import time
     try:
@@ -176,8 +176,8 @@ class LlamaCppGenerator(Generator):
             self.threads, self.threads_source = idle_cores()
         else:
             self.threads, self.threads_source = int(threads), "given"
-        # threads measured from idle cores are measured again at every call (a shared machine's load changes
-        # within a phase: a second thread that waits for a busy core slows the whole pool down)
+        # threads measured from idle cores are measured again at every call (other work on the machine comes and
+        # goes within a phase: a second thread that waits for a busy core slows the whole pool down)
         self.adaptive_threads = self.threads_source not in ("given", "MATHCODE_THREADS")
         # batch_invariant: every prompt decoded alone, from an emptied cache, prompt in the same chunks, no drafts —
         # its greedy text is then a function of the prompt alone, not of the prompts batched beside it

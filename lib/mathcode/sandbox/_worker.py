@@ -495,8 +495,8 @@ def run_one(req, snippet_uid, workroot):
             if left <= 0:
                 status, why = "timeout", f"still running after {req['timeout']} s"
                 break
-            # Wake on the child's exit only (one wake-up per snippet: on a loaded machine each costs a scheduling
-            # delay); the pipes are large enough for out_cap and are drained every 5 ms while it runs.
+            # Wake on the child's exit only (one wake-up per snippet: when cores are contended each costs a
+            # scheduling delay); the pipes are large enough for out_cap and are drained every 5 ms while it runs.
             ready, _, _ = select.select([pidfd], [], [], min(left, 0.005))
             drain()
             if status:

@@ -10,8 +10,8 @@ tree — ``verify.text_checks`` and what it calls):
   thread, and nothing inside the worker can defeat it: the worker's whole process group is SIGKILLed and a fresh
   one is started in the background. The limit is ``deadline_s`` (1.5 s) of the worker's CPU time, read from
   /proc, and never more than ``wall_cap_s`` (6 s) of wall time: a hang in sympy burns CPU and is stopped at
-  1.5 s, while on a machine loaded by other jobs a normal request is not killed for waiting its turn (measured
-  here: load 8 on 2 cores stretched 0.3 s requests past 1.5 s of wall time). Without /proc the limit is 1.5 s
+  1.5 s, while on a machine loaded by other jobs a normal request is not killed for waiting its turn (a heavy
+  load stretched 0.3 s requests past 1.5 s of wall time: bench/README.md). Without /proc the limit is 1.5 s
   of wall time;
 * size limits: requests are refused above ``max_request_chars``, each text is read only up to
   ``values.MAX_TEXT`` characters, and the worker runs under RLIMIT_AS (``mem_mb``), so a memory blow-up ends

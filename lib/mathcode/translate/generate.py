@@ -1,6 +1,6 @@
 """Ask the translator for blocks one at a time, so that a reply never ends half-way through a block.
 
-Measured with Qwen2.5-Coder-0.5B on the demo passages (issue 9): with one free-running reply per passage
+Measured with Qwen2.5-Coder-0.5B on the demo passages: with one free-running reply per passage
 most losses were format losses — the reply stopped after the result header, or ``max_new_tokens`` cut the
 second block in the middle of its code. So each block gets its own round and its own token budget:
 

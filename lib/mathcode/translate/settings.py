@@ -80,8 +80,8 @@ class TranslationSettings(PhaseSettings):
                                            'hf one passage per batch (slower; bench/entries/2026-12-07-real-latex.md)')
     batch_size: int = setting(8, 'hf backend: passages generated together (left padding)', POS)
     cpu_threads: int = setting(1,
-                               'CPU threads for generation (hf, llamacpp); 0 keeps the engine default; 1 is 6-10x '
-                               'faster on a busy shared machine', NONNEG)
+                               'CPU threads for generation (hf, llamacpp); 0 keeps the engine default; 1 avoids '
+                               'oversubscribing cores that other work shares (bench/bench_threads.py)', NONNEG)
     prompt_file: str = setting("",
                                'text file with your own instruction containing {passage}; empty means the built-in '
                                'prompt')

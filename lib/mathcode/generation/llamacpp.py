@@ -14,7 +14,10 @@ What it does itself, on llama.cpp's low-level API:
     and worked example, ~3/4 of their tokens) is computed once and its KV cells are shared by every slot;
   * greedy = argmax of the logits: the same prompts with the same ``n_parallel`` give the same text on every run;
     like batching in transformers, a different ``n_parallel`` can flip a near-tie token (the batch shape changes
-    the order of float sums), so a run records its ``n_parallel``; sampling: temperature/top-p, per-request seed;
+    the order of float sums), so a run records its ``n_parallel``. Which neighbours share a step, the cache cells a
+    slot gets and the drafts it checks also vary with the batch, and a passage's reply with them (seen on textbook
+    passages batched two ways); ``batch_invariant=True`` decodes each prompt alone from an emptied cache (no shared
+    prefix, no drafts), so its greedy text depends on the prompt only; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
   * threads: given, ``$MATHCODE_THREADS``, or one per idle core — measured when the model loads and again at the
     start of every call (other work on the machine comes and goes within a phase; ``threads_per_call`` in ``info()``

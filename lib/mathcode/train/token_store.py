@@ -11,7 +11,7 @@ The engine is datatrove's ``DocumentTokenizer`` (the tokenizer step nanotron tra
 through ``tokenizers.encode_batch`` and writes a flat token file (uint16 when the vocabulary fits, else uint32) and an
 index of document ends — exactly the layout lazy block cutting needs, with flat memory, and it runs on the same
 datatrove executors as phases 1 and 2. 🤗 datasets' ``map`` with its Arrow cache was measured side by side
-(``bench/bench_token_store.py``, bench/entries/2026-12-07-token-store.md): it also keeps a second copy of every text
+(``bench/bench_token_store.py``, bench/README.md (2026-12-07)): it also keeps a second copy of every text
 in Arrow and stores tokens as int64 lists in chunks, so blocks would have to be stitched across chunk boundaries.
 
 A part's store holds, in input order, every row with non-empty text: ``tokens`` (each document followed by one EOS,

@@ -79,7 +79,7 @@ class TranslationSettings(PhaseSettings):
                                       'see batch_invariant), above 0 samples', Num(0, 2))
     batch_invariant: bool = setting(False, 'greedy replies that depend on the passage alone, not on the passages '
                                            'batched beside it: llamacpp decodes each passage alone in an emptied cache, '
-                                           'hf one passage per batch (slower; bench/entries/2026-12-07-real-latex.md)')
+                                           'hf one passage per batch (slower; bench/README.md (2026-12-07))')
     batch_size: int = setting(8, 'hf backend: passages generated together (left padding)', POS)
     cpu_threads: int = setting(1,
                                'CPU threads for generation (hf, llamacpp); 0 keeps the engine default; 1 avoids '

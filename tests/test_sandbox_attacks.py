@@ -8,6 +8,7 @@ nothing is left running or lying around, and the next snippet runs normally.
 from __future__ import annotations
 
 import os
+import uuid
 import signal
 import socket
 import subprocess
@@ -210,13 +211,16 @@ def test_memory_is_capped_across_processes(sb, procs):
 
 
 def test_tmp_and_shm_fill_is_capped_and_removed(sb):
+    # a name of this test's own: at the fallback level /tmp is the host's, where other processes (a parallel test
+    # run among them) may hold files of their own
+    tag = f"fill-{uuid.uuid4().hex[:8]}-"
     fill = ("import os\nfor d in ('/tmp', '/dev/shm', '.'):\n    for i in range(200):\n        try:\n"
-            "            with open(os.path.join(d, f'fill{i}'), 'wb') as fh:\n"
+            f"            with open(os.path.join(d, '{tag}' + str(i)), 'wb') as fh:\n"
             "                fh.write(b'x' * (4 << 20))\n        except OSError:\n            break\nprint('filled')")
     r = run(sb, fill)
     assert r.status != "ok"
     r = run(sb, "import os\nprint([f for d in ('/tmp', '/dev/shm', '.') if os.access(d, os.R_OK)"
-                " for f in os.listdir(d) if f.startswith('fill')])")
+                f" for f in os.listdir(d) if f.startswith('{tag}')])")
     assert r.stdout in ("[]\n", ""), r.stdout            # nothing of the previous snippet is left
     r = run(sb, "open('ok.bin', 'wb').write(b'x' * (1 << 20))\nprint('wrote')")
     assert r.stdout == "wrote\n", r                      # the full disk did not break later snippets

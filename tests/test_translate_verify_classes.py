@@ -184,7 +184,7 @@ def test_code_that_uses_no_number_of_the_passage_is_not_verified(box):
     got, rows = outcomes(box, GARDEN, reply("36 \\times 24", "864", "print(1728 // 2)"))
     assert got == ["ungrounded"]
     got, rows = outcomes(box, passage, reply("864", "864", "print(864)"))
-    assert got == ["hardcoded"] and "no number of the passage" in rows[0]["reason"]
+    assert got == ["hardcoded"] and "the stated result itself (864), written in as a literal" in rows[0]["reason"]
     # a misread passage: 150 km at 60 km/h computed from numbers the passage does not hold
     trip = "A train covers 150 km at 60 km/h, so the trip takes $150/60 = 2.5$ hours."
     got, _ = outcomes(box, trip, reply("160 / 64", "2.5", "distance = 160\nspeed = 64\nprint(distance / speed)"))

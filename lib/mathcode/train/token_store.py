@@ -444,6 +444,16 @@ def splits(stores: list[PartStore], block_size: int, *, heldout_fraction: float 
                      "heldout_tokens": int(doc_len[he_idx].sum()), "store": str(s.path), "reused": s.reused,
                      "disk_mb": round(s.disk_bytes() / 2 ** 20, 1),
                      "resident_mb": round(s.resident_bytes() / 2 ** 20, 2)})
+    # tokens per part of what is trained on: the tail that fills no block belongs to no block and is not counted, so
+    # the parts add up to the training set's blocks x block_size (as packing.pack_stream counts them); the parts lie
+    # in the stream in order, so the tail is cut from the last ones
+    left = (sum(part_tokens.values()) // block_size) * block_size
+    for label in list(part_tokens):
+        part_tokens[label] = min(part_tokens[label], left)
+        left -= part_tokens[label]
+    trained = dict(part_tokens)
+    for row in rows:
+        row["train_tokens"] = trained.get(row["part"], 0) if row["train_tokens"] else 0
     tr_docs = int((~held).sum())
     he_docs = int(held.sum())
     mk = lambda seg: np.asarray(seg, dtype=np.int64).reshape(-1, 3)       # noqa: E731

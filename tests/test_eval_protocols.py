@@ -44,7 +44,7 @@ def test_paper_protocol_is_the_kit_prompt():
 
 
 def test_lm_eval_protocols_read_lm_evals_own_exemplars():
-    pytest.importorskip("lm_eval")
+    pytest.importorskip("lm_eval", reason="lm-eval is not installed (the protocols extra: pip install -e '.[protocols]')")
     cot = PR.get_protocol("lm_eval_gsm8k_cot")
     text = cot.build(ITEMS[0], "gsm8k")
     assert text.count("Q: ") == 9 and text.endswith(f"Q: {ITEMS[0].question}\nA:") and "The answer is 6." in text

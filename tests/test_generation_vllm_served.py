@@ -105,7 +105,7 @@ def test_missing_vllm_and_missing_folder_are_named(tmp_path, embedded_model_dir)
 
 
 def test_a_server_that_exits_early_reports_its_log_and_leaves_nothing(embedded_model_dir, tmp_path):
-    pytest.importorskip("vllm")
+    pytest.importorskip("vllm", reason="vllm is not installed (make install puts vLLM's CPU build in the venv)")
     srv = VLLMServer(str(embedded_model_dir), args="--no-such-flag 1", log_path=tmp_path / "s.log", ready_s=300)
     with pytest.raises(ServerStartError, match="exited with code") as e:
         srv.start()

@@ -80,7 +80,7 @@ def test_temp_working_directory_is_private_and_removed(sb):
 
 
 def test_run_many_keeps_order_and_uses_heavy_workers_for_sympy(sb):
-    pytest.importorskip("sympy")
+    pytest.importorskip("sympy", reason="sympy is not installed (a dependency of the kit)")
     codes = [f"print({i} * {i})" for i in range(20)] + ["import sympy\nprint(sympy.Rational(1, 3) + sympy.Rational(1, 6))"]
     rs = sb.run_many(codes)
     assert [r.stdout.strip() for r in rs[:20]] == [str(i * i) for i in range(20)]

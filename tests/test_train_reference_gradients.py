@@ -258,11 +258,23 @@ def test_gradients_after_a_heldout_evaluation_match_the_reference(dtype, tmp_pat
 
 def test_gradients_after_evaluations_during_training_match_the_reference(tmp_path, tok, batch_blocks,
                                                                          reference_models):
-    """``eval_steps``: an evaluation after every step; the step after it must still be right."""
-    steps = kit_run(tmp_path, tok, batch_blocks, dtype="bfloat16", eval_steps=1, max_steps=3)
-    assert len(steps) == 3
-    for s in steps[1:]:
-        assert_matches(s, reference_models("nf4"), batch_blocks, tok, "concatenate", "bfloat16")
+    """``eval_steps``: an evaluation after every step; the step after it must still be right.
+
+    Two checks, each sharp where the other is blunt. Against the kit's own run without evaluations, every gradient
+    and parameter must be the same (an evaluation runs without autograd and must leave nothing behind). Against the
+    plain-PyTorch reference, the step right after the first evaluation must match within the bf16 bar. Later steps
+    are not held to that bar: at this test's learning rate the loss falls from 5.1 to 3.0 in one step, the gradient
+    shrinks and bf16's rounding grows relative to it (on a CPU without AVX512-BF16, relative error 0.03 at step 2
+    and 0.11 at step 3, while the same run in fp32 matches the reference to 2e-7 at all three steps).
+    """
+    plain = kit_run(tmp_path / "plain", tok, batch_blocks, dtype="bfloat16", eval_steps=0, max_steps=2)
+    steps = kit_run(tmp_path / "eval", tok, batch_blocks, dtype="bfloat16", eval_steps=1, max_steps=2)
+    assert len(steps) == len(plain) == 2
+    for a, b in zip(plain, steps):
+        for kind in ("grads", "params"):
+            worst = max(float((a[kind][n] - b[kind][n]).abs().max()) for n in a[kind])
+            assert worst <= 1e-6, f"an evaluation during training changed the {kind} (max |difference| {worst:.3g})"
+    assert_matches(steps[1], reference_models("nf4"), batch_blocks, tok, "concatenate", "bfloat16")
 
 
 def test_gradients_after_a_resume_match_the_reference(tmp_path, tok, batch_blocks, reference_models):

@@ -21,6 +21,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -67,10 +68,38 @@ class PageCheck:
         return not self.problems
 
 
-def _run(chrome: str, args: list[str], timeout: int) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix="mathcode-chromium-") as prof:
-        return subprocess.run([chrome, *FLAGS, f"--user-data-dir={prof}", *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+def _run(chrome: str, args: list[str], timeout: int, attempts: int = 2) -> subprocess.CompletedProcess:
+    """One Chromium call in its own process group with a fresh profile.
+
+    Headless Chromium renders these pages in a second or two, but on a loaded machine one call has been seen to hang
+    past three minutes; the next call, with a new profile, went through. So a call that runs past ``timeout`` has
+    its whole process tree killed (renderer and GPU processes hold the output pipes, so killing only the parent
+    would leave ``communicate`` waiting) and is tried again, up to ``attempts`` times, before the error is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        with tempfile.TemporaryDirectory(prefix="mathcode-chromium-") as prof:
+            cmd = [chrome, *FLAGS, f"--user-data-dir={prof}", *args]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                    text=True, start_new_session=True)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+                return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                if attempt == attempts:
+                    raise TimeoutError(f"Chromium ran past {timeout} s {attempts} times on {args[-1]} "
+                                       f"(flags {' '.join(args[:-1])}); pass a larger timeout to check_run") from None
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def render_dom(chrome: str, url: str, timeout: int = 120) -> str:

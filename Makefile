@@ -38,7 +38,7 @@ STAMP  := $(VENV)/.mathcode-installed
 CONFIG ?= configs/demo.yaml
 RUN_ARGS ?=
 
-.PHONY: install demo test test-fast lab clean-demo model
+.PHONY: install demo test test-fast durations lab clean-demo model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,10 @@ test: install
 
 test-fast: install        ## everything but the slow end-to-end tests
 	$(BIN)/python -m pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
+
+durations: install        ## rerun the suite and rewrite tests/durations.json (the order xdist hands files out)
+	$(BIN)/python -m pytest $(XDIST) --junitxml=outputs/junit.xml $(PYTEST_ARGS)
+	$(BIN)/python tests/update_durations.py outputs/junit.xml
 
 lab: install              ## JupyterLab on notebooks/; as root (containers) it adds --allow-root --no-browser. Extra: LAB_ARGS="--ip=0.0.0.0 --port 8888"
 	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root --no-browser ) $(LAB_ARGS) notebooks/

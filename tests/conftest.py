@@ -9,6 +9,7 @@ import pytest
 from mathcode import paths
 
 EMBEDDED = "embedded:smollm2-135m-instruct"
+DURATIONS = Path(__file__).with_name("durations.json")
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,7 @@ def embedded_model_dir() -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
+    _longest_files_first(items)
     try:
         import torch
         has_gpu = torch.cuda.is_available()
@@ -37,6 +39,22 @@ def pytest_collection_modifyitems(config, items):
         for it in items:
             if "gpu" in it.keywords:
                 it.add_marker(skip)
+
+
+def _longest_files_first(items) -> None:
+    """The longest files run first. pytest-xdist's ``--dist loadfile`` hands whole files to processes in collection
+    order; alphabetically the long training files came last, so one process ran them alone while the others had
+    finished. A file's weight is its seconds in ``tests/durations.json`` (written by ``make durations`` from a full
+    run), else a guess from its number of ``slow`` tests. Stable: the order inside a file is kept."""
+    import json
+    known = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    weight: dict[str, float] = {}
+    for it in items:
+        f = it.nodeid.split("::")[0]
+        weight.setdefault(f, float(known.get(f, 0)))
+        if f not in known and "slow" in it.keywords:
+            weight[f] += 10
+    items.sort(key=lambda it: -weight[it.nodeid.split("::")[0]])
 
 
 @pytest.fixture(scope="session")

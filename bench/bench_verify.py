@@ -1,4 +1,4 @@
-"""Precision and recall of phase 2's verifier on hand-labelled REAL translator replies (issue 18).
+"""Precision and recall of phase 2's verifier on hand-labelled REAL translator replies.
 
 Every block of every reply in the labelled set (``tests/fixtures/verify_labelled.jsonl``: the passage, the
 model's reply, and per block ``correct``/``incorrect`` as read by a person) goes through the kit's own path:
@@ -9,8 +9,8 @@ accepted when its outcome is ``verified``.
     recall    = correct blocks verified / correct blocks        (how much good data is kept)
 
 ``--ref REF`` judges with the library of a git revision instead (exported with ``git archive`` to a temporary
-folder and run in a subprocess), e.g. ``--ref ac89ce6`` for main's verifier before issue 18. Also reports the
-judge's cost per block (seconds of ``block_row``, sandbox re-runs).
+folder and run in a subprocess), e.g. ``--ref ac89ce6`` for the verifier as it was before it met this labelled set.
+Also reports the judge's cost per block (seconds of ``block_row``, sandbox re-runs).
 
     PYTHONPATH=lib .venv/bin/python bench/bench_verify.py [--ref REV] [--show-errors]
 """

@@ -25,7 +25,7 @@ def test_proxy_ids_are_unique_and_name_one_problem(n, seed):
     assert len(pools) >= 2 if n >= 30 else True                # the case that collided draws from two pools
 
 
-def test_the_issue_reproduction_no_longer_collides():
+def test_thirty_gsm_symbolic_items_have_one_question_per_id():
     items, _ = pipeline.select_items(["gsm_symbolic_proxy"], limit=30)
     by_id = {}
     for it in items:

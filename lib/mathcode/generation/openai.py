@@ -64,7 +64,7 @@ class OpenAIGenerator(Generator):
         folder = resolve(self.model_spec).path
         parts = urlsplit(self.base_url)
         if parts.hostname not in ("127.0.0.1", "localhost", "0.0.0.0", "::1"):
-            raise ValueError(f"serve='vllm' starts the server on this machine, but base_url {self.base_url!r} names "
+            raise ValueError(f"serve='vllm' starts the server locally, but base_url {self.base_url!r} names "
                              f"another host; use http://127.0.0.1:PORT/v1 (port 0: a free one)")
         self.server = VLLMServer(folder, served_name=self.model_spec, host=parts.hostname, port=parts.port or 0,
                                  args=args, ready_s=ready_s, log_path=log_path).start()

@@ -1,7 +1,7 @@
 """The plan ``python -m mathcode validate`` prints: what each phase will do, on which sources, with which token
 budget, how much memory training needs and roughly how long each phase takes — before any work starts.
 
-Times are rough estimates from per-unit rates (stated next to each figure), not measurements of this machine;
+Times are rough estimates from per-unit rates (stated next to each figure), not measured on the machine that will run it;
 the memory figure is ``train.memory.estimate`` (±25 %). Both exist so a recipe that cannot finish in the time or
 memory you have is noticed in a second, not after hours.
 """

@@ -270,7 +270,7 @@ def key_numbers(f: dict) -> list[str]:
                    f"wrote {plural(b, 'code block')}, and {v} of them ({pct(v / b, 0) if b else '0%'}) passed every "
                    f"check (ran in the sandbox, printed the stated result, the result appears in the passage, the "
                    f"value is computed and not typed in). The translator generated "
-                   f"{float(m2.get('generation_tokens_per_s', 0)):.1f} tokens per second on this machine.")
+                   f"{float(m2.get('generation_tokens_per_s', 0)):.1f} tokens per second where it ran.")
     m3 = f["03_pretraining"]["metrics"]
     if f["03_pretraining"]["status"] == "complete" and "steps" in m3:
         tt = training_tokens(f)

@@ -78,7 +78,7 @@ durations: install        ## rerun the suite and rewrite tests/durations.json (t
 	$(BIN)/python tests/update_durations.py outputs/junit.xml
 
 lab: install              ## JupyterLab on notebooks/; as root (containers) it adds --allow-root --no-browser. Extra: LAB_ARGS="--ip=0.0.0.0 --port 8888"
-	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root --no-browser ) $(LAB_ARGS) notebooks/
+	$(BIN)/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root --no-browser ) $$($(BIN)/python -m mathcode.run.kernels) $(LAB_ARGS) notebooks/
 
 clean-demo:
 	rm -rf outputs/demo

@@ -27,3 +27,13 @@ def papermill_kwargs() -> dict:
     if os.name != "posix":
         return {}
     return {"kernel_manager_class": LocalIPCKernelManager}
+
+
+def lab_args() -> list[str]:
+    """Command-line flags for ``jupyter lab`` that give its kernels the same IPC transport (``make lab`` and the
+    JupyterLab test use them): traitlets applies ``KernelManager`` settings to jupyter_server's subclass."""
+    return ["--KernelManager.transport=ipc"] if os.name == "posix" else []
+
+
+if __name__ == "__main__":                      # ``python -m mathcode.run.kernels``: the flags, for the Makefile
+    print(" ".join(lab_args()))

@@ -91,13 +91,13 @@ def test_choose_models_and_adapter_base_check(tmp_path):
         pipeline.check_adapter_base(tmp_path, "embedded:smollm2-135m-instruct")
 
 
-def test_wilson_and_paired_bootstrap():
+def test_wilson_and_the_paired_difference():
     lo, hi = compare.wilson(0, 10)
     assert lo == 0 and 0.25 < hi < 0.35
     lo, hi = compare.wilson(5, 10)
     assert lo < 0.5 < hi
-    d, lo, hi = compare.paired_bootstrap([0, 0, 0, 0], [1, 1, 1, 1])
-    assert d == lo == hi == 1
+    d, lo, hi = compare.paired_difference([0, 0, 0, 0], [1, 1, 1, 1])
+    assert d == hi == 1 and 0 < lo < 1
     rows = [{"model": m, "benchmark": "b", "item_id": str(i), "correct": c, "gold": "1", "extracted": "1",
              "completion": ""} for m, cs in (("base", [1, 0, 0, 1]), ("new", [1, 1, 0, 0])) for i, c in enumerate(cs)]
     diff = compare.differences(rows, "base")

@@ -382,7 +382,7 @@ def limitations(f: dict) -> list[str]:
         every = not zero and not same
         out.append(("Every accuracy difference has an interval that excludes zero" if every else
                     "These accuracy differences have intervals that exclude zero")
-                   + ": " + "; ".join(excluded) + ". The interval resamples items of one training run only, not "
+                   + ": " + "; ".join(excluded) + ". The interval is over the items of one training run only, not "
                    "training noise; with this few items, read the flipped items before believing it.")
     out += ablation_limitations(f)
     m2 = f["02_translation"]["metrics"]

@@ -35,18 +35,18 @@ def test_notebook_defaults_are_narrowed_to_the_sources_given_but_user_values_are
 
 def test_bring_your_own_corpus_runs_load_to_mixture_without_classifier(own_corpus, tmp_path):
     sources = [f"jsonl:{own_corpus}"]
-    docs, table, samples = steps.load_and_count(sources, MODEL, max_docs=100)
+    docs, table, samples = steps.load_documents(sources, MODEL, max_docs=100)
     assert table["docs"].tolist() == [30] and table["tokens"].iloc[0] > 30 * 20
     reports = []
-    cur, qtab, _ = steps.apply_quality(docs, reports, quality=["length"], min_chars=20)
-    cur, clf = steps.classify(cur, reports, sources=sources, positives=["embedded:champ_solutions"],
-                              negatives=["embedded:stdlib_prose"], classify_sources=[], max_docs=50)
+    cur, qtab, _ = steps.quality_filter(docs, reports, quality=["length"], min_chars=20)
+    cur, clf = steps.classify_pool(cur, reports, sources=sources, positives=["embedded:champ_solutions"],
+                                   negatives=["embedded:stdlib_prose"], classify_sources=[], max_docs=50)
     assert clf.result is None and "classify_sources is empty" in clf.note and len(cur) == 30
     figures.classifier_pool(clf, 0.5)                        # a figure that says why, not a seaborn crash
     figures.classifier_heldout(clf, 0.5)
-    cur, dd = steps.near_dedup(cur, reports, enabled=False)
-    corpus, mix = steps.build_mixture(cur, reports, sources=sources, token_budget=0,
-                                      weights=source_roles._defaults()["source_weights"], seed=0)
+    cur, dd = steps.near_dedup_docs(cur, reports, enabled=False)
+    corpus, mix = steps.select_mixture(cur, reports, sources=sources, token_budget=0,
+                                       weights=source_roles._defaults()["source_weights"], seed=0)
     assert len(corpus) == 30 and mix["source"].tolist() == ["jsonl:lecture_notes"]
     fun, pivot, steps_tbl = steps.funnel_tables(docs, reports)
     assert list(steps_tbl["step"]) == ["quality:length", "mixture"]
@@ -56,26 +56,26 @@ def test_bring_your_own_corpus_runs_load_to_mixture_without_classifier(own_corpu
 
 def test_pool_emptied_by_filters_skips_the_classifier_and_says_why(tmp_path):
     sources = ["embedded:champ_solutions", "embedded:math_package_docstrings"]
-    docs, _, _ = steps.load_and_count(sources, MODEL, max_docs=40)
+    docs, _, _ = steps.load_documents(sources, MODEL, max_docs=40)
     reports = []
-    cur, _, _ = steps.apply_quality(docs, reports, quality=["length"], min_chars=10 ** 6, max_chars=10 ** 7)
+    cur, _, _ = steps.quality_filter(docs, reports, quality=["length"], min_chars=10 ** 6, max_chars=10 ** 7)
     assert cur == []
-    cur, clf = steps.classify(cur, reports, sources=sources, positives=["embedded:champ_solutions"],
-                              negatives=["embedded:stdlib_prose"], classify_sources=["embedded:math_package_docstrings"],
-                              max_docs=40)
+    cur, clf = steps.classify_pool(cur, reports, sources=sources, positives=["embedded:champ_solutions"],
+                                   negatives=["embedded:stdlib_prose"], classify_sources=["embedded:math_package_docstrings"],
+                                   max_docs=40)
     assert clf.result is None and "no documents of ['math_package_docstrings'] are left" in clf.note
     with pytest.raises(ValueError, match="every document was filtered out"):
-        steps.build_mixture(cur, reports, sources=sources, token_budget=1000)
+        steps.select_mixture(cur, reports, sources=sources, token_budget=1000)
 
 
 def test_two_round_classifier_on_a_pool_filters_only_the_pool(tmp_path):
     sources = ["embedded:champ_solutions", "embedded:math_package_docstrings"]
-    docs, _, _ = steps.load_and_count(sources, MODEL, max_docs=60)
+    docs, _, _ = steps.load_documents(sources, MODEL, max_docs=60)
     reports = []
-    cur, clf = steps.classify(docs, reports, sources=sources, positives=["embedded:champ_solutions",
-                                                                         "embedded:rg_gsm_symbolic"],
-                              negatives=["embedded:stdlib_prose"], classify_sources=["embedded:math_package_docstrings"],
-                              max_docs=60, max_negatives=120, epochs=5, out_dir=tmp_path)
+    cur, clf = steps.classify_pool(docs, reports, sources=sources, positives=["embedded:champ_solutions",
+                                                                              "embedded:rg_gsm_symbolic"],
+                                   negatives=["embedded:stdlib_prose"], classify_sources=["embedded:math_package_docstrings"],
+                                   max_docs=60, max_negatives=120, epochs=5, out_dir=tmp_path)
     assert clf.result is not None and len(clf.metrics) == 2 and (tmp_path / "classifier_round2.bin").exists()
     champ = [d for d in cur if d["source"] == "champ_solutions"]
     assert len(champ) == 60, "positives that are corpus sources are never judged"

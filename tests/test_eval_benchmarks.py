@@ -75,7 +75,7 @@ def test_custom_json_list(tmp_path):
 
 def test_proxy_when_shared_is_absent(tmp_path, monkeypatch):
     monkeypatch.setenv("MATHCODE_SHARED", str(tmp_path / "nothing"))
-    items, notes = pipeline.select_items(["gsm8k", "math"], limit=3)
+    items, notes = pipeline.benchmark_items(["gsm8k", "math"], limit=3)
     assert len(items) == 3 and all(it.benchmark == B.PROXY_NAME and it.meta["proxy"] for it in items)
     assert any("NOT as GSM8K" in n for n in notes) and any(n.startswith("math: skipped") for n in notes)
     with pytest.raises(B.BenchmarkError, match="is absent"):
@@ -83,7 +83,7 @@ def test_proxy_when_shared_is_absent(tmp_path, monkeypatch):
 
 
 def test_choose_models_and_adapter_base_check(tmp_path):
-    ms = pipeline.choose_models("embedded:smollm2-135m-instruct", adapter_dir="/a", models=["big=org/m@/ad"])
+    ms = pipeline.models_to_evaluate("embedded:smollm2-135m-instruct", adapter_dir="/a", models=["big=org/m@/ad"])
     assert [(m.label, m.adapter) for m in ms] == [("base", None), ("base+adapter", "/a"), ("big", "/ad")]
     (tmp_path / "mathcode_adapter.json").write_text(json.dumps({"base_model": "embedded:other"}))
     from mathcode.models import ModelSpecError

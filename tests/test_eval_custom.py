@@ -110,12 +110,12 @@ def test_relative_path_from_working_directory_and_several_customs(tmp_path, monk
     _jsonl(tmp_path / "two.jsonl", [{"problem": "Which? A) x B) y", "answer": "B"}])
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MATHCODE_SHARED", str(tmp_path / "absent"))
-    items, notes = pipeline.select_items([], limit=5, custom_benchmarks=[
+    items, notes = pipeline.benchmark_items([], limit=5, custom_benchmarks=[
         "one.jsonl", {"file": "two.jsonl", "name": "two", "kind": "choice"}])
     assert [(it.benchmark, it.kind) for it in items] == [("one", "number"), ("two", "choice")]
     assert items[1].choices == ["x", "y"]
     with pytest.raises(B.BenchmarkError, match="unknown keys"):
-        pipeline.select_items([], limit=5, custom_benchmarks=[{"file": "one.jsonl", "colour": "red"}])
+        pipeline.benchmark_items([], limit=5, custom_benchmarks=[{"file": "one.jsonl", "colour": "red"}])
 
 
 def test_parquet_layout(tmp_path):

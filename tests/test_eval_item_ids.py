@@ -26,7 +26,7 @@ def test_proxy_ids_are_unique_and_name_one_problem(n, seed):
 
 
 def test_thirty_gsm_symbolic_items_have_one_question_per_id():
-    items, _ = pipeline.select_items(["gsm_symbolic_proxy"], limit=30)
+    items, _ = pipeline.benchmark_items(["gsm_symbolic_proxy"], limit=30)
     by_id = {}
     for it in items:
         assert by_id.setdefault(it.id, it.question) == it.question, it.id
@@ -49,7 +49,7 @@ def test_selection_refuses_duplicate_ids_from_any_loader(monkeypatch):
     twice = [B.Item(B.PROXY_NAME, "gsm_symbolic-heldout-0-14", q, "1", "number") for q in ("A?", "B?")]
     monkeypatch.setattr(B, "load_benchmark", lambda *a, **k: list(twice))
     with pytest.raises(B.DuplicateItemIdError, match=r"evaluation items: 1 item id.*gsm_symbolic-heldout-0-14"):
-        pipeline.select_items(["gsm_symbolic_proxy"], limit=2)
+        pipeline.benchmark_items(["gsm_symbolic_proxy"], limit=2)
 
 
 def test_paired_comparisons_refuse_duplicate_ids():
@@ -100,7 +100,7 @@ def test_ablation_comparison_refuses_duplicate_ids(tmp_path):
 
 # --- the NLL probe's own, larger item set ---------------------------------------------------------------------
 def test_nll_selection_tops_up_from_the_benchmark_file_and_is_deterministic(benchmarks_dir):
-    items, _ = pipeline.select_items(["gsm8k", "math"], limit=5)
+    items, _ = pipeline.benchmark_items(["gsm8k", "math"], limit=5)
     got, rec = pipeline.nll_selection(items, 40)
     per = pd.Series([it.benchmark for it in got]).value_counts()
     assert per["gsm8k"] == 40 and per["math"] == 40
@@ -115,14 +115,14 @@ def test_nll_selection_tops_up_from_the_benchmark_file_and_is_deterministic(benc
 
 
 def test_nll_selection_tops_up_the_proxy_with_unique_ids():
-    items, _ = pipeline.select_items(["gsm_symbolic_proxy"], limit=4)
+    items, _ = pipeline.benchmark_items(["gsm_symbolic_proxy"], limit=4)
     got, rec = pipeline.nll_selection(items, 60)
     assert len(got) == 60 and len({it.id for it in got}) == 60
     assert rec[B.PROXY_NAME]["topped_up"] == 56
 
 
 def test_nll_selection_leaves_out_items_seen_in_training(benchmarks_dir):
-    items, _ = pipeline.select_items(["gsm8k"], limit=3)
+    items, _ = pipeline.benchmark_items(["gsm8k"], limit=3)
     pool, _ = pipeline.nll_selection(items, 12)
     leaked = pool[7]
     corpus = ["Some unrelated text about primes and 2 + 2 = 4.",

@@ -49,11 +49,11 @@ def test_adapter_resolution_and_quantization(tmp_path):
     assert pipeline.eval_quantize("none", ad) is None and pipeline.eval_quantize("nf4", None) == "nf4"
     with pytest.raises(ModelSpecError, match="quantize='int3'"):
         pipeline.eval_quantize("int3", ad)
-    ms = pipeline.choose_models("m", adapter_dir=str(ad), models=[], quantize="nf4", merged_dir="/x/merged")
+    ms = pipeline.models_to_evaluate("m", adapter_dir=str(ad), models=[], quantize="nf4", merged_dir="/x/merged")
     assert [(m.label, m.quantize, m.adapter) for m in ms] == [("base", "nf4", None), ("base+adapter", "nf4", str(ad)),
                                                               ("merged", None, None)]
     with pytest.raises(ModelSpecError, match="trained on 'm'"):
-        pipeline.choose_models("other", adapter_dir=str(ad), models=[])
+        pipeline.models_to_evaluate("other", adapter_dir=str(ad), models=[])
 
 
 def test_backend_kwargs():

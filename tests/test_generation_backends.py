@@ -273,7 +273,7 @@ def test_a_backend_that_cannot_score_says_so(tmp_path, monkeypatch):
         g.nll(["some text"])
     monkeypatch.setattr(harness, "load_generator", lambda m, **kw: _Echo(m.spec))
     items = [Item("gsm8k", "1", "What is 2+2?", "4", "number", solution="2 + 2 = 4.")]
-    res = steps.run_models([harness.EvalModel("base", "m")], items, out_dir=tmp_path / "04_evaluation",
-                           backend="echo", nll_probe=True, nll_limit=1, max_new_tokens=4)
+    res = steps.evaluate_models([harness.EvalModel("base", "m")], items, out_dir=tmp_path / "04_evaluation",
+                                backend="echo", nll_probe=True, nll_limit=1, max_new_tokens=4)
     assert res.nll_rows == [] and len(res.notes) == 1
     assert "NLL probe skipped for model 'base': backend 'echo' cannot score text" in res.notes[0]

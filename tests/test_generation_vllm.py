@@ -216,8 +216,8 @@ def test_phase4_with_vllm_and_the_adapter_scores_like_transformers(engine, adapt
         return real(name, model, **k)
 
     monkeypatch.setattr(generation, "make_generator", on_the_shared_engine)
-    v = steps.run_models(models, items, out_dir=tmp_path / "v", backend="vllm", device="cpu", **kw)
-    h = steps.run_models(models, items, out_dir=tmp_path / "h", backend="hf", device="cpu", **kw)
+    v = steps.evaluate_models(models, items, out_dir=tmp_path / "v", backend="vllm", device="cpu", **kw)
+    h = steps.evaluate_models(models, items, out_dir=tmp_path / "h", backend="hf", device="cpu", **kw)
     # phase 4 builds ONE engine for base and trained (LoRA enabled for the adapter) and lends it to the second
     assert started == [(None, str(adapter), False), (str(adapter), None, True)]
     keep = ("model", "benchmark", "item_id", "prompt_id", "completion", "extracted", "gold", "correct")

@@ -71,10 +71,10 @@ def test_every_phase1_removal_is_written_with_its_reason_and_the_report_explains
     rows = list(EXAMPLES) + [("ex-tiny", "1+1=2"),                                      # too short
                              ("ex-rep", "\n".join(["$a_1 = 0$ is the row."] * 12))]     # the same line 12 times
     corpus = _write_corpus(tmp_path / "book.jsonl", rows)
-    docs, _, _ = data_steps.load_and_count([f"jsonl:{corpus}"], MODEL, 100)
+    docs, _, _ = data_steps.load_documents([f"jsonl:{corpus}"], MODEL, 100)
     reports = []
-    kept, _, _ = data_steps.apply_quality(docs, reports, quality=["length", "symbols", "repetition"], min_chars=20,
-                                          max_chars=20000, max_dup_lines=0.3, max_top_trigram=0.3)
+    kept, _, _ = data_steps.quality_filter(docs, reports, quality=["length", "symbols", "repetition"], min_chars=20,
+                                           max_chars=20000, max_dup_lines=0.3, max_top_trigram=0.3)
     tab = data_steps.write_removals(docs, reports, tmp_path)
     assert set(zip(tab.step, tab.reason, tab.documents)) == {("quality:length", "too_short", 1),
                                                              ("quality:repetition", "duplicate_lines", 1)}

@@ -1,11 +1,15 @@
 """Phase 1's protocol steps at notebook granularity, over an in-memory corpus (demo to mid scale).
 
-Each function runs one step of ``notebooks/01_data_sampling.ipynb`` — load, quality, classifier, near-dedup,
-decontamination, mixture — appends its ``StepReport`` to ``reports`` (the funnel reads them) and returns the
-documents kept plus the tables the notebook shows. Why here and not in the notebook: the choices (which sources
-are positives, which are the pool, what happens when the pool is empty) are logic that needs unit tests; the
-notebook keeps the parameters, the figures and what to look at. The same step objects stream at cluster scale
-through ``pipeline.run_streaming`` / ``datatrove_route``.
+Each step of ``notebooks/01_data_sampling.ipynb`` — load, quality, classifier, near-dedup, decontamination,
+mixture — is a function ``step(P, S, <documents from earlier cells>)``: it reads its settings from the checked
+``DataSettings`` (``S``), writes its table through the ``Phase`` (``P``), appends its ``StepReport`` to ``reports``
+(the funnel reads them) and returns the documents kept plus the tables the notebook shows. Each delegates to a
+function with the same work under explicit arguments (``load_documents``, ``quality_filter``, ``classify_pool``,
+``near_dedup_docs``, ``decontaminate_docs``, ``select_mixture``), which tests and other callers use without a phase.
+
+Why here and not in the notebook: the choices (which sources are positives, which are the pool, what happens when
+the pool is empty) are logic that needs unit tests; the notebook keeps the parameters, the figures and what to look
+at. The same step objects stream at cluster scale through ``pipeline.run_streaming`` / ``datatrove_route``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,15 @@ from mathcode.data.sources import iter_source, SourceError
 from mathcode.data.records import REMOVAL_WORDS, StepReport, by_source, funnel, removal_file  # noqa: F401
 
 
-def load_and_count(sources: list, model: str, max_docs: int, seed: int = 0) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+def load_and_count(P, S) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """Every source read (``sources``, at most ``max_docs_per_source`` each) and counted in ``model``'s tokens; the
+    per-source table is saved as ``sources_loaded``."""
+    docs, table, samples = load_documents(S.sources, S.model, S.max_docs_per_source, S.seed)
+    P.save_table(table, "sources_loaded")
+    return docs, table, samples
+
+
+def load_documents(sources: list, model: str, max_docs: int, seed: int = 0) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """(documents with ``meta.n_tokens`` in the target tokenizer, per-source table, one sample per source)."""
     docs, seen = [], set()
     # one bar over sources (a nested per-source bar sized max_docs froze at "1/300" for sources that end early)
@@ -41,10 +53,21 @@ def load_and_count(sources: list, model: str, max_docs: int, seed: int = 0) -> t
     return docs, table, samples
 
 
-def apply_quality(docs: list, reports: list, **filters) -> tuple[list, pd.DataFrame, pd.DataFrame]:
-    """Quality heuristics (``pipeline.filter_steps`` keywords, dedup off): kept docs, per-step table, examples."""
+def apply_quality(P, S, docs: list, reports: list) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """The quality heuristics of ``quality_filters``, in order, with their thresholds from ``S``."""
+    return quality_filter(docs, reports, quality=S.quality_filters, min_chars=S.min_chars, max_chars=S.max_chars,
+                          min_symbol_ratio=S.min_symbol_ratio, max_symbol_ratio=S.max_symbol_ratio,
+                          max_dup_lines=S.max_dup_lines, max_top_trigram=S.max_top_trigram)
+
+
+def quality_filter(docs: list, reports: list, *, quality=("length", "symbols", "repetition"), min_chars: int = 50,
+                   max_chars: int = 100_000, min_symbol_ratio: float = 0.0, max_symbol_ratio: float = 0.8,
+                   max_dup_lines: float = 0.3, max_top_trigram: float = 0.3) -> tuple[list, pd.DataFrame, pd.DataFrame]:
+    """Quality heuristics (``pipeline.filter_steps``, dedup off): kept docs, per-step table, examples."""
     rows, examples = [], []
-    for step in pipeline.filter_steps(**filters, dedup=False):
+    for step in pipeline.filter_steps(quality=list(quality), min_chars=min_chars, max_chars=max_chars,
+                                      min_symbol_ratio=min_symbol_ratio, max_symbol_ratio=max_symbol_ratio,
+                                      max_dup_lines=max_dup_lines, max_top_trigram=max_top_trigram, dedup=False):
         docs, rep = step.apply(docs)
         reports.append(rep)
         rows.append(rep.summary())
@@ -68,7 +91,21 @@ class ClassifierOutcome:
         return tuple(m["auc"] for m in self.result.metrics) if self.result else (None, None)
 
 
-def classify(docs: list, reports: list, *, sources, positives, negatives, classify_sources, classifier_model="",
+def classify(P, S, docs: list, reports: list) -> tuple[list, ClassifierOutcome]:
+    """The classifier step on the pool (``classify_sources`` as resolved against ``sources``); both rounds' models
+    go to ``classifier/``, the held-out metrics to the ``classifier_metrics`` table."""
+    roles = source_roles.resolve_data_keys(P.values)
+    kept, out = classify_pool(docs, reports, sources=S.sources, positives=S.classifier_positives,
+                              negatives=S.classifier_negatives, classify_sources=roles["classify_sources"],
+                              classifier_model=S.classifier_model, max_docs=S.max_docs_per_source,
+                              max_negatives=S.max_negatives, threshold=S.classifier_threshold,
+                              confident=S.confident_threshold, holdout=S.classifier_holdout,
+                              epochs=S.classifier_epochs, seed=S.seed, out_dir=P.dir / "classifier")
+    P.save_table(out.metrics, "classifier_metrics")
+    return kept, out
+
+
+def classify_pool(docs: list, reports: list, *, sources, positives, negatives, classify_sources, classifier_model="",
              max_docs: int = 300, max_negatives: int = 800, threshold: float = 0.5, confident: float = 0.9,
              holdout: float = 0.2, epochs: int = 15, seed: int = 0, out_dir=None) -> tuple[list, ClassifierOutcome]:
     """The paper's two-round fastText recall on the pool sources (or a saved classifier). No pool — none
@@ -108,7 +145,15 @@ class DedupOutcome:
     examples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def near_dedup(docs: list, reports: list, *, enabled: bool = True, threshold: float = 0.8, num_perm: int = 128,
+def near_dedup(P, S, docs: list, reports: list) -> tuple[list, DedupOutcome]:
+    """Near-dedup with ``dedup_*`` from ``S`` (none when ``dedup`` is False); cluster sizes to ``dedup_cluster_sizes``."""
+    kept, out = near_dedup_docs(docs, reports, enabled=S.dedup, threshold=S.dedup_threshold,
+                                num_perm=S.dedup_num_perm, shingle=S.dedup_shingle, seed=S.seed)
+    P.save_table(out.sizes_table, "dedup_cluster_sizes")
+    return kept, out
+
+
+def near_dedup_docs(docs: list, reports: list, *, enabled: bool = True, threshold: float = 0.8, num_perm: int = 128,
                shingle: int = 5, seed: int = 0) -> tuple[list, DedupOutcome]:
     """MinHash-LSH near-dedup; each removed example is shown beside the document it duplicates."""
     if not enabled:
@@ -150,7 +195,16 @@ class DecontamOutcome:
                 ", ".join(f"{k}: {v}" for k, v in by.items()) + ").")
 
 
-def decontaminate(docs: list, reports: list, *, benchmarks="default", ngram: int = 13,
+def decontaminate(P, S, docs: list, reports: list) -> tuple[list, DecontamOutcome]:
+    """Decontamination against ``decontam_benchmarks`` at ``decontam_ngram``; every removed document with its
+    matching benchmark item goes to ``removed_decontaminated.jsonl``, the counts to ``decontamination_hits``."""
+    kept, out = decontaminate_docs(docs, reports, benchmarks=S.decontam_benchmarks, ngram=S.decontam_ngram,
+                                   removed_path=P.path(removal_file("decontaminate")))
+    P.save_table(out.hits_table, "decontamination_hits")
+    return kept, out
+
+
+def decontaminate_docs(docs: list, reports: list, *, benchmarks="default", ngram: int = 13,
                   removed_path=None) -> tuple[list, DecontamOutcome]:
     """Exact + n-gram decontamination against the benchmarks' test sets; removed rows go to ``removed_path``."""
     checked = dict(Counter(d["source"] for d in docs))
@@ -172,7 +226,17 @@ def decontaminate(docs: list, reports: list, *, benchmarks="default", ngram: int
                                  checked, ngram)
 
 
-def build_mixture(docs: list, reports: list, *, sources, token_budget: int = 0, weights=None, source_budgets=None,
+def build_mixture(P, S, docs: list, reports: list) -> tuple[list, pd.DataFrame]:
+    """The token-budgeted mixture (``token_budget`` split by ``source_weights``, or ``source_budgets``) as resolved
+    against ``sources``; the per-source table is saved as ``mixture``."""
+    roles = source_roles.resolve_data_keys(P.values)
+    corpus, table = select_mixture(docs, reports, sources=S.sources, token_budget=S.token_budget,
+                                   weights=roles["source_weights"], source_budgets=roles["source_budgets"], seed=S.seed)
+    P.save_table(table, "mixture")
+    return corpus, table
+
+
+def select_mixture(docs: list, reports: list, *, sources, token_budget: int = 0, weights=None, source_budgets=None,
                   seed: int = 0) -> tuple[list, pd.DataFrame]:
     """Token-budgeted selection per source. Weights/budgets are resolved against ``sources`` first (defaults
     written for other sources are dropped, names the user wrote must exist); an empty result is an error."""

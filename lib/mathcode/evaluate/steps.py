@@ -1,5 +1,10 @@
 """The notebook's steps as functions: choose items, choose models (and the adapter), run them, collect tables.
 
+The steps notebook 04 calls take the ``Phase`` (``P``) and the checked ``EvaluationSettings`` (``S``) and read every
+setting from ``S``: ``select_items(P, S)``, ``choose_models(P, S)``, ``run_models(P, S, eval_models, items,
+proto)``. Each delegates to a function with the same work under explicit arguments (``benchmark_items``,
+``models_to_evaluate``, ``evaluate_models``), which tests and other callers use without a phase.
+
 Why here and not in the notebook: the runner, the tests and the notebook all need the same choices
 (which benchmarks, what happens when ``../shared`` is absent, which adapter on which base, which backend
 arguments), so they live in one place and are unit-tested; notebook 04 reads as a protocol.
@@ -23,11 +28,25 @@ from mathcode.evaluate.fewshot import family
 from mathcode.evaluate.harness import EvalModel
 
 
-def select_items(benchmarks: list[str], *, limit: int, limits: dict | None = None, sample: str = "first",
-                 seed: int = 0, source: str = "local", data_dir: str = "", math_levels=None, math_subjects=None,
-                 custom_benchmarks: list | None = None, custom_file: str = "", custom_fields: dict | None = None,
-                 custom_name: str = "custom", custom_kind: str = "auto",
-                 proxy_when_absent: bool = True) -> tuple[list[B.Item], list[str]]:
+def select_items(P, S) -> tuple[list[B.Item], list[str]]:
+    """The items of ``benchmarks`` and the custom benchmarks (``limit``/``limits``, ``sample``, MATH filters), and
+    the notes for the reader; the notes are logged and the selection written to ``selected_items.jsonl``."""
+    from mathcode.util import write_jsonl
+    items, notes = benchmark_items(S.benchmarks, limit=S.limit, limits=S.limits, sample=S.sample, seed=S.seed,
+                                   source=S.source, data_dir=S.data_dir, math_levels=S.math_levels,
+                                   math_subjects=S.math_subjects, custom_benchmarks=S.custom_benchmarks,
+                                   custom_file=S.custom_file, custom_fields=S.custom_fields,
+                                   custom_name=S.custom_name, custom_kind=S.custom_kind)
+    P.log(selection_notes=notes)
+    write_jsonl(P.path("selected_items.jsonl"), [it.to_dict() for it in items])
+    return items, notes
+
+
+def benchmark_items(benchmarks: list[str], *, limit: int, limits: dict | None = None, sample: str = "first",
+                    seed: int = 0, source: str = "local", data_dir: str = "", math_levels=None, math_subjects=None,
+                    custom_benchmarks: list | None = None, custom_file: str = "", custom_fields: dict | None = None,
+                    custom_name: str = "custom", custom_kind: str = "auto",
+                    proxy_when_absent: bool = True) -> tuple[list[B.Item], list[str]]:
     """Items of every requested benchmark and of every custom benchmark, and notes to show the reader.
 
     ``custom_benchmarks``: a list of file paths or ``{file, name, fields, kind, rel_tol, family, limit}``
@@ -149,8 +168,16 @@ def check_adapter_base(adapter_dir, model: str) -> None:
                              f"set model={base!r} or pass the adapter of a run on {model!r}")
 
 
-def choose_models(model: str, *, adapter_dir: str | None, models: list[str], include_base: bool = True,
-                  quantize: str | None = None, merged_dir: str | None = None) -> list[EvalModel]:
+def choose_models(P, S) -> list[EvalModel]:
+    """The models to evaluate: ``adapter`` resolved (phase 3's of this run when empty, read through ``P.require``),
+    the base quantized as the adapter was trained (``quantize``), ``merged_dir`` and the extra ``models``."""
+    adapter_dir = resolve_adapter(S.adapter, require=P.require)
+    return models_to_evaluate(S.model, adapter_dir=adapter_dir, models=S.models, include_base=S.include_base,
+                              quantize=eval_quantize(S.quantize, adapter_dir, S.backend), merged_dir=S.merged_dir)
+
+
+def models_to_evaluate(model: str, *, adapter_dir: str | None, models: list[str], include_base: bool = True,
+                       quantize: str | None = None, merged_dir: str | None = None) -> list[EvalModel]:
     """Base model, base + adapter (on the same base quantization), the merged export when given, and any extra
     specs ('label=spec' or 'spec', optional '@adapter')."""
     if adapter_dir:
@@ -318,12 +345,25 @@ class RunResults:
     notes: list = field(default_factory=list)          # e.g. a model whose backend cannot score (no NLL rows)
 
 
-def run_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, backend: str = "hf",
-               device: str = "auto", backend_args: dict | None = None, nll_probe: bool = True, nll_limit: int = 4,
-               pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, protocol="paper",
-               n_shots: int | None = None, fewshot_file: str | None = None, max_new_tokens: int = 256,
-               temperature: float = 0.0, top_p: float = 1.0, n_samples: int = 1, seed: int = 0, chat: bool = False,
-               batch_size: int = 8, ocw_rel_tol: float = 0.0, progress: bool = True) -> RunResults:
+def run_models(P, S, eval_models: list[EvalModel], items: list[B.Item], proto) -> RunResults:
+    """Every model on every item under ``proto`` with the decoding, backend, NLL-probe and PAL settings of ``S``;
+    rows resume from ``items.jsonl`` in the phase folder, the per-model speed goes to the ``speed`` table."""
+    res = evaluate_models(eval_models, items, out_dir=P.dir, backend=S.backend, device=S.device,
+                          backend_args=backend_kwargs(S.backend, base_url=S.base_url, api_key_env=S.api_key_env),
+                          nll_probe=S.nll_probe, nll_limit=S.nll_limit, pal=S.pal, pal_limit=S.pal_limit,
+                          protocol=proto, max_new_tokens=S.max_new_tokens, temperature=S.temperature, top_p=S.top_p,
+                          n_samples=S.n_samples, seed=S.seed, chat=S.chat, batch_size=S.batch_size,
+                          ocw_rel_tol=S.ocw_rel_tol)
+    P.save_table(pd.DataFrame(res.speed), "speed")
+    return res
+
+
+def evaluate_models(eval_models: list[EvalModel], items: list[B.Item], *, out_dir, backend: str = "hf",
+                    device: str = "auto", backend_args: dict | None = None, nll_probe: bool = True, nll_limit: int = 4,
+                    pal: bool = False, pal_limit: int = 4, pal_sandbox_factory=None, protocol="paper",
+                    n_shots: int | None = None, fewshot_file: str | None = None, max_new_tokens: int = 256,
+                    temperature: float = 0.0, top_p: float = 1.0, n_samples: int = 1, seed: int = 0, chat: bool = False,
+                    batch_size: int = 8, ocw_rel_tol: float = 0.0, progress: bool = True) -> RunResults:
     """Each model in turn: load, generate + score every item under ``protocol`` (resumable rows in
     ``out_dir/items.jsonl``), the gold-solution NLL probe (backends that can score, ``Generator.can_score``; the
     others get a note in ``RunResults.notes``) and PAL mode, then free the model before the next one.

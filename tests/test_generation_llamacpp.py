@@ -124,8 +124,8 @@ def test_prompt_lookup_and_prefix_cache_keep_the_greedy_text():
 
 
 def test_idle_cores_is_at_least_one_and_says_how_it_was_measured():
-    from mathcode.generation import llamacpp as L
-    n, why = L.idle_cores(0.1)
+    from mathcode import cpu
+    n, why = cpu.idle_cores(0.1)
     assert 1 <= n <= (__import__("os").cpu_count() or 1) and "idle" in why
 
 
@@ -153,9 +153,9 @@ def test_llamacpp_scores_text_like_transformers_on_the_same_gguf(lc):
 
 def test_idle_threads_are_measured_again_at_every_call_and_keep_the_greedy_text(monkeypatch):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install -e '.[llamacpp]')")
-    from mathcode.generation import llamacpp as L
+    from mathcode import cpu
     seen = iter([(2, "2 idle (test)"), (1, "1 idle (test)"), (2, "2 idle (test)"), (2, "2 idle (test)")])
-    monkeypatch.setattr(L, "idle_cores", lambda sample_s=0.5: next(seen))
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.5: next(seen))
     g = make_generator("llamacpp", SPEC, n_parallel=1, threads="idle", n_ctx=512)
     fixed = make_generator("llamacpp", SPEC, n_parallel=1, threads=1, n_ctx=512)
     try:

@@ -167,6 +167,34 @@ def test_ablation_plan_keeps_every_arm_and_the_first_seed():
     assert recipe.ablation["seeds"] == [0, 1, 2] and "ablation.seeds" not in reh.scale
 
 
+REMOTE = {"translation.backend": "openai", "translation.translator_model": "Qwen/Qwen2.5-Coder-7B-Instruct",
+          "evaluation.backend": "vllm", "evaluation.source": "hub", "evaluation.models": ["b=Qwen/Qwen2.5-0.5B"],
+          "data.decontam_benchmarks": ["hub:some/benchmark"]}
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("overrides", [{}, REMOTE], ids=["as-written", "remote-backends"])
+def test_each_phase_edits_only_its_own_keys(recipe, overrides, tmp_path):
+    """Each per-phase function of the plan returns edits (replacements, substitution records, toy sizes, engines)
+    under its own phase's keys only; no model is built (the tiny-model lookup is a stand-in)."""
+    _, raw = rehearse._raw(ROOT / "configs" / recipe, dict(overrides))
+    tiny = lambda spec: ("llama", "test", str(tmp_path / "tiny-llama"))          # noqa: E731
+    edits = {"data": rehearse.data_edits(raw, overrides, cache_dir=tmp_path),
+             "translation": rehearse.translation_edits(raw, overrides, tiny, have_vllm=False),
+             "pretraining": rehearse.pretraining_edits(raw, overrides),
+             "evaluation": rehearse.evaluation_edits(raw, overrides, tiny, have_vllm=False)}
+    assert set(edits) == set(rehearse.SCALE)
+    for phase, e in edits.items():
+        assert e.phase == phase
+        keys = set(e.edits()) | set(e.replacements) | set(e.scale) | {s["key"] for s in e.substitutions}
+        assert all(k.startswith(phase + ".") for k in keys), (phase, sorted(keys))
+        assert all(r["phase"] == phase for r in e.engines)
+    if overrides:                                      # every phase that has something to replace did replace it
+        assert {"data.decontam_benchmarks"} <= set(edits["data"].replacements)
+        assert {"translation.backend", "translation.translator_model"} <= set(edits["translation"].replacements)
+        assert {"evaluation.backend", "evaluation.source", "evaluation.models"} <= set(edits["evaluation"].replacements)
+
+
 def test_never_the_real_run_dir():
     with pytest.raises(rehearse.RehearsalError, match="never writes into the recipe's run_dir"):
         rehearse.plan(FLAGSHIP, run_dir="outputs/one-gpu-8b")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mathcode import manifest, paths, phase, util
+from mathcode import cpu, manifest, paths, phase, util
 
 from mathcode.run import params
 
@@ -80,16 +80,34 @@ def test_thread_default_and_overrides(monkeypatch):
     monkeypatch.delenv("MATHCODE_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    assert phase.cpu_threads()[0] == 1
+    assert cpu.cpu_threads()[0] == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    assert phase.cpu_threads()[0] == 15
+    assert cpu.cpu_threads()[0] == 15
     monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    assert phase.cpu_threads() == (4, "OMP_NUM_THREADS")
+    assert cpu.cpu_threads() == (4, "OMP_NUM_THREADS")
     monkeypatch.setenv("MATHCODE_THREADS", "2")
-    assert phase.cpu_threads() == (2, "MATHCODE_THREADS")
+    assert cpu.cpu_threads() == (2, "MATHCODE_THREADS")
     monkeypatch.setenv("MATHCODE_THREADS", "two")
     with pytest.raises(params.ParameterError, match="MATHCODE_THREADS='two'"):
-        phase.cpu_threads()
+        cpu.cpu_threads()
+
+
+def test_generation_threads_follow_the_same_policy(monkeypatch):
+    """A backend's count (llamacpp): given, then $MATHCODE_THREADS, else one per idle core (measured again later);
+    $OMP_NUM_THREADS (which a phase sets for its children) does not fix it; 0 means no count."""
+    monkeypatch.delenv("MATHCODE_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(cpu, "idle_cores", lambda sample_s=0.5: (3, "3 idle (test)"))
+    assert cpu.generation_threads(2) == (2, "given") and not cpu.adaptive("given")
+    for auto in (None, 0, "auto", "idle"):
+        n, src = cpu.generation_threads(auto)
+        assert (n, src) == (3, "3 idle (test)") and cpu.adaptive(src)
+    monkeypatch.setenv("MATHCODE_THREADS", "2")
+    assert cpu.generation_threads(None) == (2, "MATHCODE_THREADS") and not cpu.adaptive("MATHCODE_THREADS")
+    assert cpu.generation_threads("idle")[1] == "3 idle (test)"          # asked for explicitly: measured
+    monkeypatch.setenv("MATHCODE_THREADS", "0")
+    assert cpu.generation_threads(None)[1] == "3 idle (test)"
+    assert cpu.thread_env(3) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3"} and cpu.thread_env(0) == {}
 
 
 def test_recipe_threads_key_is_validated(tmp_path):

@@ -10,12 +10,11 @@ The runner adds ``manifest.json`` (parameters, versions, hashes) around this.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
-from mathcode import paths
-from mathcode.settings import PhaseSettings, SettingsError
+from mathcode import cpu, paths
+from mathcode.settings import PhaseSettings
 from mathcode.util import write_json
 
 UPSTREAM = {"translation": ["data"], "pretraining": ["data", "translation"], "evaluation": ["pretraining"]}
@@ -120,55 +119,13 @@ def start(settings: type[PhaseSettings], namespace: dict) -> Phase:
     S = settings.from_namespace(namespace)
     name = settings.PHASE
     values = S.as_dict()
-    threads, why = set_cpu_threads()
+    threads, why = cpu.set_cpu_threads()       # the kit's one thread policy (mathcode.cpu)
     _seed_everything(S.seed)
     P = Phase(name, S.run_dir, values)
     P.settings = S
     P.cpu_threads = {"threads": threads, "source": why}
     print(f"phase {name}: writing {P.dir} · CPU threads {threads or 'torch default'} ({why})")
     return P
-
-
-def cpu_threads() -> tuple[int, str]:
-    """How many CPU threads torch should use in a phase, and why.
-
-    ``$MATHCODE_THREADS`` (the recipe's ``threads``, set by the runner) wins, then ``$OMP_NUM_THREADS``; 0 keeps
-    torch's default. Otherwise one core is left free: 1 thread on 1–2 cores, cores − 1 above. Why: on a small
-    machine with other work running, torch's default (one thread per core) oversubscribes the cores and made
-    generation and training several times slower than 1 thread (bench/bench_threads.py, bench/README.md), while a
-    second thread on an idle 2-core CPU can gain at most 2x.
-    """
-    for var in ("MATHCODE_THREADS", "OMP_NUM_THREADS"):
-        v = os.environ.get(var, "").strip()
-        if v:
-            try:
-                n = int(v)
-            except ValueError:
-                raise SettingsError(f"environment variable {var}={v!r} must be a whole number of CPU "
-                                             f"threads (0 keeps torch's default)") from None
-            if n < 0:
-                raise SettingsError(f"environment variable {var}={v!r} must be 0 or more")
-            return n, var
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:                                   # macOS, Windows
-        cores = os.cpu_count() or 1
-    return (1 if cores <= 2 else cores - 1), f"default for {cores} usable cores"
-
-
-def set_cpu_threads() -> tuple[int, str]:
-    """Apply ``cpu_threads()`` to torch (and to child processes through OMP/MKL variables)."""
-    n, why = cpu_threads()
-    if n <= 0:
-        return 0, why
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(n))
-    try:
-        import torch
-        torch.set_num_threads(n)
-    except ImportError:
-        pass
-    return n, why
 
 
 def _status(d: Path):

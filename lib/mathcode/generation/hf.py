@@ -1,6 +1,7 @@
 """``hf`` backend: a local transformers model, batched with left padding (CPU or CUDA, optional 4-bit / adapter)."""
 from __future__ import annotations
 
+from mathcode import cpu
 from mathcode.generation.base import Completion, GenConfig, Generator, split_entry, truncate_at_stop
 
 
@@ -124,9 +125,7 @@ class HFGenerator(Generator):
                  cache_dir=None, model_obj=None, tokenizer=None, threads: int | None = None):
         super().__init__(model)
         from mathcode import models
-        if threads:                                   # CPU threads for torch (0/None: torch's default)
-            import torch
-            torch.set_num_threads(int(threads))
+        cpu.set_torch_threads(threads)                # CPU threads for torch (0/None: torch's default; mathcode.cpu)
         self.tokenizer = tokenizer or models.load_tokenizer(model, cache_dir, padding_side="left")
         self.model = model_obj if model_obj is not None else models.load_model(
             model, quantize=quantize, device=device, cache_dir=cache_dir, adapter=adapter)

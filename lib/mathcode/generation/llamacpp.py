@@ -19,9 +19,10 @@ What it does itself, on llama.cpp's low-level API:
     passages batched two ways); ``batch_invariant=True`` decodes each prompt alone from an emptied cache (no shared
     prefix, no drafts), so its greedy text depends on the prompt only; sampling: temperature/top-p, per-request seed;
   * stops: end-of-generation tokens, ``max_new_tokens`` and stop strings (the text is cut before the stop);
-  * threads: given, ``$MATHCODE_THREADS``, or one per idle core — measured when the model loads and again at the
-    start of every call (other work on the machine comes and goes within a phase; ``threads_per_call`` in ``info()``
-    counts the calls per thread count; 1 and 2 threads gave the same greedy text in the tests);
+  * threads: the kit's one policy (``mathcode.cpu.generation_threads``): given, ``$MATHCODE_THREADS``, or one per
+    idle core — measured when the model loads and again at the start of every call (other work comes and goes
+    within a phase; ``threads_per_call`` in ``info()`` counts the calls per thread count; 1 and 2 threads gave the
+    same greedy text in the tests);
   * the shared prefix stays cached between calls (``keep_prefix``): translation asks block by block, so the same
     instruction + worked example opens every call, and only the part that changed is computed again;
   * scoring (``nll``): log-likelihood of given text from the logits of every position of one sequence, with the
@@ -39,9 +40,9 @@ What it does itself, on llama.cpp's low-level API:
 """
 from __future__ import annotations
 
-import os
 from collections import deque
 
+from mathcode import cpu
 from mathcode.generation.base import Completion, GenConfig, Generator, split_entry, truncate_at_stop
 
 
@@ -63,59 +64,6 @@ def _import_llama_cpp():
 # token's compute per token in the batch, and stops getting cheaper per token at ~8-16 tokens: slots fill a step
 # with useful tokens, prompt-lookup drafts only fill what idle slots leave of ``step_tokens``.
 DEFAULTS = {"n_parallel": 16, "lookup_tokens": 8, "step_tokens": 16, "docs_per_chunk": 16}
-
-
-def default_threads() -> int:
-    """``$OMP_NUM_THREADS`` when set (set it to 1 where other work shares the cores), else all cores."""
-    env = os.environ.get("OMP_NUM_THREADS", "").strip()
-    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
-
-
-def auto_threads() -> tuple[int, str]:
-    """Threads when none are given: the recipe's ``threads`` (``$MATHCODE_THREADS``) when set, else one per idle
-    core (``idle_cores``)."""
-    env = os.environ.get("MATHCODE_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env), "MATHCODE_THREADS"
-    return idle_cores()
-
-
-def _cpu_times() -> tuple[float, float] | None:
-    try:
-        with open("/proc/stat") as fh:
-            v = [float(x) for x in fh.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0.0)          # idle + iowait
-    return idle, sum(v[:8])
-
-
-def idle_cores(sample_s: float = 0.5) -> tuple[int, str]:
-    """How many of this process's usable cores are idle now, measured over ``sample_s`` seconds from
-    ``/proc/stat`` (Linux; elsewhere: the 1-minute load average). At least 1. Returns (cores, how measured).
-
-    Why not all cores: a thread that has to wait for a core another process holds slows every
-    thread of llama.cpp's pool down (its threads meet at a barrier every layer); a thread per idle core does not."""
-    import time
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    a = _cpu_times()
-    if a is not None:
-        time.sleep(sample_s)
-        b = _cpu_times()
-        busy_share = 1.0 - (b[0] - a[0]) / max(b[1] - a[1], 1e-9)
-        total = os.cpu_count() or cores
-        busy = busy_share * total
-        n = max(1, min(cores, int(round(total - busy))))
-        return n, f"{n} of {cores} cores idle over {sample_s:g} s (/proc/stat: {busy:.1f} cores busy)"
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return 1, "no load figure available: 1 thread"
-    n = max(1, min(cores, int(round(cores - load))))
-    return n, f"{n} of {cores} cores idle (1-min load average {load:.2f})"
 
 
 def render_template(template: str, messages: list[dict], *, bos_token: str = "", eos_token: str = "",
@@ -173,15 +121,11 @@ class LlamaCppGenerator(Generator):
             llama_cpp.llama_log_set(_silent_log(llama_cpp), None)
         llama_cpp.llama_backend_init()
         self.n_parallel, self.n_ctx, self.n_batch = int(n_parallel), int(n_ctx), int(n_batch)
-        if threads in (None, 0, "auto"):
-            self.threads, self.threads_source = auto_threads()
-        elif threads == "idle":
-            self.threads, self.threads_source = idle_cores()
-        else:
-            self.threads, self.threads_source = int(threads), "given"
-        # threads measured from idle cores are measured again at every call (other work on the machine comes and
-        # goes within a phase: a second thread that waits for a busy core slows the whole pool down)
-        self.adaptive_threads = self.threads_source not in ("given", "MATHCODE_THREADS")
+        # the kit's one thread policy (mathcode.cpu): a count measured from idle cores is measured again at every
+        # call, because other work comes and goes within a phase and a thread that waits for a busy core slows the
+        # whole pool down
+        self.threads, self.threads_source = cpu.generation_threads(threads)
+        self.adaptive_threads = cpu.adaptive(self.threads_source)
         # batch_invariant: every prompt decoded alone, from an emptied cache, prompt in the same chunks, no drafts —
         # its greedy text is then a function of the prompt alone, not of the prompts batched beside it
         self.batch_invariant = bool(batch_invariant)
@@ -291,7 +235,7 @@ class LlamaCppGenerator(Generator):
                                  f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
         self.lc_stats["calls"] += 1
         if self.adaptive_threads:
-            n, self.threads_source = idle_cores(0.2)
+            n, self.threads_source = cpu.idle_cores(0.2)
             if n != self.threads:
                 self._ctx.set_n_threads(n, n)
                 self.threads = n

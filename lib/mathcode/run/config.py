@@ -28,7 +28,7 @@ TOP_LEVEL = {
     "run_dir": str,       # where artefacts go (default outputs/<name>)
     "cache_dir": str,     # model cache (default $MATHCODE_CACHE or ~/.cache/mathcode)
     "phases": dict,       # {data: {...}, translation: {...}, pretraining: {...}, evaluation: {...}}
-    "threads": int,       # CPU threads per phase (default: see mathcode.phase.cpu_threads; env MATHCODE_THREADS wins)
+    "threads": int,       # CPU threads per phase (default: see mathcode.cpu.cpu_threads; env MATHCODE_THREADS wins)
     "ablation": dict,     # arms x seeds of phases 3-4 on shared phases 1-2 (validated by mathcode.run.ablation.check_block)
 }
 

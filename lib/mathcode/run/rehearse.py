@@ -316,8 +316,209 @@ def _raw(config_path, overrides: dict | None) -> tuple[Path, dict]:
     return p, raw
 
 
+@dataclass
+class PhaseEdits:
+    """What a rehearsal changes in one phase of a recipe (or, for ``phase=""``, in its top-level keys).
+
+    ``replacements``: what cannot run here, replaced (key -> value), each with its record in ``substitutions``
+    unless ``substitute_sources`` recorded it per source; ``scale``: toy sizes (key -> {"was", "now"}).
+    ``edits()`` is both as one dict of recipe overrides."""
+    phase: str
+    replacements: dict = field(default_factory=dict)
+    substitutions: list = field(default_factory=list)
+    scale: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    engines: list = field(default_factory=list)
+
+    def sub(self, key, was, now, reason):
+        self.replacements[key] = now
+        self.substitutions.append({"key": key, "was": was, "now": now, "reason": reason})
+
+    def edits(self) -> dict:
+        return {**self.replacements, **{k: v["now"] for k, v in self.scale.items()}}
+
+
+class TinyModels:
+    """Tiny stand-in models by architecture, each built once per plan (``tiny_model`` caches them on disk)."""
+
+    def __init__(self, cache_dir=None):
+        self.cache_dir, self.folders = cache_dir, {}
+
+    def __call__(self, spec: str) -> tuple[str, str, str]:
+        """(model_type, how it was found, folder of its tiny model) for a model spec."""
+        mt, how = architecture(spec, self.cache_dir)
+        if mt not in self.folders:
+            self.folders[mt] = str(tiny_model(mt, self.cache_dir))
+        return mt, how, self.folders[mt]
+
+
+def _local(spec: str) -> bool:
+    return spec.startswith(("embedded:", ".", "/", "~"))
+
+
+def toy_sizes(phase: str, raw: dict, user: dict) -> dict:
+    """Toy sizes of one phase (key -> {"was", "now"}): never over a -p value, never where the ablation sets the
+    key, never over a value that is already toy-sized."""
+    from mathcode.run import params
+    known = params.defaults(phase)
+    block = (raw.get("phases") or {}).get(phase) or {}
+    ab = raw.get("ablation") or {}
+    out = {}
+    for k, v in SCALE[phase].items():
+        if k not in known or f"{phase}.{k}" in user:
+            continue
+        if phase == "pretraining" and k == "max_steps" and ab.get("epochs"):
+            continue                                  # each arm's max_steps comes from ablation.epochs
+        was = block.get(k, known[k])
+        if k == "max_documents" or (isinstance(was, (int, float)) and not isinstance(was, bool)
+                                    and isinstance(v, (int, float)) and 0 < was <= v):
+            continue                                  # already toy-sized: keep the recipe's value
+        if was == v:
+            continue
+        out[f"{phase}.{k}"] = {"was": was, "now": v}
+    return out
+
+
+def top_level_edits(raw: dict, user: dict, tiny: TinyModels) -> PhaseEdits:
+    """The model (a tiny one of its architecture), the device (CPU) and the thread count (1 unless set)."""
+    e = PhaseEdits("")
+    model = raw.get("model") or ""
+    mt, how, folder = tiny(model)
+    e.sub("model", model, folder, f"a tiny randomly initialised {mt} model (architecture {how}; 2 layers, hidden 64, "
+                                  f"the embedded SmolLM2 tokenizer): the real weights are not used in a rehearsal")
+    dev = str(raw.get("device") or "auto")
+    if dev != "cpu":
+        e.sub("device", dev, "cpu", "a rehearsal runs on CPU")
+    if raw.get("threads") is None and "threads" not in user:
+        e.scale["threads"] = {"was": None, "now": 1}
+    return e
+
+
+def data_edits(raw: dict, user: dict, cache_dir=None) -> PhaseEdits:
+    """Phase 1: every ``hub:`` source -> a local stand-in of its role; Hub decontamination benchmarks -> the local
+    test sets; toy sizes."""
+    from mathcode.run import params
+    e = PhaseEdits("data")
+    data = {**params.defaults("data"), **((raw.get("phases") or {}).get("data") or {})}
+    changed, records = substitute_sources(data, SCALE["data"]["max_docs_per_source"], cache_dir)
+    for k, v in changed.items():
+        e.replacements[f"data.{k}"] = v
+    e.substitutions.extend(records)
+    dec = data.get("decontam_benchmarks")
+    if isinstance(dec, list) and any(str(x).startswith("hub:") for x in dec):
+        e.sub("data.decontam_benchmarks", dec, "default", "Hub benchmarks are unreachable offline; the local test sets")
+    e.scale = toy_sizes("data", raw, user)
+    return e
+
+
+def translation_edits(raw: dict, user: dict, tiny: TinyModels, have_vllm: bool) -> PhaseEdits:
+    """Phase 2: a backend that cannot run here -> ``hf``; a Hub (or served) translator -> a tiny model of its
+    architecture; toy sizes."""
+    from mathcode.run import params
+    e = PhaseEdits("translation")
+    tr = (raw.get("phases") or {}).get("translation") or {}
+    backend = tr.get("backend", params.defaults("translation").get("backend"))
+    tspec = tr.get("translator_model") or ""
+    now, rec = engine_choice("translation", backend, have_vllm)
+    e.engines.append(rec)
+    if now != backend:
+        e.sub("translation.backend", backend, now, f"{REMOTE_BACKENDS[backend]}; the transformers backend runs the "
+                                                   f"same translation steps on CPU")
+    if backend in REMOTE_BACKENDS:
+        if tspec:
+            tmt, thow, tfolder = tiny(tspec)
+            e.sub("translation.translator_model", tspec, tfolder,
+                  f"a tiny randomly initialised {tmt} model (architecture {thow}): it writes no verifiable code, so "
+                  f"expect 0 verified blocks — the steps still run")
+    elif tspec and not _local(tspec):
+        tmt, thow, tfolder = tiny(tspec)
+        e.sub("translation.translator_model", tspec, tfolder, f"a Hub model is not loaded in a rehearsal: a tiny "
+                                                              f"{tmt} model ({thow})")
+    if "translation.translator_model" in e.replacements or (not tspec and backend in REMOTE_BACKENDS):
+        e.notes.append("the tiny translator writes no verifiable code: translated.jsonl stays empty, so a "
+                       "basic+translated mixture trains on basic only and the path of verified code into phase 3 "
+                       "is run with no rows")
+    if tr.get("quantize") == "nf4":
+        e.notes.append("translation.quantize nf4 kept (bitsandbytes runs 4-bit on CPU)")
+    e.scale = toy_sizes("translation", raw, user)
+    return e
+
+
+def pretraining_edits(raw: dict, user: dict) -> PhaseEdits:
+    """Phase 3: only toy sizes (optimizer, quantization, LoRA, batch and scheduler are kept; notes say so)."""
+    from mathcode.run import params
+    e = PhaseEdits("pretraining")
+    pre = (raw.get("phases") or {}).get("pretraining") or {}
+    opt = pre.get("optimizer", "auto")
+    if opt.startswith("paged_"):
+        e.notes.append(f"pretraining.optimizer {opt} kept: bitsandbytes runs it on CPU without paging (it warns "
+                       f"'Paged optimizers are not supported on CPU'); the tiny model's LoRA matrices have under 4096 "
+                       f"elements, for which bitsandbytes keeps 32-bit optimizer state, so the 8-bit state is not "
+                       f"exercised")
+    if pre.get("quantize", params.defaults("pretraining").get("quantize")) == "nf4":
+        e.notes.append("pretraining.quantize nf4 kept: real bitsandbytes 4-bit layers on CPU")
+    e.scale = toy_sizes("pretraining", raw, user)
+    return e
+
+
+def evaluation_edits(raw: dict, user: dict, tiny: TinyModels, have_vllm: bool) -> PhaseEdits:
+    """Phase 4: a backend that cannot run here -> ``hf``; Hub benchmarks -> the local test sets; extra Hub models ->
+    tiny models of their architectures; toy sizes."""
+    from mathcode.run import params
+    e = PhaseEdits("evaluation")
+    ev = (raw.get("phases") or {}).get("evaluation") or {}
+    eb = ev.get("backend", params.defaults("evaluation").get("backend"))
+    now, rec = engine_choice("evaluation", eb, have_vllm)
+    e.engines.append(rec)
+    if now != eb:
+        e.sub("evaluation.backend", eb, now, f"{REMOTE_BACKENDS[eb]}; the transformers backend runs the same prompts, "
+                                             f"extraction and scoring (and the NLL probe) on CPU")
+    if ev.get("source") == "hub":
+        e.sub("evaluation.source", "hub", "local", "Hub benchmarks are unreachable offline")
+    extra_models = ev.get("models") or []
+    if extra_models:
+        new = []
+        for m in extra_models:
+            label, _, rest = str(m).partition("=")
+            spec, at, adapter = rest.partition("@")
+            if spec and not _local(spec):
+                _, _, f = tiny(spec)
+                new.append(f"{label}={f}{at}{adapter}")
+            else:
+                new.append(m)
+        if new != extra_models:
+            e.sub("evaluation.models", extra_models, new, "extra Hub models are replaced by tiny models of their "
+                                                          "architectures")
+    e.scale = toy_sizes("evaluation", raw, user)
+    return e
+
+
+def ablation_edits(raw: dict, user: dict) -> PhaseEdits:
+    """The ablation: every arm, the first seed only unless ``-p ablation.seeds`` says otherwise."""
+    e = PhaseEdits("ablation")
+    ab = raw.get("ablation") or {}
+    if not ab:
+        return e
+    from mathcode.run.ablation_settings import DEFAULTS
+    seeds = list(ab.get("seeds") or DEFAULTS["seeds"])
+    arms = ", ".join(ab.get("arms") or DEFAULTS["arms"])
+    if len(seeds) > 1 and "ablation.seeds" not in user:
+        e.scale["ablation.seeds"] = {"was": seeds, "now": seeds[:1]}
+        e.notes.append(f"ablation: every arm ({arms}) is rehearsed, with the first seed only ({seeds[0]} of {seeds}): "
+                       f"another seed runs the same code again and each costs ~1 min per arm on 2 CPU cores; "
+                       f"-p ablation.seeds={json.dumps(seeds).replace(' ', '')} rehearses them all")
+    else:
+        e.notes.append(f"ablation: every arm ({arms}) and seed ({seeds}) is rehearsed")
+    if ab.get("epochs"):
+        e.notes.append("ablation.epochs kept: each arm run's max_steps is one pass over its toy corpus")
+    return e
+
+
 def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=None) -> Rehearsal:
-    """Work out (and prepare: tiny models, stand-in sources) the rehearsal of a recipe; runs no phase."""
+    """Work out (and prepare: tiny models, stand-in sources) the rehearsal of a recipe; runs no phase.
+
+    The recipe-wide edits, then one ``PhaseEdits`` per phase (``data_edits`` ... ``evaluation_edits``), then the
+    ablation's, composed in that order: substitutions first, toy sizes after them."""
     from mathcode.run import params
     user = dict(overrides or {})
     p, raw = _raw(config_path, user)
@@ -329,147 +530,40 @@ def plan(config_path, overrides: dict | None = None, run_dir=None, cache_dir=Non
         raise RehearsalError(f"a rehearsal never writes into the recipe's run_dir ({real}); give another --run-dir "
                              f"(default: outputs/{name}-rehearsal)")
     phases = raw.get("phases") or {}
-    over, subs, scale, notes = {}, [], {}, []
-
-    def sub(key, was, now, reason):
-        over[key] = now
-        subs.append({"key": key, "was": was, "now": now, "reason": reason})
-
-    over["name"] = f"{name}-rehearsal"
-    over["run_dir"] = str(rdir)
-    # the model
-    model = raw.get("model") or ""
-    tiny = {}
-
-    def tiny_for(spec):
-        mt, how = architecture(spec, cache_dir)
-        if mt not in tiny:
-            tiny[mt] = str(tiny_model(mt, cache_dir))
-        return mt, how, tiny[mt]
-
-    mt, how, folder = tiny_for(model)
-    sub("model", model, folder, f"a tiny randomly initialised {mt} model (architecture {how}; 2 layers, hidden 64, "
-                                f"the embedded SmolLM2 tokenizer): the real weights are not used in a rehearsal")
-    dev = str(raw.get("device") or "auto")
-    if dev != "cpu":
-        sub("device", dev, "cpu", "a rehearsal runs on CPU")
-    if raw.get("threads") is None and "threads" not in user:
-        over["threads"] = 1
-        scale["threads"] = {"was": None, "now": 1}
-    # phase 1: sources and sizes
-    data = {**params.defaults("data"), **(phases.get("data") or {})}
-    changed, records = substitute_sources(data, SCALE["data"]["max_docs_per_source"], cache_dir)
-    for k, v in changed.items():
-        over[f"data.{k}"] = v
-    for r in records:
-        subs.append(r)
-    dec = data.get("decontam_benchmarks")
-    if isinstance(dec, list) and any(str(x).startswith("hub:") for x in dec):
-        sub("data.decontam_benchmarks", dec, "default", "Hub benchmarks are unreachable offline; the local test sets")
-    # phase 2: the translator and its backend
-    tr = phases.get("translation") or {}
-    backend = tr.get("backend", params.defaults("translation").get("backend"))
-    tspec = tr.get("translator_model") or ""
+    tiny = TinyModels(cache_dir)
+    top = top_level_edits(raw, user, tiny)
+    data = data_edits(raw, user, cache_dir)
+    backend = (phases.get("translation") or {}).get("backend", params.defaults("translation").get("backend"))
     have_vllm = vllm_available() if "vllm" in (backend, (phases.get("evaluation") or {}).get("backend")) else False
-    engines = []
-    now, rec = engine_choice("translation", backend, have_vllm)
-    engines.append(rec)
-    if now != backend:
-        sub("translation.backend", backend, now, f"{REMOTE_BACKENDS[backend]}; the transformers backend runs the "
-                                                 f"same translation steps on CPU")
-    if backend in REMOTE_BACKENDS:
-        if tspec:
-            tmt, thow, tfolder = tiny_for(tspec)
-            sub("translation.translator_model", tspec, tfolder,
-                f"a tiny randomly initialised {tmt} model (architecture {thow}): it writes no verifiable code, so "
-                f"expect 0 verified blocks — the steps still run")
-    elif tspec and not tspec.startswith(("embedded:", ".", "/", "~")):
-        tmt, thow, tfolder = tiny_for(tspec)
-        sub("translation.translator_model", tspec, tfolder, f"a Hub model is not loaded in a rehearsal: a tiny {tmt} "
-                                                            f"model ({thow})")
-    if any(x["key"] == "translation.translator_model" for x in subs) or (not tspec and backend in REMOTE_BACKENDS):
-        notes.append("the tiny translator writes no verifiable code: translated.jsonl stays empty, so a "
-                     "basic+translated mixture trains on basic only and the path of verified code into phase 3 "
-                     "is run with no rows")
-    if tr.get("quantize") == "nf4":
-        notes.append("translation.quantize nf4 kept (bitsandbytes runs 4-bit on CPU)")
-    # phase 3
-    pre = phases.get("pretraining") or {}
-    opt = pre.get("optimizer", "auto")
-    if opt.startswith("paged_"):
-        notes.append(f"pretraining.optimizer {opt} kept: bitsandbytes runs it on CPU without paging (it warns "
-                     f"'Paged optimizers are not supported on CPU'); the tiny model's LoRA matrices have under 4096 "
-                     f"elements, for which bitsandbytes keeps 32-bit optimizer state, so the 8-bit state is not exercised")
-    if pre.get("quantize", params.defaults("pretraining").get("quantize")) == "nf4":
-        notes.append("pretraining.quantize nf4 kept: real bitsandbytes 4-bit layers on CPU")
-    # phase 4
-    ev = phases.get("evaluation") or {}
-    eb = ev.get("backend", params.defaults("evaluation").get("backend"))
-    now, rec = engine_choice("evaluation", eb, have_vllm)
-    engines.append(rec)
-    if now != eb:
-        sub("evaluation.backend", eb, now, f"{REMOTE_BACKENDS[eb]}; the transformers backend runs the same prompts, "
-                                           f"extraction and scoring (and the NLL probe) on CPU")
+    per_phase = [data, translation_edits(raw, user, tiny, have_vllm), pretraining_edits(raw, user),
+                 evaluation_edits(raw, user, tiny, have_vllm)]
+    ablation = ablation_edits(raw, user)
+    parts = [top, *per_phase, ablation]
+    engines = [r for e in per_phase for r in e.engines]
+    # the recipe-wide edits, every phase's substitutions, then the toy sizes (phase order, the ablation's last)
+    over = {"name": f"{name}-rehearsal", "run_dir": str(rdir), **top.edits()}
+    for e in per_phase:
+        over.update(e.replacements)
+    scale = {}
+    for e in parts:
+        scale.update(e.scale)
+        over.update({k: v["now"] for k, v in e.scale.items()})
+    notes = [n for e in (top, *per_phase) for n in e.notes]
     if any(e["rehearsal"] == "vllm" for e in engines):
         notes.append("vLLM kept: its CPU engine runs the tiny model (KV cache VLLM_CPU_KVCACHE_SPACE="
                      f"{os.environ.get('VLLM_CPU_KVCACHE_SPACE', REHEARSAL_KVCACHE_GIB)} GiB); evaluation's "
                      "adapter is applied as a LoRARequest, as on the GPU")
-    if ev.get("source") == "hub":
-        sub("evaluation.source", "hub", "local", "Hub benchmarks are unreachable offline")
-    extra_models = ev.get("models") or []
-    if extra_models:
-        new = []
-        for m in extra_models:
-            label, _, rest = str(m).partition("=")
-            spec, at, adapter = rest.partition("@")
-            if spec and not spec.startswith(("embedded:", ".", "/", "~")):
-                _, _, f = tiny_for(spec)
-                new.append(f"{label}={f}{at}{adapter}")
-            else:
-                new.append(m)
-        if new != extra_models:
-            sub("evaluation.models", extra_models, new, "extra Hub models are replaced by tiny models of their "
-                                                        "architectures")
-    # toy sizes: for every phase the recipe runs, never over a -p value, never where the ablation sets the key
-    ab = raw.get("ablation") or {}
-    for phase, sizes in SCALE.items():
-        known = params.defaults(phase)
-        block = phases.get(phase) or {}
-        for k, v in sizes.items():
-            if k not in known or f"{phase}.{k}" in user:
-                continue
-            if phase == "pretraining" and k == "max_steps" and ab.get("epochs"):
-                continue                                  # each arm's max_steps comes from ablation.epochs
-            was = block.get(k, known[k])
-            if k == "max_documents" or (isinstance(was, (int, float)) and not isinstance(was, bool)
-                                        and isinstance(v, (int, float)) and 0 < was <= v):
-                continue                                  # already toy-sized: keep the recipe's value
-            if was == v:
-                continue
-            over[f"{phase}.{k}"] = v
-            scale[f"{phase}.{k}"] = {"was": was, "now": v}
+    pre = phases.get("pretraining") or {}
     pre_batch = int(pre.get("per_device_batch_size", params.defaults("pretraining")["per_device_batch_size"]))
     accum = int(pre.get("grad_accum", params.defaults("pretraining")["grad_accum"]))
     notes.append(f"pretraining keeps batch {pre_batch} x grad_accum {accum}, LoRA r/targets, gradient checkpointing "
                  f"and the scheduler; evaluation keeps the benchmarks, shots and protocol")
-    if ab:
-        from mathcode.run.ablation_settings import DEFAULTS
-        seeds = list(ab.get("seeds") or DEFAULTS["seeds"])
-        arms = ", ".join(ab.get("arms") or DEFAULTS["arms"])
-        if len(seeds) > 1 and "ablation.seeds" not in user:
-            over["ablation.seeds"] = seeds[:1]
-            scale["ablation.seeds"] = {"was": seeds, "now": seeds[:1]}
-            notes.append(f"ablation: every arm ({arms}) is rehearsed, with the first seed only ({seeds[0]} of {seeds}): "
-                         f"another seed runs the same code again and each costs ~1 min per arm on 2 CPU cores; "
-                         f"-p ablation.seeds={json.dumps(seeds).replace(' ', '')} rehearses them all")
-        else:
-            notes.append(f"ablation: every arm ({arms}) and seed ({seeds}) is rehearsed")
-        if ab.get("epochs"):
-            notes.append("ablation.epochs kept: each arm run's max_steps is one pass over its toy corpus")
+    notes += ablation.notes
     # the user's -p values win over toy sizes (which skip them above); substitutions (what cannot run here) win
     final = {**user, **over}
-    return Rehearsal(config=p, name=name, run_dir=rdir, real_run_dir=real, overrides=final, substitutions=subs,
-                     scale=scale, notes=notes, engines=engines)
+    return Rehearsal(config=p, name=name, run_dir=rdir, real_run_dir=real, overrides=final,
+                     substitutions=[s for e in parts for s in e.substitutions], scale=scale, notes=notes,
+                     engines=engines)
 
 
 def load(config_path, overrides: dict | None = None, run_dir=None):

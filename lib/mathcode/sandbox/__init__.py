@@ -5,7 +5,8 @@
         r = sb.run("print(6 * 7)")          # RunResult(status='ok', stdout='42\\n', ...)
 
 Modules: ``results`` (Limits, RunResult, the status vocabulary), ``isolation`` (levels, the bubblewrap view,
-secret redaction), ``pool`` (warm workers, strict protocol, deadlines), ``_worker`` (runs inside the boundary).
+secret redaction), ``pool`` (warm workers, strict protocol, deadlines), ``worker`` (the program that
+runs inside the boundary, stdlib only, one module per concern).
 docs/sandbox.md (threat model per attack class) says what each level contains and what it does not.
 """
 from mathcode.sandbox.isolation import SandboxError, bwrap_args, bwrap_path, detect_isolation, interpreter_paths

@@ -20,7 +20,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-WORKER = Path(__file__).with_name("_worker.py")
+# a directory: `python -I` runs its __main__.py with it as sys.path[0]; interpreter_paths() makes its parent (this
+# package) visible read-only, which covers every module of the worker
+WORKER = Path(__file__).with_name("worker")
 INNER_UID = 65534           # "nobody" inside the user namespace; maps to the caller's own uid outside
 _probe_cache: dict = {}
 

@@ -247,7 +247,7 @@ class _Worker:
             # the worker removes that uid's files after every snippet; killed (a deadline, a stall) it never got
             # there, so the host does it: every file of the worker's own uid in a world-writable place is the
             # snippet's, and a later worker (another uid) would leave it there for good
-            from mathcode.sandbox._worker import _remove_files_of
+            from mathcode.sandbox.worker.worker_cleanup import _remove_files_of
             _remove_files_of(uid)
         try:
             self.proc.wait(timeout=2)

@@ -32,7 +32,7 @@ def passages(per_source: int, seed: int, skip: set[str]):
     for s in SOURCES:
         q = []
         for d in iter_embedded(s, max_docs=per_source * 3, seed=seed):
-            for p in split_document(d, max_chars=200, context_chars=300, max_passages=2, unit="line"):
+            for p in split_document(d, max_passage_chars=200, context_chars=300, max_passages=2, unit="line"):
                 if p.id not in skip:
                     q.append(p.to_dict())
         queues.append(q)

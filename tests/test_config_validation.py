@@ -177,14 +177,22 @@ def test_evaluation_cross_key_rules_refuse_before_any_work(tmp_path, block, says
 
 
 def test_engine_constants_agree_with_the_settings():
-    """The translation settings list the engine's own allowed values (no second list that can drift)."""
+    """The translation settings and the engine share one definition of each list and each setting: the
+    constants are the same objects (one defined, the other imported), and the engine's config takes every field's
+    default and rule from the settings class."""
+    import dataclasses
     from mathcode.translate import passages, settings as TS, translate as T, verify
-    assert set(TS.MATCH_RULES) == set(verify.RULES)
-    assert set(TS.OUTPUT_FORMATS) == set(T.FORMATS)
-    assert set(TS.UNITS) == set(passages.UNITS)
-    cfg, d = T.TranslateConfig(), TS.TranslationSettings.defaults()
-    assert (cfg.max_passage_chars, cfg.max_blocks, cfg.gen.max_new_tokens) == (d["max_passage_chars"],
-                                                                            d["max_blocks"], d["max_new_tokens"])
+    assert TS.MATCH_RULES is verify.RULES
+    assert T.FORMATS is TS.OUTPUT_FORMATS
+    assert TS.UNITS is passages.UNITS
+    d = TS.TranslationSettings.defaults()
+    defined = {f.name: f for f in TS.TranslationSettings.fields()}
+    engine = {f.name: f for f in dataclasses.fields(T.TranslateConfig)}
+    for name in T.ENGINE_SETTINGS:
+        assert engine[name].default == d[name], name
+        assert engine[name].metadata["rule"] is defined[name].metadata["rule"], name   # the settings' own rule
+        assert engine[name].metadata["help"] == defined[name].metadata["help"], name
+    assert T.TranslateConfig().gen.max_new_tokens == d["max_new_tokens"]
 
 
 @pytest.mark.parametrize("phase,key", [("evaluation", "adapter"), ("evaluation", "merged_dir"),

@@ -207,7 +207,7 @@ def test_line_passages_hold_one_step_and_exponent_tails_are_not_computations():
     from mathcode.translate import passages as PS
     doc = {"id": "d", "source": "s", "text": "Question: a kiwi in 33 pieces.\nSolution: Her cousin ate 3 + 10 = 13 slices."
                                              "\nHer brother ate 13 + 3 = 16 slices.\nThey ate 3 + 13 + 16 = 32 slices."}
-    ps = PS.split_document(doc, unit="line", max_chars=200, max_passages=5)
+    ps = PS.split_document(doc, unit="line", max_passage_chars=200, max_passages=5)
     assert [p.text[len(p.context):].strip() for p in ps] == doc["text"].splitlines()[1:]
     assert PS.find_computations("Determine k: 128*k**2 - 24 = 0") == []
     assert PS.find_computations("Her cousin ate 3 + 10 = 13 slices.") != []

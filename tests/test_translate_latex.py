@@ -69,7 +69,7 @@ def test_a_passage_is_cut_at_a_boundary_and_never_before_its_result():
     long_line = ("The region under the parabola between the two intersection points is found by integrating the "
                  "difference of the two functions over the interval, which gives $\\int_0^2 (2x - x^2)\\,dx = 4/3$"
                  " square units. After that the text goes on about the next example at some length.")
-    [p] = PS.split_document({"id": "d", "text": long_line}, max_chars=200, unit="line")
+    [p] = PS.split_document({"id": "d", "text": long_line}, max_passage_chars=200, unit="line")
     assert "= 4/3$" in p.text and p.text.endswith("square units. …")
     text = "He buys $3 \\times 4 = 12$ apples. Then he eats some. Then he goes home and sleeps for a long time."
     cut = PS.cut_at_boundary(text, 60)

@@ -15,7 +15,7 @@ def test_passages_find_latex_arithmetic_and_calculator_marks_with_context():
             "Nothing to compute here at all.\n\nThe area is $\\pi r^2$ with $r = 2$, i.e. \\[A = \\pi \\cdot 2^2 = 12.57\\].\n\n"
             "Only symbols here: $x$, $r = 2$ and $x^2-y^2=(x+y)(x-y)$.\n\n"
             "Tom had <<5+7=12>>12 apples.")
-    ps = PS.split_document({"id": "d", "text": text, "source": "s"}, max_chars=60, max_passages=5)
+    ps = PS.split_document({"id": "d", "text": text, "source": "s"}, max_passage_chars=60, max_passages=5)
     assert [p.id for p in ps] == ["d#p0", "d#p1", "d#p2"]
     assert "arithmetic" in ps[0].kinds and ps[0].context.startswith("A shop sells pens")
     assert {"latex_inline", "latex_display"} <= set(ps[1].kinds)

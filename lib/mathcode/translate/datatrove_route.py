@@ -29,6 +29,9 @@ from datatrove.pipeline.base import PipelineStep
 from mathcode.translate import parse as _parse, passages as _passages, prompt as _prompt
 from mathcode.translate.execution import open_sandbox
 from mathcode.translate.generate import HEADER, NEXT_BLOCK_STOPS, add_round
+from mathcode.translate.settings import TranslationSettings
+
+_D = TranslationSettings.defaults()   # the splitter's defaults are the phase settings' (declared once there)
 
 
 class PassageSplitter(PipelineStep):
@@ -36,11 +39,12 @@ class PassageSplitter(PipelineStep):
     name = "mathcode passages"
     type = "🔢 - TRANSLATE"
 
-    def __init__(self, max_passages_per_doc: int = 1, max_passage_chars: int = 700, context_chars: int = 300,
-                 unit: str = "paragraph"):
+    def __init__(self, max_passages_per_doc: int = _D["max_passages_per_doc"],
+                 max_passage_chars: int = _D["max_passage_chars"], context_chars: int = _D["context_chars"],
+                 unit: str = _D["passage_unit"]):
         super().__init__()
-        self.kw = dict(max_passages=max_passages_per_doc, max_chars=max_passage_chars, context_chars=context_chars,
-                       unit=unit)
+        self.kw = dict(max_passages=max_passages_per_doc, max_passage_chars=max_passage_chars,
+                       context_chars=context_chars, unit=unit)
 
     def run(self, data, rank: int = 0, world_size: int = 1):
         for doc in data:

@@ -192,13 +192,13 @@ def cut_at_boundary(text: str, max_chars: int) -> str:
     return text if cut >= len(text.rstrip()) else text[:cut].rstrip() + " …"
 
 
-def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400,
+def split_document(doc: dict, *, max_passage_chars: int = 1200, context_chars: int = 400,
                    max_passages: int = 4, min_math: int = 1, unit: str = "paragraph") -> list[Passage]:
     """Passages of one corpus row (``{"id", "text", "source"}``), in document order.
 
     A passage starts at a paragraph holding at least ``min_math`` computations with a stated result
     (``is_computation``): a paragraph that only mentions symbols gives the translator nothing to verify.
-    ``unit="line"`` cuts at lines instead of paragraphs (with a small ``max_chars``: one solution step per
+    ``unit="line"`` cuts at lines instead of paragraphs (with a small ``max_passage_chars``: one solution step per
     passage, the preceding lines as its context)."""
     text = doc.get("text") or ""
     if unit not in UNITS:
@@ -216,7 +216,7 @@ def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400
         j = i + 1
         # a line passage is one step: a second computation in the same passage was what the 0.5B translator
         # mixed up (result of one, expression of the other) on the demo
-        while unit != "line" and j < len(paras) and sum(map(len, body)) + len(paras[j]) <= max_chars:
+        while unit != "line" and j < len(paras) and sum(map(len, body)) + len(paras[j]) <= max_passage_chars:
             more = find_math(paras[j])
             if not more:
                 break
@@ -231,7 +231,7 @@ def split_document(doc: dict, *, max_chars: int = 1200, context_chars: int = 400
             ctx_parts.insert(0, p if len(p) <= room else "…" + p[-room:])
             room -= len(p)
         context = "\n\n".join(ctx_parts)
-        body_text = cut_at_boundary("\n\n".join(body), max_chars)
+        body_text = cut_at_boundary("\n\n".join(body), max_passage_chars)
         full = (context + "\n\n" + body_text) if context else body_text
         out.append(Passage(id=f"{doc['id']}#p{len(out)}", doc_id=str(doc["id"]),
                            source=str(doc.get("source", "")), text=full, context=context,

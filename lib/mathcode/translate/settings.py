@@ -2,7 +2,8 @@
 before the corpus is read or a model is loaded.
 
 The notebook's ``parameters`` cell is written from this class; ``steps.configure`` turns it into the engine's
-``TranslateConfig`` (the engine's own defaults are these), so there is one default for every knob.
+``TranslateConfig``, whose fields are taken from this class's field definitions, so every knob's default, help
+and rule is declared here only.
 """
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from mathcode import generation
 from mathcode.settings import NONNEG, POS, Choice, Num, PhaseSettings, SettingsError, setting
 from mathcode.translate.passages import SELECTIONS, UNITS
+from mathcode.translate.verify import RULES as MATCH_RULES   # the judge defines its rules; one list, not two
 
-MATCH_RULES = ("precision", "paper")          # verify.RULES (a test keeps them equal)
-OUTPUT_FORMATS = ("paper", "interleaved")     # translate.FORMATS
+OUTPUT_FORMATS = ("paper", "interleaved")     # translate.FORMATS is this tuple
 ISOLATION = ("auto", "bwrap", "process")      # sandbox isolation levels
 
 

@@ -24,18 +24,11 @@ def configure(settings=None, **values) -> T.TranslateConfig:
         names = set(TranslationSettings.names())
         settings = TranslationSettings.build({k: v for k, v in values.items() if k in names})
     S = settings
-    cfg = T.TranslateConfig(
-        max_passages_per_doc=S.max_passages_per_doc, max_passage_chars=S.max_passage_chars,
-        context_chars=S.context_chars, passage_unit=S.passage_unit, max_blocks=S.max_blocks,
-        block_tokens=S.block_tokens, worked_example=S.worked_example,
-        instruction=_prompt.load_instruction(S.prompt_file), output_format=S.output_format,
-        tolerance=float(S.tolerance), match_rule=S.match_rule, docs_per_chunk=S.docs_per_chunk,
-        passage_selection=S.passage_selection, min_passage_score=float(S.min_passage_score),
-        shard_index=S.shard_index, num_shards=S.num_shards,
+    # Already checked by TranslationSettings.build (or by whoever built ``settings``): no second check here.
+    return T.TranslateConfig.from_settings(
+        S, instruction=_prompt.load_instruction(S.prompt_file),
         gen=GenConfig(max_new_tokens=S.max_new_tokens, temperature=float(S.temperature),
                       batch_size=1 if S.batch_invariant else S.batch_size, seed=S.seed))
-    cfg.check()
-    return cfg
 
 
 def corpus_path(phase, corpus_file: str = "") -> Path:

@@ -18,50 +18,40 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import field, make_dataclass
 from pathlib import Path
 from typing import Callable
 
 from mathcode.generation import GenConfig, Generator
-from mathcode.translate.settings import TranslationSettings
+from mathcode.translate.settings import OUTPUT_FORMATS, TranslationSettings
 from mathcode.util import iter_jsonl, read_jsonl, repair_torn_tail, write_jsonl, write_json
 from mathcode.translate import parse as _parse, passages as _passages, prompt as _prompt, verify as _verify
 from mathcode.translate.execution import Sandbox
 from mathcode.translate.generate import generate_replies
 
-FORMATS = ("paper", "interleaved")
+# One list of output formats: the settings class declares it (its Choice rule checks it).
+FORMATS = OUTPUT_FORMATS
 
+# The phase-2 settings the engine reads. Each one's type, default, help and rule live in ``TranslationSettings``
+# alone; ``TranslateConfig`` takes its fields from there (see ``_setting_fields``) rather than re-declaring them.
+ENGINE_SETTINGS = ("max_passages_per_doc", "max_passage_chars", "context_chars", "passage_unit", "max_blocks",
+                   "block_tokens", "worked_example", "output_format", "tolerance", "match_rule", "docs_per_chunk",
+                   "passage_selection", "min_passage_score", "shard_index", "num_shards")
 
 _D = TranslationSettings.defaults()
 
 
-@dataclass
-class TranslateConfig:
-    """The engine's view of the phase-2 settings (built by ``steps.configure``); its defaults are
-    ``TranslationSettings``' so that there is one default per knob."""
-    max_passages_per_doc: int = _D["max_passages_per_doc"]
-    max_passage_chars: int = _D["max_passage_chars"]
-    context_chars: int = _D["context_chars"]
-    passage_unit: str = _D["passage_unit"]      # or "line": one solution step per passage (with max_passage_chars small)
-    max_blocks: int = _D["max_blocks"]
-    block_tokens: int = _D["block_tokens"]      # token budget per block (0: gen.max_new_tokens / max_blocks)
-    prefill: bool | None = None     # prefill the first header and generate block by block (None: when possible)
-    worked_example: bool = _D["worked_example"]
-    instruction: str = _prompt.INSTRUCTION
-    output_format: str = _D["output_format"]
-    tolerance: float = _D["tolerance"]          # only for match_rule="paper" (|difference| <= tolerance, MathCoder2's)
-    match_rule: str = _D["match_rule"]          # "precision": equal at the precision the result is written with
-    docs_per_chunk: int = _D["docs_per_chunk"]
-    # "translatable": only passages whose computation a small translator is likely to verify
-    # (passages.translatable_score >= min_passage_score), best first; "order": every passage in document order
-    passage_selection: str = _D["passage_selection"]
-    min_passage_score: float = _D["min_passage_score"]
-    shard_index: int = 0
-    num_shards: int = 1
-    gen: GenConfig = field(default_factory=lambda: GenConfig(max_new_tokens=_D["max_new_tokens"],
-                                                             batch_size=_D["batch_size"]))
+def _setting_fields() -> list:
+    """``(name, type, field)`` for every engine setting, copied from the settings class's own field definition
+    (default and metadata: help, rule) so that the two cannot drift."""
+    by_name = {f.name: f for f in TranslationSettings.fields()}
+    return [(n, by_name[n].type, field(default=by_name[n].default, metadata=by_name[n].metadata))
+            for n in ENGINE_SETTINGS]
 
-    _split_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+class _TranslateEngine:
+    """The engine's methods; ``TranslateConfig`` adds the fields (the settings' own, plus what is not a setting:
+    the loaded instruction text, prefill and the generation config)."""
 
     def split(self, doc: dict) -> list:
         """The passages of one corpus row under this configuration, cut once per document (selection, the source
@@ -84,8 +74,8 @@ class TranslateConfig:
                self.max_passage_chars, self.context_chars, self.passage_unit)
         if key not in self._split_cache:
             self._split_cache[key] = _passages.split_document(
-                doc, max_chars=self.max_passage_chars, context_chars=self.context_chars, max_passages=10 ** 6,
-                unit=self.passage_unit)
+                doc, max_passage_chars=self.max_passage_chars, context_chars=self.context_chars,
+                max_passages=10 ** 6, unit=self.passage_unit)
         return list(self._split_cache[key])
 
     def score(self, doc: dict) -> float:
@@ -95,7 +85,8 @@ class TranslateConfig:
 
     def _cut(self, doc: dict) -> list:
         if self.passage_selection != "translatable":
-            return _passages.split_document(doc, max_chars=self.max_passage_chars, context_chars=self.context_chars,
+            return _passages.split_document(doc, max_passage_chars=self.max_passage_chars,
+                                            context_chars=self.context_chars,
                                             max_passages=self.max_passages_per_doc, unit=self.passage_unit)
         every = self.split_every(doc)
         scored = [(_passages.translatable_score(p.text, p.context)[0], k, p) for k, p in enumerate(every)]
@@ -103,22 +94,31 @@ class TranslateConfig:
         return [p for _, _, p in sorted(keep[:self.max_passages_per_doc], key=lambda t: t[1])]
 
     def check(self):
-        if self.passage_unit not in _passages.UNITS:
-            raise ValueError(f"passage_unit={self.passage_unit!r}; use one of {_passages.UNITS}")
-        if self.output_format not in FORMATS:
-            raise ValueError(f"output_format={self.output_format!r}; use one of {FORMATS}")
-        if not (0 <= self.shard_index < self.num_shards):
-            raise ValueError(f"shard_index={self.shard_index} must be in [0, num_shards={self.num_shards})")
-        if self.passage_selection not in _passages.SELECTIONS:
-            raise ValueError(f"passage_selection={self.passage_selection!r}; use one of {_passages.SELECTIONS}")
-        if not 0.0 <= self.min_passage_score <= 1.0:
-            raise ValueError(f"min_passage_score={self.min_passage_score} must be in [0, 1]")
-        if self.docs_per_chunk < 1:
-            raise ValueError("docs_per_chunk must be >= 1")
-        if self.match_rule not in _verify.RULES:
-            raise ValueError(f"match_rule={self.match_rule!r}; use one of {_verify.RULES}")
-        if self.max_blocks < 1 or self.block_tokens < 0:
-            raise ValueError(f"max_blocks={self.max_blocks} must be >= 1 and block_tokens={self.block_tokens} >= 0")
+        """Refuse values outside their rules, with the settings class's own message (naming the setting): a
+        config built directly (tests, bench, the datatrove route) has not been through ``TranslationSettings``."""
+        TranslationSettings.check({n: getattr(self, n) for n in ENGINE_SETTINGS}, where="TranslateConfig")
+
+    @classmethod
+    def from_settings(cls, settings: TranslationSettings, **extra) -> "TranslateConfig":
+        """The engine's config from checked phase settings: every engine setting taken by name, plus ``extra``
+        (instruction, gen, prefill), which are not settings."""
+        return cls(**{n: getattr(settings, n) for n in ENGINE_SETTINGS}, **extra)
+
+
+TranslateConfig = make_dataclass(
+    "TranslateConfig",
+    _setting_fields() + [
+        # prefill the first header and generate block by block (None: when possible)
+        ("prefill", "bool | None", field(default=None)),
+        ("instruction", str, field(default=_prompt.INSTRUCTION)),
+        ("gen", GenConfig, field(default_factory=lambda: GenConfig(max_new_tokens=_D["max_new_tokens"],
+                                                                   batch_size=_D["batch_size"]))),
+        ("_split_cache", dict, field(default_factory=dict, repr=False, compare=False)),
+    ],
+    bases=(_TranslateEngine,))
+TranslateConfig.__module__ = __name__   # pickling and reprs name this module, not dataclasses
+TranslateConfig.__doc__ = ("The engine's view of the phase-2 settings: the fields named in ENGINE_SETTINGS, defined "
+                           "once in TranslationSettings, plus the instruction text, prefill and generation config.")
 
 
 # --- corpus ----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Issue 18: the verifier is judged by classes of replies, each run through the kit's own path
+"""The verifier is judged by classes of replies, each run through the kit's own path
 (parse.parse_reply -> real sandbox -> translate.block_row -> verify.judge).
 
 Gamed blocks (the printed value is typed in however it is disguised, or the output is read loosely) must not be
@@ -256,7 +256,7 @@ def test_outputs_that_would_hang_sympy_are_judged_quickly(box, out):
     default().call("ping")                      # a worker replaced after an earlier kill is warm again
     t0 = time.perf_counter()
     v = V.judge(b, RunResult("ok", out + "\n"), passage=GARDEN, sandbox=box)
-    # 1.5 s of the reader's CPU time; never more than its 6 s wall cap (this machine is shared and loaded)
+    # 1.5 s of the reader's CPU time; never more than its 6 s wall cap, with 1 s of slack for a loaded runner
     assert time.perf_counter() - t0 < 7.0
     assert v["outcome"] in ("wrong_result", "unjudgeable"), v
 

@@ -165,7 +165,7 @@ def choose_backend(backend: str, model: str | None, device: str = "auto", *,
     its start (minutes on a small CPU) is repaid from ``AUTO_SERVED_MIN_PROMPTS`` passages on; transformers is the
     slowest of the three (measurements: bench/README.md, 2026-12-07 translation routes). vLLM costs ~2 GB more
     install and a transformers below 5.20; where it is not installed nothing changes: auto keeps
-    llama.cpp. The server rather than the offline engine: faster here, its own process (its memory is returned
+    llama.cpp. The server rather than the offline engine: faster in the same bench entry, its own process (its memory is returned
     when translation ends, and a notebook kernel needs no ``__main__`` guard for vLLM's spawned engine)."""
     if backend != "auto":
         return backend

@@ -459,32 +459,6 @@ def test_arms_table_outside_an_ablation_is_empty_with_a_note(tmp_path):
     assert t.empty and "not part of an ablation" in t.attrs["note"]
 
 
-@pytest.mark.slow
-def test_smoke_ablation_with_the_real_notebooks(tmp_path):
-    """Both arms through the real phase notebooks (embedded model, smoke sizes): identical items, a complete
-    comparison table with ordered intervals, the translated share recorded."""
-    run = tmp_path / "ablation"
-    runner.run("configs/smoke.yaml", run_dir=str(run), progress=False,
-               overrides={"ablation": {"arms": ["basic", "basic+translated"], "seeds": [0],
-                                       "evaluate_base": False}})
-    for arm in ("basic", "basic+translated"):
-        d = run / f"arms/{ablation.slug(arm)}-seed0"
-        m3 = json.loads((d / "03_pretraining/manifest.json").read_text())
-        assert m3["status"] == "complete" and m3["parameters"]["mixture"] == arm
-        assert json.loads((d / "04_evaluation/manifest.json").read_text())["status"] == "complete"
-    ident = json.loads((run / "ablation/evaluation_identity.json").read_text())
-    assert len(ident) == 2 and len({(v["items_sha"], v["nll_sha"]) for v in ident.values()}) == 1
-    assert all(v["items"] > 0 for v in ident.values())
-    t = ac.compare(run)
-    assert list(t.columns) == ac.COLUMNS and set(t.metric) == {"nll", "accuracy"}
-    assert (t.arm == "basic+translated").all() and (t.reference == "basic").all()
-    assert (t.ci_low <= t["diff"] + 1e-12).all() and (t["diff"] <= t.ci_high + 1e-12).all()
-    assert t.sentence.str.contains("interval (?:ex|in)cludes zero|the interval is the point zero").all()
-    tok = json.loads((run / "ablation/corpus_tokens.json").read_text())
-    assert tok["basic_tokens"] > 0 and 0 <= tok["translated_share"] < 1
-    assert "id='ablation'" in (run / "report.html").read_text()
-
-
 def test_notebook_view_of_the_comparison_inside_and_outside_an_ablation(tmp_path):
     assert "not part of an ablation" in ac.comparison_of(tmp_path).attrs["note"]
     rng = np.random.default_rng(9)

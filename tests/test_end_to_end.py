@@ -39,6 +39,34 @@ def test_four_complete_manifests_and_a_report(smoke_run):
 
 
 @pytest.mark.slow
+def test_the_ablation_comparison_reads_what_the_real_phase4_notebook_wrote(smoke_run, tmp_path):
+    """The ablation's comparison reads arm folders' ``04_evaluation`` files; here two arms hold this real run's
+    files, so both metrics (accuracy and the gold-solution NLL) must come through, paired on every trained item, and
+    identical arms must give the point zero. (The rehearsed ablation runs every arm through the notebooks too, but
+    vLLM's CPU build scores no NLL on a LoRA engine, so only this test carries real NLL rows into the comparison.)"""
+    import shutil
+    from mathcode.run import ablation_compare as ac
+    run, _ = smoke_run
+    root = tmp_path / "ab"
+    runs = [{"arm": arm, "seed": 0, "dir": f"arms/{d}-seed0"} for arm, d in (("basic", "basic"),
+                                                                                 ("basic+translated", "bt"))]
+    (root / "ablation").mkdir(parents=True)
+    (root / "ablation/plan.json").write_text(json.dumps({"arms": ["basic", "basic+translated"], "seeds": [0],
+                                                         "runs": runs, "ci": 0.95}))
+    for r in runs:
+        shutil.copytree(run / "04_evaluation", root / r["dir"] / "04_evaluation")
+    trained = [r for r in read_jsonl(run / "04_evaluation/items.jsonl")
+               if r.get("adapter") and r.get("mode", "cot") == "cot"]
+    acc, nll = ac.arm_rows(root)
+    assert len(acc) == 2 * len(trained) > 0 and len(nll) > 0
+    t = ac.compare(root)
+    assert set(t.metric) == {"nll", "accuracy"}
+    assert (t["diff"] == 0).all() and (t.ci_low == 0).all() and (t.ci_high == 0).all()
+    assert t.sentence.str.contains("the interval is the point zero").all()
+    assert t[t.metric == "accuracy"].n_items.sum() == len({(r["benchmark"], str(r["item_id"])) for r in trained})
+
+
+@pytest.mark.slow
 def test_corpus_has_rows_with_provenance(smoke_run):
     run, _ = smoke_run
     rows = read_jsonl(run / "01_data/corpus.jsonl")

@@ -1,7 +1,8 @@
 """``--rehearse``: every phase of a GPU recipe at toy scale on CPU, through the same code.
 
 The two end-to-end tests rehearse the flagship recipe and its ablation exactly as a user would
-(``python -m mathcode run --config R.yaml --rehearse``) into temporary folders; the unit tests pin the architecture
+(``python -m mathcode run --config R.yaml --rehearse``) into temporary folders; the ablation's is also the suite's
+one ablation through the real phase notebooks (every arm, the comparison on what they wrote); the unit tests pin the architecture
 choice, the substitution of Hub sources (names renamed in every key, roles kept) and the override rules.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from mathcode import paths
 from mathcode.data import source_roles
 from mathcode.data.sources import parse_spec
-from mathcode.run import config, rehearse
+from mathcode.run import ablation_compare, config, rehearse
 from mathcode.util import read_jsonl
 
 ROOT = paths.project_root()
@@ -269,7 +270,30 @@ def test_rehearse_ablation_end_to_end(tmp_path):
     assert plan["arms"] == ["basic", "basic+translated", "token-matched"]
     for r in plan["runs"]:
         _complete(run / r["dir"], KEYS[2:])
+    for r in plan["runs"]:
+        m3 = json.loads((run / r["dir"] / "03_pretraining/manifest.json").read_text())
+        assert m3["parameters"]["mixture"] == ("basic" if r["arm"] == "token-matched" else r["arm"])
+    # every arm was scored on the same items and prompts, and scored something
+    ident = json.loads((run / "ablation/evaluation_identity.json").read_text())
+    arms = {k: v for k, v in ident.items() if k.startswith("arms/")}
+    assert len(arms) == 3 and len({(v["items_sha"], v["nll_sha"]) for v in arms.values()}) == 1
+    assert ident["base"]["items_sha"] == next(iter(arms.values()))["items_sha"]     # evaluate_base: the same items
+    assert all(v["items"] > 0 for v in ident.values())
+    # the comparison through the real notebooks' files: each arm against each reference, ordered intervals, a
+    # sentence on zero for every row (accuracy only: vLLM's CPU build scores no NLL on a LoRA engine; the NLL rows
+    # of a real phase-4 notebook reach the comparison in test_end_to_end)
+    t = ablation_compare.compare(run)
     assert (run / "ablation/comparison.csv").exists()
+    assert list(t.columns) == ablation_compare.COLUMNS and "accuracy" in set(t.metric)
+    assert {(a, b) for a, b in zip(t.arm, t.reference)} == {("basic+translated", "basic"),
+                                                           ("token-matched", "basic"),
+                                                           ("basic+translated", "token-matched")}
+    assert (t.ci_low <= t["diff"] + 1e-12).all() and (t["diff"] <= t.ci_high + 1e-12).all()
+    assert t.sentence.str.contains("interval (?:ex|in)cludes zero|the interval is the point zero").all()
+    tok = json.loads((run / "ablation/corpus_tokens.json").read_text())
+    assert tok["basic_tokens"] > 0 and 0 <= tok["translated_share"] < 1
+    assert tok["token_matched_tokens"] >= tok["basic_tokens"]
     summary = json.loads((run / "ablation/summary.json").read_text())
     assert summary
+    assert "id='ablation'" in (run / "report.html").read_text()
     assert "A rehearsal, not an experiment" in (run / plan["runs"][0]["dir"] / "report.html").read_text()

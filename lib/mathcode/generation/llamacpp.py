@@ -224,23 +224,15 @@ class LlamaCppGenerator(Generator):
         return self._generate_batch(prompts, cfg)
 
     def _generate_batch(self, prompts: list[str], cfg: GenConfig) -> list[Completion]:
-        import numpy as np
+        """Continuous batching over ``n_parallel`` slots: each step fills one llama.cpp batch (``_fill_step``),
+        decodes it, and reads each slot's next token(s) (``_read_step``); a finished slot takes the next prompt."""
         lc = self._lc
         encoded = [self.encode(p) for p in prompts]
         if cfg.max_new_tokens <= 0:
             return [Completion(text="", prompt_tokens=len(ids), finish_reason="length") for ids in encoded]
-        for i, ids in enumerate(encoded):                   # refuse before any decoding
-            if len(ids) + cfg.max_new_tokens > self.n_ctx:
-                raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
-                                 f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
+        self._refuse_overlong(encoded, cfg)
         self.lc_stats["calls"] += 1
-        if self.adaptive_threads:
-            n, self.threads_source = cpu.idle_cores(0.2)
-            if n != self.threads:
-                self._ctx.set_n_threads(n, n)
-                self.threads = n
-                self.lc_stats["thread_changes"] += 1
-        self.threads_per_call[self.threads] = self.threads_per_call.get(self.threads, 0) + 1
+        self._adapt_threads()
         sampling = bool(cfg.temperature and cfg.temperature > 0)
         lookup = 0 if sampling else self.lookup_tokens
         queue = deque(range(len(prompts)))
@@ -248,7 +240,6 @@ class LlamaCppGenerator(Generator):
         active: dict[int, _Slot] = {}
         results: list[Completion | None] = [None] * len(prompts)
         mem = lc.llama_get_memory(self._ctx.ctx)
-        b = self._batch.batch
         shared = self._prefill_prefix(encoded, mem) if self.share_prefix else 0
         try:
             while queue or active:
@@ -259,65 +250,19 @@ class LlamaCppGenerator(Generator):
                     if shared:
                         lc.llama_memory_seq_cp(mem, self._prefix_seq, seq, 0, shared)
                         active[seq].fed = shared
-                # one batch: the last token of running slots (+ its draft tokens) and a pending prompt chunk per
-                # new slot (within n_batch)
-                b.n_tokens = 0
-                want: list[tuple[int, int, list[int]]] = []     # (seq, first batch row whose logits we need, drafts)
-                budget = self.n_batch
-                running = sum(1 for s in active.values() if s.fed >= len(s.ids))
-                per_slot = lookup if not self.step_tokens else \
-                    min(lookup, max(0, (self.step_tokens - running) // max(1, running)))
-                for seq, s in sorted(active.items()):
-                    if s.fed < len(s.ids) or budget <= 0:
-                        continue
-                    pos = len(s.ids) + len(s.out) - 1
-                    draft = self._draft(s, min(per_slot, budget - 1, cfg.max_new_tokens - len(s.out) - 1)) \
-                        if per_slot else []
-                    row = b.n_tokens
-                    self._add(b, s.out[-1], pos, seq, True)
-                    for k, t in enumerate(draft, 1):
-                        self._add(b, t, pos + k, seq, True)
-                    want.append((seq, row, draft))
-                    budget -= 1 + len(draft)
-                for seq, s in sorted(active.items()):
-                    if s.fed >= len(s.ids) or budget <= 0:
-                        continue
-                    take = min(budget, len(s.ids) - s.fed)
-                    for k in range(take):
-                        last = s.fed + k == len(s.ids) - 1
-                        self._add(b, s.ids[s.fed + k], s.fed + k, seq, last)
-                    s.fed += take
-                    budget -= take
-                    if s.fed == len(s.ids):
-                        want.append((seq, b.n_tokens - 1, []))
-                rc = lc.llama_decode(self._ctx.ctx, b)
+                want = self._fill_step(active, lookup, cfg)
+                rc = lc.llama_decode(self._ctx.ctx, self._batch.batch)
                 if rc != 0:
                     raise RuntimeError(f"llama_decode returned {rc} (KV cache full? n_ctx={self.n_ctx}, "
                                        f"n_parallel={self.n_parallel})")
                 self.lc_stats["decode_steps"] += 1
-                for seq, row, draft in want:
-                    s = active[seq]
-                    kept = 0                                    # drafts that greedy decoding confirmed
-                    for k in range(len(draft) + 1):             # greedy check of the drafts, in order
-                        logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row + k),
-                                                       shape=(self.n_vocab,))
-                        tok = self._next_token(s, logits, cfg)
-                        self._emit(s, tok, cfg)
-                        if s.done or k == len(draft) or tok != draft[k]:
-                            break
-                        kept += 1
-                    if draft:
-                        self.lc_stats["draft_tokens"] += len(draft)
-                        self.lc_stats["draft_accepted"] += kept
-                        if kept < len(draft) and not s.done:       # forget the cells of the refused drafts
-                            lc.llama_memory_seq_rm(mem, seq, len(s.ids) + len(s.out) - 1, -1)
-                    if s.done:
-                        text, _ = truncate_at_stop(s.text_bytes.decode("utf-8", "replace"), cfg.stop)
-                        results[s.req] = Completion(text=text, prompt_tokens=len(s.ids),
-                                                    completion_tokens=len(s.out), finish_reason=s.reason)
-                        lc.llama_memory_seq_rm(mem, seq, -1, -1)
-                        del active[seq]
-                        free.append(seq)
+                for seq in self._read_step(want, active, cfg, mem):
+                    s = active.pop(seq)
+                    text, _ = truncate_at_stop(s.text_bytes.decode("utf-8", "replace"), cfg.stop)
+                    results[s.req] = Completion(text=text, prompt_tokens=len(s.ids),
+                                                completion_tokens=len(s.out), finish_reason=s.reason)
+                    lc.llama_memory_seq_rm(mem, seq, -1, -1)
+                    free.append(seq)
         finally:
             for seq in list(active):
                 lc.llama_memory_seq_rm(mem, seq, -1, -1)
@@ -325,6 +270,84 @@ class LlamaCppGenerator(Generator):
                 lc.llama_memory_seq_rm(mem, self._prefix_seq, -1, -1)
                 self._cached_prefix = []
         return results
+
+    def _refuse_overlong(self, encoded: list[list[int]], cfg: GenConfig) -> None:
+        """Refuse before any decoding: a prompt that cannot fit its reply in one slot's context would fail midway."""
+        for i, ids in enumerate(encoded):
+            if len(ids) + cfg.max_new_tokens > self.n_ctx:
+                raise ValueError(f"llamacpp: prompt {i} has {len(ids)} tokens + max_new_tokens "
+                                 f"{cfg.max_new_tokens} > n_ctx {self.n_ctx} per slot; raise n_ctx")
+
+    def _adapt_threads(self) -> None:
+        """Re-measure the idle cores at the start of a call (``threads=0``): other work comes and goes in a phase."""
+        if self.adaptive_threads:
+            n, self.threads_source = cpu.idle_cores(0.2)
+            if n != self.threads:
+                self._ctx.set_n_threads(n, n)
+                self.threads = n
+                self.lc_stats["thread_changes"] += 1
+        self.threads_per_call[self.threads] = self.threads_per_call.get(self.threads, 0) + 1
+
+    def _fill_step(self, active: dict[int, _Slot], lookup: int, cfg: GenConfig) -> list[tuple[int, int, list[int]]]:
+        """Fill one batch (within ``n_batch``): the last token of each running slot with its draft tokens, then a
+        prompt chunk per slot still being fed. Returns (seq, first batch row whose logits it needs, drafts)."""
+        b = self._batch.batch
+        b.n_tokens = 0
+        want: list[tuple[int, int, list[int]]] = []
+        budget = self.n_batch
+        running = sum(1 for s in active.values() if s.fed >= len(s.ids))
+        per_slot = lookup if not self.step_tokens else \
+            min(lookup, max(0, (self.step_tokens - running) // max(1, running)))
+        for seq, s in sorted(active.items()):
+            if s.fed < len(s.ids) or budget <= 0:
+                continue
+            pos = len(s.ids) + len(s.out) - 1
+            draft = self._draft(s, min(per_slot, budget - 1, cfg.max_new_tokens - len(s.out) - 1)) \
+                if per_slot else []
+            row = b.n_tokens
+            self._add(b, s.out[-1], pos, seq, True)
+            for k, t in enumerate(draft, 1):
+                self._add(b, t, pos + k, seq, True)
+            want.append((seq, row, draft))
+            budget -= 1 + len(draft)
+        for seq, s in sorted(active.items()):
+            if s.fed >= len(s.ids) or budget <= 0:
+                continue
+            take = min(budget, len(s.ids) - s.fed)
+            for k in range(take):
+                last = s.fed + k == len(s.ids) - 1
+                self._add(b, s.ids[s.fed + k], s.fed + k, seq, last)
+            s.fed += take
+            budget -= take
+            if s.fed == len(s.ids):
+                want.append((seq, b.n_tokens - 1, []))
+        return want
+
+    def _read_step(self, want, active: dict[int, _Slot], cfg: GenConfig, mem) -> list[int]:
+        """Take each slot's next token from the decoded batch, keeping the drafts greedy decoding confirms (in
+        order, up to the first it would not have chosen) and forgetting the cache cells of the rest. Returns the
+        sequence ids of the slots that finished."""
+        import numpy as np
+        lc = self._lc
+        done = []
+        for seq, row, draft in want:
+            s = active[seq]
+            kept = 0
+            for k in range(len(draft) + 1):
+                logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self._ctx.ctx, row + k), shape=(self.n_vocab,))
+                tok = self._next_token(s, logits, cfg)
+                self._emit(s, tok, cfg)
+                if s.done or k == len(draft) or tok != draft[k]:
+                    break
+                kept += 1
+            if draft:
+                self.lc_stats["draft_tokens"] += len(draft)
+                self.lc_stats["draft_accepted"] += kept
+                if kept < len(draft) and not s.done:
+                    lc.llama_memory_seq_rm(mem, seq, len(s.ids) + len(s.out) - 1, -1)
+            if s.done:
+                done.append(seq)
+        return done
 
     # --- scoring ------------------------------------------------------------------------------------------------
     def nll(self, entries, *, batch_size: int = 8, max_tokens: int = 768, dtype: str = "auto") -> list[dict]:

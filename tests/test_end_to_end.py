@@ -52,7 +52,7 @@ def test_the_ablation_comparison_reads_what_the_real_phase4_notebook_wrote(smoke
                                                                                  ("basic+translated", "bt"))]
     (root / "ablation").mkdir(parents=True)
     (root / "ablation/plan.json").write_text(json.dumps({"arms": ["basic", "basic+translated"], "seeds": [0],
-                                                         "runs": runs, "ci": 0.95}))
+                                                         "reference": "basic", "runs": runs, "ci": 0.95}))
     for r in runs:
         shutil.copytree(run / "04_evaluation", root / r["dir"] / "04_evaluation")
     trained = [r for r in read_jsonl(run / "04_evaluation/items.jsonl")

@@ -2,8 +2,9 @@
 
 The two end-to-end tests rehearse the flagship recipe and its ablation exactly as a user would
 (``python -m mathcode run --config R.yaml --rehearse``) into temporary folders; the ablation's is also the suite's
-one ablation through the real phase notebooks (every arm, the comparison on what they wrote); the unit tests pin the architecture
-choice, the substitution of Hub sources (names renamed in every key, roles kept) and the override rules.
+one ablation through the real phase notebooks (every arm, the comparison on what they wrote); the unit tests pin
+the architecture choice, the substitution of Hub sources (names renamed in every key, roles kept) and the override
+rules.
 """
 from __future__ import annotations
 

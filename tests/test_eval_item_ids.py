@@ -15,7 +15,7 @@ from mathcode.util import write_jsonl
 @pytest.mark.parametrize("n, seed", [(30, 0), (100, 0), (200, 3)])
 def test_proxy_ids_are_unique_and_name_one_problem(n, seed):
     """limit 30 draws past the first generated pool (a fifth of the templates are held out): the second pool's
-    indices start at 0 again, which gave two problems the id gsm_symbolic-heldout-0-14 before the fix."""
+    indices start at 0 again, so an id built from the index alone would name two problems."""
     items = B.load_benchmark("gsm_symbolic_proxy", limit=n, seed=seed)
     assert len(items) == n
     ids = [it.id for it in items]

@@ -197,8 +197,9 @@ def test_one_settings_mapping_for_translation_and_evaluation(monkeypatch):
 
 # --- scoring (Generator.nll) ---------------------------------------------------------------------------------
 
-def _old_probe_nll(model, tokenizer, pairs, batch_size, max_tokens=768):
-    """The NLL probe's computation as it stood in evaluate/nll.py (commit 2b47a73), fp32, kept as the reference."""
+def _reference_nll(model, tokenizer, pairs, batch_size, max_tokens=768):
+    """An independent plain-PyTorch NLL (fp32): right-padded batches sorted by length, log-softmax over the logits,
+    the continuation's tokens summed; the same tokenization and truncation rule the backend documents."""
     import torch
     full = tokenizer("a")["input_ids"]
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]
@@ -233,9 +234,9 @@ def _old_probe_nll(model, tokenizer, pairs, batch_size, max_tokens=768):
     return [out[k] for k in range(len(rows))]
 
 
-def test_hf_nll_is_the_probes_old_computation(embedded_model_dir):
-    """Generator.nll on the hf backend (the embedded SmolLM2) gives exactly the numbers of the former probe code,
-    for (context, continuation) pairs and for plain texts (empty context)."""
+def test_hf_nll_equals_a_plain_pytorch_reference(embedded_model_dir):
+    """Generator.nll on the hf backend (the embedded SmolLM2) gives exactly the numbers of a plain PyTorch
+    computation written apart from it, for (context, continuation) pairs and for plain texts (empty context)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from mathcode.evaluate import nll as probe_mod
@@ -249,17 +250,17 @@ def test_hf_nll_is_the_probes_old_computation(embedded_model_dir):
              ("Question: A train goes 60 km in 1.5 hours. What is its speed?\nAnswer:",
               " Its speed is 60 / 1.5 = 40 km per hour. The answer is 40.")]
     for bs in (1, 2):
-        assert g.nll(pairs, batch_size=bs, dtype="fp32") == _old_probe_nll(model, g.tokenizer, pairs, bs)
+        assert g.nll(pairs, batch_size=bs, dtype="fp32") == _reference_nll(model, g.tokenizer, pairs, bs)
     texts = ["The derivative of x^2 is 2x.", "Prime numbers have exactly two divisors."]
-    assert g.nll(texts, batch_size=2, dtype="fp32") == _old_probe_nll(model, g.tokenizer, [("", t) for t in texts], 2)
-    assert g.nll(pairs[:1], max_tokens=8, dtype="fp32") == _old_probe_nll(model, g.tokenizer, pairs[:1], 8, 8)
+    assert g.nll(texts, batch_size=2, dtype="fp32") == _reference_nll(model, g.tokenizer, [("", t) for t in texts], 2)
+    assert g.nll(pairs[:1], max_tokens=8, dtype="fp32") == _reference_nll(model, g.tokenizer, pairs[:1], 8, 8)
     # the probe's rows: the item's question in the paper template, the solution after the target delimiter
     items = [Item("gsm8k", str(i), q.split("Question: ")[1].split("\n")[0], "0", "number", solution=s[1:])
              for i, (q, s) in enumerate(pairs)] + [Item("gsm8k", "nosol", "Q?", "1", "number")]
     rows = probe_mod.probe(g, items, batch_size=2, dtype="fp32")
-    old = _old_probe_nll(model, g.tokenizer, pairs, 2)
+    ref = _reference_nll(model, g.tokenizer, pairs, 2)
     assert [r["item_id"] for r in rows] == ["0", "1", "2"]
-    assert [{k: r[k] for k in ("tokens", "nll_sum", "nll_mean")} for r in rows] == old
+    assert [{k: r[k] for k in ("tokens", "nll_sum", "nll_mean")} for r in rows] == ref
     assert probe_mod.solution_nll(model, g.tokenizer, items, batch_size=2, dtype="fp32") == rows
 
 

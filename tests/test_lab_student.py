@@ -150,7 +150,7 @@ def _run_cell(page, i: int, timeout_s: float = 600) -> str:
             if text.startswith("[") and text[1:-2].strip().isdigit():
                 break
             if text.replace(" ", "").replace("\xa0", "") == "[]:" and time.time() - start > 60 and not retried:
-                # never queued: the key press was lost by a renderer starved on a busy machine; press it again
+                # never queued: the key press was lost by a renderer starved of CPU; press it again
                 # (a cell that ran shows [*] or [n], so this never runs a cell twice)
                 retried = True
                 _select(page, i)

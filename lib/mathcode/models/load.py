@@ -40,7 +40,7 @@ def load_tokenizer(spec: str, cache_dir=None, padding_side: str = "left"):
 
 def bnb_config(device: str):
     """4-bit NF4 with double quantization. Compute dtype: bf16 on CUDA (as QLoRA); fp32 on CPU, because CPUs
-    without native bf16 (AVX2 only) ran a bf16 576x1536 matmul ~30x slower than fp32 here (phase-3 measurement)."""
+    without native bf16 (AVX2 only) ran a bf16 576x1536 matmul 35x slower than fp32 (bench/README.md, phase 3)."""
     import torch
     from transformers import BitsAndBytesConfig
     compute = torch.bfloat16 if str(device).startswith("cuda") else torch.float32

@@ -1,4 +1,4 @@
-"""Which isolation level this machine offers, and the exact filesystem view a bubblewrap worker gets.
+"""Which isolation level the host offers, and the exact filesystem view a bubblewrap worker gets.
 
 Levels:
   ``bwrap``   the strong level: a user namespace (uid 65534 inside, never real root), no network, own PID/IPC/UTS
@@ -65,7 +65,7 @@ _bwrap_choice: dict = {}
 
 
 def bwrap_candidates() -> list[tuple[str, str, tuple[int, ...]]]:
-    """Every bwrap this machine offers: (origin, path, version) for the system one on PATH and the PyPI one."""
+    """Every bwrap the host offers: (origin, path, version) for the system one on PATH and the PyPI one."""
     out = []
     for origin, p in (("system", shutil.which("bwrap")), ("pypi", pypi_bwrap())):
         if p:

@@ -91,6 +91,25 @@ def test_store_is_keyed_by_input_and_reused(tok, tmp_path):
         ts.build_part(bad, "bad", tok, tmp_path / "s", wait=True, wait_timeout_s=0.5)
 
 
+def test_building_a_store_prints_no_datatrove_log_and_leaves_its_logging_on(tok, tmp_path, capfd):
+    """Notebook 03 shows whatever reaches stderr as a red box: the first build of a part must print none of datatrove's
+    task log, and datatrove's own routes (phases 1 and 2 on a cluster) must still log afterwards."""
+    from loguru import logger
+    f = write_corpus(tmp_path / "c.jsonl", sympy_docs(4))
+    capfd.readouterr()
+    assert not ts.build_part(f, "c", tok, tmp_path / "s", progress=False).reused
+    out, err = capfd.readouterr()
+    assert "datatrove" not in err + out and "Launching pipeline" not in err + out, err
+    sink = []
+    handle = logger.add(sink.append, level="INFO")
+    try:
+        from datatrove.utils.logging import log_pipeline
+        log_pipeline([])                                   # an INFO record from inside datatrove's own module
+    finally:
+        logger.remove(handle)
+    assert any("PIPELINE" in m for m in sink)
+
+
 def test_repeats_are_counted_in_tokens(stores):
     once = ts.splits(stores, 64, heldout_fraction=0.2, seed=3)
     twice = ts.splits(stores, 64, heldout_fraction=0.2, seed=3, repeats={"translated": 2})

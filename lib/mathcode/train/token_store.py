@@ -21,6 +21,7 @@ the held-out split by group (the same rule as ``packing.split_heldout``), per-pa
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -133,11 +134,10 @@ def _safe(label: str) -> str:
 def _rows(path: Path, text_field: str, groups_out, stats: dict, progress: bool):
     """datatrove Documents for the rows with non-empty text; a row without a string text is an error (file:line)."""
     from datatrove.data import Document
-    from tqdm.auto import tqdm
+    from mathcode.progress import bar
     from mathcode.util import iter_jsonl
     longest = 0
-    for n, row in enumerate(tqdm(iter_jsonl(path), desc=f"tokenize {path.name}", unit="doc", disable=not progress,
-                                 mininterval=2.0), 1):
+    for n, row in enumerate(bar(iter_jsonl(path), desc=f"tokenize {path.name}", unit="doc", disable=not progress), 1):
         t = row.get(text_field)
         if not isinstance(t, str):
             raise StoreError(f"{path}:{n}: row has no string {text_field!r} field (keys: {sorted(row)}); "
@@ -220,6 +220,20 @@ def tokenizers_vocab(tok_def: str) -> int:
     return tokenizers.Tokenizer.from_str(tok_def).get_vocab_size(with_added_tokens=True)
 
 
+@contextlib.contextmanager
+def _datatrove_logs_off():
+    """datatrove's executor logs every task through loguru to stderr (``add_task_logger`` adds that sink itself at
+    INFO), which notebook 03 would show as a stderr box of "Launching pipeline" lines on the first run of a part.
+    Its records are dropped for the store's one local task: the task log folder is deleted after the run anyway, and
+    a failing step still raises its own exception (the executor re-raises it)."""
+    from loguru import logger
+    logger.disable("datatrove")
+    try:
+        yield
+    finally:
+        logger.enable("datatrove")
+
+
 def _tokenize(input_path: Path, out: Path, text_field: str, eos_token: str, stats: dict, progress: bool) -> None:
     """datatrove's tokenizer step on a local executor (one task: the rows keep their input order)."""
     from datatrove.executor import LocalPipelineExecutor
@@ -236,8 +250,9 @@ def _tokenize(input_path: Path, out: Path, text_field: str, eos_token: str, stat
     # batch_size: a batch's ``Encoding`` objects hold every token's string and offsets, so host memory follows the
     # batch, not the corpus; datatrove's default of 10,000 documents peaked at 1.2 GB on 10M tokens (bench entry)
     try:
-        LocalPipelineExecutor([read, step], tasks=1, workers=1, logging_dir=str(out / "dt_logs"),
-                              skip_completed=False).run()
+        with _datatrove_logs_off():
+            LocalPipelineExecutor([read, step], tasks=1, workers=1, logging_dir=str(out / "dt_logs"),
+                                  skip_completed=False).run()
     finally:
         groups.close()
     made = sorted((out / "dt").glob("*.ds")) if (out / "dt").exists() else []
